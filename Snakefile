@@ -1,0 +1,34 @@
+"""How do activation functions shape training? A reproducible audit of the study.
+
+Data flows one way: config -> data -> train (one job per experiment x activation,
+all seeds inside) -> metrics (Parquet) -> figures. See README.md for the commands
+and docs/outputs.md for every output file.
+"""
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    experiment="|".join(EXPERIMENTS_ON_SINE),
+    activation="[a-z_0-9]+",
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    """Everything of the default configuration: every experiment's tables and figures."""
+    default_target: True
+    input:
+        rules.exp1.input,

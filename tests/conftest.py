@@ -1,0 +1,72 @@
+"""Shared fixtures: a copy of the workflow in a temporary folder, run on a tiny config."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TINY = ROOT / "tests" / "tiny.yaml"
+WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "envs", "profiles"]
+
+
+def copy_workflow(dest: Path) -> Path:
+    for part in WORKFLOW_PARTS:
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / part)
+    return dest
+
+
+def snakemake(workdir: Path, *args, configfiles=(TINY,), check=True, timeout=600):
+    cmd = [SNAKEMAKE, *args, "--cores", "2"]
+    if configfiles:
+        cmd += ["--configfile", *map(str, configfiles)]
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def planned_jobs(workdir: Path, *args, configfiles=(TINY,)) -> dict[str, int]:
+    """Snakemake's own plan: rule -> number of jobs a dry run would execute."""
+    proc = snakemake(workdir, "--dry-run", *args, configfiles=configfiles)
+    out = proc.stdout + proc.stderr
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:", 1)[1]
+    jobs = {}
+    for line in table.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        if m.group(1) != "total":
+            jobs[m.group(1)] = int(m.group(2))
+    return jobs
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The workflow, run once on the tiny config; tests must not modify this folder."""
+    wd = copy_workflow(tmp_path_factory.mktemp("tiny"))
+    snakemake(wd)
+    return wd
+
+
+@pytest.fixture
+def tiny_copy(tiny_run, tmp_path) -> Path:
+    """A private copy of the finished tiny run that a test may change."""
+    dest = tmp_path / "wf"
+    shutil.copytree(tiny_run, dest, symlinks=True, copy_function=shutil.copy2)
+    return dest

@@ -1,0 +1,161 @@
+"""End-to-end: the workflow on a tiny config, its tables, its figures and its caching."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from actflow import io
+from conftest import ROOT, TINY, planned_jobs
+
+TARGETS = {"all", "exp1", "exp2", "exp3"}
+
+SCHEMAS = {
+    "results/data/sine.parquet": ["x", "y", "y_clean"],
+    "results/metrics/loss.parquet": ["experiment", "activation", "seed", "epoch", "loss"],
+    "results/metrics/gradient_flow.parquet": [
+        "experiment", "activation", "seed", "epoch", "layer", "weight_grad_norm", "preact_grad_norm"],
+    "results/metrics/gradient_ratio.parquet": [
+        "experiment", "activation", "seed", "epoch", "weight_grad_ratio", "preact_grad_ratio",
+        "log10_weight_grad_ratio"],
+    "results/metrics/runs.parquet": [
+        "experiment", "activation", "seed", "diverged", "diverged_epoch", "last_finite_loss",
+        "final_loss", "baseline_mse", "noise_mse", "epochs", "device", "train_seconds"],
+    "results/metrics/activation_curves.parquet": ["activation", "label", "formula", "x", "value",
+                                                  "derivative"],
+    "results/metrics/exp1/loss_summary.parquet": [
+        "experiment", "activation", "epoch", "metric", "n_seeds", "mean", "std_log10", "n_nonfinite",
+        "ci_low", "ci_high", "aggregate"],
+}
+
+
+def test_tables_have_their_documented_schemas(tiny_run):
+    cfg = yaml.safe_load(TINY.read_text())
+    docs = (ROOT / "docs" / "outputs.md").read_text()
+    for path, columns in SCHEMAS.items():
+        df = io.read_parquet(tiny_run / path)
+        assert list(df.columns) == columns, path
+        for col in columns:
+            assert f"`{col}`" in docs, f"column {col} of {path} is not documented"
+    grads = io.read_parquet(tiny_run / "results/metrics/gradient_flow.parquet")
+    n_act, n_seed = len(cfg["activations"]), len(cfg["seeds"])
+    ep, layers = cfg["exp1"]["epochs"], cfg["exp1"]["hidden_layers"]
+    assert len(grads) == n_act * n_seed * ep * layers
+    assert (grads["weight_grad_norm"] > 0).all()
+    assert sorted(grads["layer"].unique()) == list(range(1, layers + 1))
+    loss = io.read_parquet(tiny_run / "results/metrics/loss.parquet")
+    assert len(loss) == n_act * n_seed * ep
+    summary = io.read_parquet(tiny_run / "results/metrics/exp1/loss_summary.parquet")
+    assert (summary["n_seeds"] == n_seed).all()
+    assert (summary["ci_low"] <= summary["mean"]).all() and (summary["mean"] <= summary["ci_high"]).all()
+
+
+def test_tables_carry_config_and_versions(tiny_run):
+    meta = io.read_metadata(tiny_run / "results/train/exp1/relu/loss.parquet")
+    assert meta["config"]["hp"]["epochs"] == 12 and meta["config"]["seeds"] == [0, 1]
+    assert {"python", "torch", "pandas", "pyarrow"} <= set(meta["versions"])
+    assert pq.read_schema(tiny_run / "results/metrics/runs.parquet").metadata[b"actflow"]
+
+
+def test_ratio_is_last_over_first_layer(tiny_run):
+    g = io.read_parquet(tiny_run / "results/metrics/gradient_flow.parquet")
+    r = io.read_parquet(tiny_run / "results/metrics/gradient_ratio.parquet")
+    one = g[(g.activation == "sigmoid") & (g.seed == 1) & (g.epoch == 3)].set_index("layer")
+    row = r[(r.activation == "sigmoid") & (r.seed == 1) & (r.epoch == 3)].iloc[0]
+    assert row["weight_grad_ratio"] == pytest.approx(
+        one.loc[one.index.max(), "weight_grad_norm"] / one.loc[1, "weight_grad_norm"])
+
+
+def test_every_figure_is_a_real_image(tiny_run):
+    from matplotlib.image import imread
+
+    figs = sorted((tiny_run / "results/figures").glob("fig*.png"))
+    assert [f.stem for f in figs] == [
+        "fig1_activations", "fig2_telephone_game", "fig3_gradient_by_layer", "fig4_gradient_ratio",
+        "fig5_gradient_over_epochs", "fig6_loss_curves"]
+    for png in figs:
+        img = imread(png)
+        assert img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0.01, png
+        pdf = png.with_suffix(".pdf")
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 2000
+
+
+def test_training_log_shows_progress(tiny_run):
+    text = (tiny_run / "results/logs/train/exp1/relu.log").read_text()
+    assert "epoch 12/12" in text and "mean loss" in text and "elapsed" in text
+
+
+def test_weights_load_without_pickle(tiny_run):
+    from actflow import jobs
+
+    init, final, meta = jobs.load_weights(tiny_run / "results/train/exp1/sigmoid/weights.safetensors")
+    assert meta["seeds"] == [0, 1] and meta["activation"] == "sigmoid"
+    assert final["hidden1.weight"].shape == (2, 1, 8)
+    assert not (init["hidden1.weight"] == final["hidden1.weight"]).all()
+
+
+def test_nothing_to_do_after_a_complete_run(tiny_run):
+    assert planned_jobs(tiny_run) == {}
+
+
+# ------------------------------------------------------------ caching, from Snakemake's plan
+def _override(tmp_path, text):
+    f = tmp_path / "override.yaml"
+    merged = yaml.safe_load(TINY.read_text())
+    for key, value in yaml.safe_load(text).items():
+        if isinstance(value, dict):
+            merged.setdefault(key, {}).update(value)
+        else:
+            merged[key] = value
+    f.write_text(yaml.safe_dump(merged))
+    return (f,)
+
+
+def test_figure_only_change_reruns_only_figures(tiny_run, tmp_path):
+    jobs = planned_jobs(tiny_run, configfiles=_override(tmp_path, "figures: {dpi: 41}"))
+    assert set(jobs) - TARGETS == {"figure"} and jobs["figure"] == 6
+
+
+def test_learning_rate_change_reruns_training_not_data(tiny_run, tmp_path):
+    jobs = planned_jobs(tiny_run, configfiles=_override(tmp_path, "exp1: {learning_rate: 0.01}"))
+    assert jobs["train"] == 2 and jobs["history_metrics"] == 1
+    assert "data_sine" not in jobs and "activation_curves" not in jobs
+    assert jobs["figure"] == 5  # Figure 1 draws the activations only
+
+
+def test_adding_an_activation_trains_only_that_one(tiny_run, tmp_path):
+    proc_jobs = planned_jobs(
+        tiny_run, "--printshellcmds",
+        configfiles=_override(tmp_path, "activations: [sigmoid, relu, tanh]"))
+    assert proc_jobs["train"] == 1 and "data_sine" not in proc_jobs
+    assert proc_jobs["history_metrics"] == 1 and proc_jobs["activation_curves"] == 1
+
+
+def test_editing_plotting_code_reruns_figures_not_training(tiny_copy):
+    plotting = tiny_copy / "workflow/scripts/actflow/plotting.py"
+    plotting.write_text(plotting.read_text() + "\n# restyled\n")
+    jobs = planned_jobs(tiny_copy)
+    assert set(jobs) - TARGETS == {"figure"}
+
+
+def test_each_output_builds_on_its_own(tiny_copy):
+    from conftest import snakemake
+
+    for f in (tiny_copy / "results").rglob("*"):
+        if f.is_file():
+            f.unlink()
+    jobs = planned_jobs(tiny_copy, "results/figures/fig1_activations.png")
+    assert set(jobs) == {"activation_curves", "figure"}
+    snakemake(tiny_copy, "results/metrics/exp1/gradient_ratio.parquet")
+    assert (tiny_copy / "results/metrics/exp1/gradient_ratio.parquet").exists()
+    assert not list((tiny_copy / "results/figures").glob("*"))
+    assert planned_jobs(tiny_copy, "exp1")["figure"] == 6
+
+
+def test_default_config_equals_the_schema_defaults():
+    from actflow.config import validate
+
+    filled = validate({}, ROOT / "workflow/schemas/config.schema.yaml")
+    assert filled == yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    json.dumps(filled)

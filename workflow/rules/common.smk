@@ -1,0 +1,74 @@
+# Config validation, wildcard constraints, target lists. Small helpers only.
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.join(workflow.basedir, "workflow", "scripts"))
+
+from actflow.config import ConfigError, validate  # noqa: E402
+
+try:
+    validate(
+        config,
+        os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"),
+    )
+except ConfigError as err:
+    raise WorkflowError(f"Invalid configuration: {err}") from None
+
+# Relative to the working directory, so that a moved or copied project keeps its cache.
+PKG = os.path.relpath(os.path.join(workflow.basedir, "workflow", "scripts", "actflow"))
+EXPERIMENTS_ON_SINE = ["exp1"]
+FIGURE_SUFFIXES = ["png", "pdf"]
+
+
+def pkg(*modules):
+    """Package modules that a job imports, as its inputs; editing one reruns its jobs only."""
+    return [os.path.join(PKG, f"{m}.py") for m in ("__init__", "io") + modules]
+
+
+def train_hyper(wildcards):
+    return config[wildcards.experiment]
+
+
+def train_gpus():
+    """The gpu resource of training jobs: 1 when they will train on CUDA."""
+    if config["device"] == "cuda":
+        return 1
+    if config["device"] == "auto":
+        return int(shutil.which("nvidia-smi") is not None)
+    return 0
+
+
+def per_activation(experiment, name):
+    return expand(
+        "results/train/{experiment}/{activation}/{name}",
+        experiment=experiment,
+        activation=config["activations"],
+        name=name,
+    )
+
+
+def figure_files(*names):
+    return expand("results/figures/{name}.{ext}", name=names, ext=FIGURE_SUFFIXES)
+
+
+# Figure name -> the Parquet tables it reads; figures read nothing else.
+FIGURES = {
+    "fig1_activations": ["results/metrics/activation_curves.parquet"],
+    "fig2_telephone_game": [
+        "results/metrics/activation_curves.parquet",
+        "results/metrics/exp1/gradient_flow_summary.parquet",
+    ],
+    "fig3_gradient_by_layer": ["results/metrics/exp1/gradient_flow_summary.parquet"],
+    "fig4_gradient_ratio": ["results/metrics/exp1/gradient_ratio_summary.parquet"],
+    "fig5_gradient_over_epochs": ["results/metrics/exp1/gradient_flow_summary.parquet"],
+    "fig6_loss_curves": [
+        "results/metrics/exp1/loss_summary.parquet",
+        "results/metrics/exp1/runs.parquet",
+    ],
+}
+EXP1_FIGURES = list(FIGURES)
+
+
+def figure_tables(wildcards):
+    return FIGURES[wildcards.figure]

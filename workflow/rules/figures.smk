@@ -1,0 +1,43 @@
+# Figure rules read Parquet only (never torch), so restyling a figure costs seconds.
+
+
+rule figure:
+    """Draw one figure of the study (PNG and PDF) from its Parquet tables."""
+    input:
+        tables=figure_tables,
+        code=pkg("plotting", "names"),
+    output:
+        png="results/figures/{figure}.png",
+        pdf="results/figures/{figure}.pdf",
+    log:
+        "results/logs/figures/{figure}.log",
+    benchmark:
+        "results/benchmarks/figures/{figure}.tsv"
+    wildcard_constraints:
+        figure="|".join(FIGURES),
+    conda:
+        "../../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    params:
+        style=config["figures"],
+    script:
+        "../scripts/figure.py"
+
+
+rule exp1:
+    """Experiment 1 (gradient flow): tables and Figures 1-6."""
+    input:
+        expand(
+            "results/metrics/{table}.parquet",
+            table=[
+                "loss",
+                "gradient_flow",
+                "gradient_ratio",
+                "runs",
+                "activation_curves",
+            ],
+        ),
+        expand("results/metrics/exp1/{table}.parquet", table=HISTORY_TABLES),
+        figure_files(*EXP1_FIGURES),

@@ -1,0 +1,77 @@
+HISTORY_TABLES = [
+    "loss",
+    "gradient_flow",
+    "gradient_ratio",
+    "runs",
+    "loss_summary",
+    "gradient_flow_summary",
+    "gradient_ratio_summary",
+]
+
+
+rule activation_curves:
+    """Each activation and its analytic derivative on a grid (Figure 1, claims)."""
+    input:
+        code=pkg("jobs", "activations", "names"),
+    output:
+        "results/metrics/activation_curves.parquet",
+    log:
+        "results/logs/metrics/activation_curves.log",
+    benchmark:
+        "results/benchmarks/metrics/activation_curves.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+    params:
+        activations=config["activations"],
+    script:
+        "../scripts/activation_curves.py"
+
+
+rule history_metrics:
+    """Tidy loss and gradient-flow tables of one experiment, with summaries over seeds."""
+    input:
+        loss=per_activation("{experiment}", "loss.parquet"),
+        grads=per_activation("{experiment}", "grads.parquet"),
+        runs=per_activation("{experiment}", "runs.parquet"),
+        code=pkg("jobs", "tables", "stats"),
+    output:
+        **{t: f"results/metrics/{{experiment}}/{t}.parquet" for t in HISTORY_TABLES},
+    log:
+        "results/logs/metrics/{experiment}_history.log",
+    benchmark:
+        "results/benchmarks/metrics/{experiment}_history.tsv"
+    conda:
+        "../../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/history_metrics.py"
+
+
+rule union_table:
+    """One table over every experiment trained on the sine data (for users; figures read per experiment)."""
+    input:
+        tables=expand(
+            "results/metrics/{experiment}/{{table}}.parquet",
+            experiment=EXPERIMENTS_ON_SINE,
+        ),
+        code=pkg("jobs"),
+    output:
+        "results/metrics/{table}.parquet",
+    log:
+        "results/logs/metrics/union_{table}.log",
+    benchmark:
+        "results/benchmarks/metrics/union_{table}.tsv"
+    wildcard_constraints:
+        table="loss|gradient_flow|gradient_ratio|runs",
+    conda:
+        "../../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    script:
+        "../scripts/union_table.py"

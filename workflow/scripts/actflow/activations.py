@@ -1,0 +1,103 @@
+"""Registry of activation functions with their analytic derivatives.
+
+Adding an activation to the study is one line in ``config/config.yaml``
+(``activations:``) as long as its name is in :data:`REGISTRY`; adding a new
+function is one :class:`Activation` entry here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .names import LABELS
+
+Tensor = torch.Tensor
+
+LEAKY_SLOPE = 0.01  # the study's Leaky ReLU slope, max(0.01x, x)
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str
+    formula: str
+    fn: Callable[[Tensor], Tensor]
+    derivative: Callable[[Tensor], Tensor]  # analytic, checked against autograd in the tests
+
+
+def _sigmoid_d(x: Tensor) -> Tensor:
+    s = torch.sigmoid(x)
+    return s * (1 - s)
+
+
+def _gelu_d(x: Tensor) -> Tensor:
+    # d/dx [x Φ(x)] = Φ(x) + x φ(x)
+    cdf = 0.5 * (1 + torch.erf(x / math.sqrt(2)))
+    pdf = torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    return cdf + x * pdf
+
+
+def _silu_d(x: Tensor) -> Tensor:
+    s = torch.sigmoid(x)
+    return s * (1 + x * (1 - s))
+
+
+REGISTRY: dict[str, Activation] = {
+    a.name: a
+    for a in [
+        Activation("sigmoid", "1/(1+e^-x)", torch.sigmoid, _sigmoid_d),
+        Activation("relu", "max(0, x)", torch.relu, lambda x: (x > 0).to(x.dtype)),
+        Activation(
+            "leaky_relu",
+            f"max({LEAKY_SLOPE}x, x)",
+            lambda x: F.leaky_relu(x, LEAKY_SLOPE),
+            lambda x: torch.where(x > 0, torch.ones_like(x), torch.full_like(x, LEAKY_SLOPE)),
+        ),
+        Activation("gelu", "x·Φ(x)", F.gelu, _gelu_d),
+        Activation("tanh", "tanh(x)", torch.tanh, lambda x: 1 - torch.tanh(x) ** 2),
+        Activation("silu", "x·σ(x)", F.silu, _silu_d),
+        Activation("elu", "x if x>0 else e^x−1", F.elu,
+                   lambda x: torch.where(x > 0, torch.ones_like(x), torch.exp(x))),
+        Activation("softplus", "ln(1+e^x)", F.softplus, torch.sigmoid),
+    ]
+}
+
+
+class UnknownActivationError(KeyError):
+    pass
+
+
+def get(name: str) -> Activation:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownActivationError(
+            f"unknown activation {name!r}; known activations: {', '.join(sorted(REGISTRY))}"
+        ) from None
+
+
+def curves(names: list[str], x_min: float = -5.0, x_max: float = 5.0, n: int = 1001):
+    """Values and analytic derivatives on a grid, as a tidy DataFrame (for Figure 1)."""
+    import pandas as pd
+
+    x = torch.linspace(x_min, x_max, n, dtype=torch.float64)
+    frames = []
+    for name in names:
+        act = get(name)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "activation": name,
+                    "label": LABELS[name],
+                    "formula": act.formula,
+                    "x": x.numpy(),
+                    "value": act.fn(x).numpy(),
+                    "derivative": act.derivative(x).numpy(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)

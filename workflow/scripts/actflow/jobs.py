@@ -1,0 +1,102 @@
+"""One function per workflow rule: plain arguments in, files out.
+
+The scripts in ``workflow/scripts`` only unpack Snakemake's object and call
+these, so each step can be run and tested without Snakemake.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+
+from . import io, tables
+
+
+# ---------------------------------------------------------------- data
+def make_train_data(out, target, n_samples, x_min, x_max, noise_std, seed, sampling, config=None):
+    from .data import make_train_set
+
+    df = make_train_set(target, n_samples, x_min, x_max, noise_std, seed, sampling)
+    io.write_parquet(df, out, config)
+    logging.getLogger("actflow.data").info("wrote %s: %d samples of %s", out, len(df), target)
+
+
+# ---------------------------------------------------------------- training
+def save_weights(path, result, meta: dict) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {f"init.{k}": v for k, v in result.init_params.items()}
+    tensors |= {f"final.{k}": v for k, v in result.final_params.items()}
+    with io.atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
+
+
+def load_weights(path) -> tuple[dict, dict, dict]:
+    """(init, final, metadata) from a weights file; safetensors never unpickles."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise io.DamagedFileError(
+            f"{path} is not a readable weights file ({err}): delete it and rerun the workflow; "
+            f"Snakemake retrains that activation."
+        ) from err
+    init = {k[5:]: v for k, v in tensors.items() if k.startswith("init.")}
+    final = {k[6:]: v for k, v in tensors.items() if k.startswith("final.")}
+    return init, final, meta
+
+
+def train_job(data, out: dict, experiment, activation, seeds, hp: dict, device, threads,
+              log_every=50, config=None):
+    from . import train
+
+    train.setup_torch(threads)
+    df = io.read_parquet(data, ["x", "y"])
+    x = df["x"].to_numpy()[:, None]
+    y = df["y"].to_numpy()[:, None]
+    hyper = train.Hyper(**hp)
+    result = train.train(x, y, seeds, activation, hyper, device=device, log_every=log_every)
+    runs = pd.DataFrame({"experiment": experiment, "activation": activation, "seed": list(seeds)})
+    loss, grads, summary = tables.history_tables(result, runs, float(np.var(df["y"])))
+    noise = float(np.mean((df["y"] - df["y_clean"]) ** 2)) if "y_clean" in df else np.nan
+    summary.insert(summary.columns.get_loc("baseline_mse") + 1, "noise_mse", noise)
+    summary["train_seconds"] = result.seconds
+    io.write_parquet(loss, out["loss"], config)
+    io.write_parquet(grads, out["grads"], config)
+    io.write_parquet(summary, out["runs"], config)
+    save_weights(out["weights"], result, {
+        "experiment": experiment, "activation": activation, "seeds": list(seeds), "hyper": hp,
+        "layout": "W as (runs, fan_in, fan_out), b as (runs, 1, fan_out)",
+    })
+    n_div = int(summary["diverged"].sum())
+    logging.getLogger("actflow.train").info(
+        "done in %.2f s; %d of %d seeds diverged", result.seconds, n_div, len(seeds))
+
+
+# ---------------------------------------------------------------- metrics
+def activation_curves(out, names, config=None):
+    from . import activations
+
+    io.write_parquet(activations.curves(list(names)), out, config)
+
+
+def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, config=None):
+    loss = io.concat_parquet(loss_paths, ["experiment", "activation", "seed", "epoch", "loss"])
+    grads = io.concat_parquet(grads_paths, ["experiment", "activation", "seed", "epoch", "layer"])
+    runs = io.concat_parquet(runs_paths, ["experiment", "activation", "seed", "diverged"])
+    ratio = tables.gradient_ratio(grads)
+    frames = {"loss": loss, "gradient_flow": grads, "gradient_ratio": ratio, "runs": runs}
+    frames |= tables.exp1_summaries(loss, grads, ratio)
+    for name, frame in frames.items():
+        io.write_parquet(frame, out[name], config)
+
+
+def union(paths, out, config=None):
+    io.write_parquet(io.concat_parquet(paths), out, config)

@@ -1,0 +1,78 @@
+"""Tidy tables from training histories (pandas/numpy only; no torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .stats import summarize
+
+
+def history_tables(result, runs: pd.DataFrame, baseline_mse: np.ndarray | float):
+    """Long tables of one training job.
+
+    ``runs`` has one row per stacked run (columns such as experiment, activation,
+    seed, target); ``result`` is an ``actflow.train.Result``.
+    Returns (loss, grads, runs) DataFrames.
+    """
+    epochs, L, R = result.weight_grad.shape
+    ep = np.arange(1, epochs + 1)
+    loss = runs.loc[np.tile(np.arange(R), epochs)].reset_index(drop=True)
+    loss.insert(len(runs.columns), "epoch", np.repeat(ep, R))
+    loss["loss"] = result.loss.reshape(-1).astype(np.float64)
+
+    # grads ordered (epoch, layer, run)
+    idx = np.tile(np.arange(R), epochs * L)
+    grads = runs.loc[idx].reset_index(drop=True)
+    grads.insert(len(runs.columns), "epoch", np.repeat(ep, L * R))
+    grads.insert(len(runs.columns) + 1, "layer", np.tile(np.repeat(np.arange(1, L + 1), R), epochs))
+    grads["weight_grad_norm"] = result.weight_grad.reshape(-1).astype(np.float64)
+    grads["preact_grad_norm"] = result.preact_grad.reshape(-1).astype(np.float64)
+    sort = list(runs.columns) + ["epoch", "layer"]
+    grads = grads.sort_values(sort, kind="stable").reset_index(drop=True)
+    loss = loss.sort_values(list(runs.columns) + ["epoch"], kind="stable").reset_index(drop=True)
+
+    summary = runs.copy()
+    summary["diverged"] = result.diverged_epoch > 0
+    summary["diverged_epoch"] = result.diverged_epoch.astype(np.int64)
+    summary["last_finite_loss"] = result.last_finite_loss.astype(np.float64)
+    summary["final_loss"] = result.final_loss.astype(np.float64)
+    summary["baseline_mse"] = np.broadcast_to(np.asarray(baseline_mse, dtype=np.float64), (R,))
+    summary["epochs"] = epochs
+    summary["device"] = result.device
+    return loss, grads, summary
+
+
+def gradient_ratio(grads: pd.DataFrame) -> pd.DataFrame:
+    """Ratio of the last hidden layer's gradient norm to the first's, per run and epoch."""
+    keys = [c for c in grads.columns if c not in ("layer", "weight_grad_norm", "preact_grad_norm")]
+    first = grads["layer"] == grads["layer"].min()
+    last = grads["layer"] == grads["layer"].max()
+    a = grads.loc[first].set_index(keys)
+    b = grads.loc[last].set_index(keys)
+    out = pd.DataFrame(
+        {
+            "weight_grad_ratio": b["weight_grad_norm"] / a["weight_grad_norm"],
+            "preact_grad_ratio": b["preact_grad_norm"] / a["preact_grad_norm"],
+        }
+    ).reset_index()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["log10_weight_grad_ratio"] = np.log10(out["weight_grad_ratio"])
+    return out
+
+
+def exp1_summaries(loss, grads, ratio) -> dict[str, pd.DataFrame]:
+    by = ["experiment", "activation"]
+    return {
+        "loss_summary": summarize(loss, by + ["epoch"], "loss", log=True),
+        "gradient_flow_summary": pd.concat(
+            [summarize(grads, by + ["epoch", "layer"], v, log=True)
+             for v in ("weight_grad_norm", "preact_grad_norm")],
+            ignore_index=True,
+        ),
+        "gradient_ratio_summary": pd.concat(
+            [summarize(ratio, by + ["epoch"], v, log=True)
+             for v in ("weight_grad_ratio", "preact_grad_ratio")],
+            ignore_index=True,
+        ),
+    }

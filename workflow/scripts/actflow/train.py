@@ -1,0 +1,220 @@
+"""Stacked-seed MLP training with gradient-flow recording (the only place torch trains).
+
+All runs of one job (seeds, and optionally several targets) are one model whose
+weights carry a leading *run* dimension: layer ``l`` has ``W_l`` of shape
+``(runs, fan_in, fan_out)`` and every layer is one batched matrix product.  The
+loss is the sum of the runs' own MSE losses, so each run's gradient is exactly
+the gradient of its own loss, and Adam/SGD update every element independently:
+run ``r`` follows the same trajectory as a separate ``nn.Sequential`` built after
+``torch.manual_seed(seed_r)`` (the tests check this).
+
+Per epoch, per run and per hidden layer the loop records ‖∂L/∂W_l‖_F and
+‖∂L/∂z_l‖_F (z_l = pre-activation) and the loss, into tensors kept on the
+device and copied to the host once at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import activations
+
+log = logging.getLogger("actflow.train")
+
+
+@dataclass(frozen=True)
+class Hyper:
+    hidden_layers: int = 10  # number of hidden layers, each followed by the activation
+    width: int = 64  # units per hidden layer
+    epochs: int = 500  # full-batch optimisation steps
+    optimizer: str = "adam"  # "adam" (the study's) or "sgd"
+    learning_rate: float = 1e-3
+    momentum: float = 0.0  # SGD only
+    dtype: str = "float32"  # "float64" for the equivalence tests
+
+
+@dataclass
+class Result:
+    loss: np.ndarray  # (epochs, runs): loss before the update of that epoch
+    weight_grad: np.ndarray  # (epochs, hidden_layers, runs)
+    preact_grad: np.ndarray  # (epochs, hidden_layers, runs)
+    final_loss: np.ndarray  # (runs,): loss after the last update
+    init_params: dict[str, torch.Tensor]
+    final_params: dict[str, torch.Tensor]
+    seconds: float
+    device: str
+    diverged_epoch: np.ndarray = field(init=False)  # (runs,), 0 where the run stayed finite
+    last_finite_loss: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        bad = ~np.isfinite(self.loss) | ~np.isfinite(self.weight_grad).all(axis=1) | ~np.isfinite(
+            self.preact_grad
+        ).all(axis=1)
+        epochs, runs = self.loss.shape
+        first = np.where(bad.any(axis=0), bad.argmax(axis=0) + 1, 0)
+        weights_bad = np.zeros(runs, dtype=bool)
+        for t in self.final_params.values():
+            weights_bad |= ~torch.isfinite(t.reshape(t.shape[0], -1)).all(dim=1).numpy()
+        weights_bad |= ~np.isfinite(self.final_loss)
+        first = np.where((first == 0) & weights_bad, epochs + 1, first)
+        self.diverged_epoch = first
+        last = np.full(runs, np.nan)
+        for r in range(runs):
+            finite = np.isfinite(self.loss[:, r])
+            stop = first[r] - 1 if first[r] else epochs
+            idx = np.flatnonzero(finite[:stop])
+            if idx.size:
+                last[r] = self.loss[idx[-1], r]
+        self.last_finite_loss = last
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            "config asks for device: cuda but torch sees no CUDA device; "
+            "set device: auto or cpu, or run on a GPU node"
+        )
+    return torch.device(device)
+
+
+def setup_torch(threads: int) -> None:
+    """Intra-op threads = the job's threads; deterministic kernels."""
+    torch.set_num_threads(max(1, int(threads)))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def layer_names(hidden_layers: int) -> list[str]:
+    return [f"hidden{i}" for i in range(1, hidden_layers + 1)] + ["output"]
+
+
+def init_params(seeds, hp: Hyper, in_dim: int = 1, out_dim: int = 1) -> dict[str, torch.Tensor]:
+    """PyTorch's nn.Linear default init, drawn per run from its own seed.
+
+    For each run the draws happen in the order nn.Sequential(Linear, ..., Linear)
+    makes them after ``torch.manual_seed(seed)``: weight (out, in) then bias,
+    layer by layer, U(-1/sqrt(fan_in), 1/sqrt(fan_in)).  Returned tensors are
+    stacked over runs: ``W`` as (runs, in, out) and ``b`` as (runs, 1, out).
+    """
+    dims = [in_dim] + [hp.width] * hp.hidden_layers + [out_dim]
+    names = layer_names(hp.hidden_layers)
+    per_run = {f"{n}.{k}": [] for n in names for k in ("weight", "bias")}
+    for seed in seeds:
+        g = torch.Generator().manual_seed(int(seed))
+        for name, fan_in, fan_out in zip(names, dims[:-1], dims[1:]):
+            bound = 1.0 / math.sqrt(fan_in)
+            w = torch.empty(fan_out, fan_in).uniform_(-bound, bound, generator=g)
+            b = torch.empty(fan_out).uniform_(-bound, bound, generator=g)
+            per_run[f"{name}.weight"].append(w.T)
+            per_run[f"{name}.bias"].append(b[None, :])
+    dtype = getattr(torch, hp.dtype)
+    return {k: torch.stack(v).to(dtype).contiguous() for k, v in per_run.items()}
+
+
+def forward(params: list[torch.Tensor], x: torch.Tensor, fn, hidden_layers: int):
+    """x: (runs, n, in). Returns the output (runs, n, out) and the pre-activations."""
+    h, zs = x, []
+    for i in range(hidden_layers):
+        z = torch.baddbmm(params[2 * i + 1], h, params[2 * i])
+        zs.append(z)
+        h = fn(z)
+    return torch.baddbmm(params[-1], h, params[-2]), zs
+
+
+def hidden_activations(state: dict[str, torch.Tensor], x: torch.Tensor, activation: str,
+                       hidden_layers: int) -> list[torch.Tensor]:
+    """Pre-activations z_l of every hidden layer for inputs x (runs, n, in), no grad."""
+    params = [state[k] for k in _ordered_keys(hidden_layers)]
+    with torch.no_grad():
+        return forward(params, x, activations.get(activation).fn, hidden_layers)[1]
+
+
+def _ordered_keys(hidden_layers: int) -> list[str]:
+    return [f"{n}.{k}" for n in layer_names(hidden_layers) for k in ("weight", "bias")]
+
+
+def _make_optimizer(params, hp: Hyper):
+    if hp.optimizer == "adam":
+        return torch.optim.Adam(params, lr=hp.learning_rate, foreach=True)
+    if hp.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=hp.learning_rate, momentum=hp.momentum, foreach=True)
+    raise ValueError(f"unknown optimizer {hp.optimizer!r}; use 'adam' or 'sgd'")
+
+
+def train(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    seeds,
+    activation: str,
+    hp: Hyper,
+    device: str = "cpu",
+    log_every: int = 50,
+) -> Result:
+    """Train ``len(seeds)`` runs as one stacked model.
+
+    x, y: (n, 1) shared by all runs, or (runs, n, 1) per run (e.g. several targets).
+    ``seeds[r]`` seeds the initial weights of run r.
+    """
+    dev = resolve_device(device)
+    dtype = getattr(torch, hp.dtype)
+    fn = activations.get(activation).fn
+    runs, L = len(seeds), hp.hidden_layers
+    x = torch.as_tensor(np.array(x), dtype=dtype, device=dev)
+    y = torch.as_tensor(np.array(y), dtype=dtype, device=dev)
+    if x.dim() == 2:
+        x = x.expand(runs, *x.shape)
+    if y.dim() == 2:
+        y = y.expand(runs, *y.shape)
+
+    init = init_params(seeds, hp)
+    keys = _ordered_keys(L)
+    params = [init[k].to(dev).clone().requires_grad_(True) for k in keys]
+    opt = _make_optimizer(params, hp)
+
+    E = hp.epochs
+    loss_h = torch.empty(E, runs, dtype=dtype, device=dev)
+    wg_h = torch.empty(E, L, runs, dtype=dtype, device=dev)
+    zg_h = torch.empty(E, L, runs, dtype=dtype, device=dev)
+    hidden_w = params[0 : 2 * L : 2]
+
+    t0 = time.perf_counter()
+    log.info("training %d runs of %s on %s: %s", runs, activation, dev, hp)
+    for epoch in range(E):
+        out, zs = forward(params, x, fn, L)
+        per_run = (out - y).pow(2).mean(dim=(1, 2))
+        grads = torch.autograd.grad(per_run.sum(), params + zs)
+        for p, g in zip(params, grads):
+            p.grad = g
+        with torch.no_grad():
+            loss_h[epoch] = per_run
+            wg_h[epoch] = torch.stack([torch.linalg.vector_norm(grads[2 * i], dim=(1, 2)) for i in range(L)])
+            zg_h[epoch] = torch.stack(
+                [torch.linalg.vector_norm(g, dim=(1, 2)) for g in grads[len(params):]]
+            )
+        opt.step()
+        if log_every and ((epoch + 1) % log_every == 0 or epoch == 0 or epoch + 1 == E):
+            log.info(
+                "epoch %d/%d  mean loss %.6g  elapsed %.2f s",
+                epoch + 1, E, per_run.detach().nanmean().item(), time.perf_counter() - t0,
+            )
+    with torch.no_grad():
+        out, _ = forward(params, x, fn, L)
+        final_loss = (out - y).pow(2).mean(dim=(1, 2))
+    seconds = time.perf_counter() - t0
+    return Result(
+        loss=loss_h.cpu().numpy(),
+        weight_grad=wg_h.cpu().numpy(),
+        preact_grad=zg_h.cpu().numpy(),
+        final_loss=final_loss.cpu().numpy(),
+        init_params=init,
+        final_params={k: p.detach().cpu().contiguous() for k, p in zip(keys, params)},
+        seconds=seconds,
+        device=str(dev),
+    )
