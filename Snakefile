@@ -32,3 +32,4 @@ rule all:
     default_target: True
     input:
         rules.exp1.input,
+        rules.exp2.input,

@@ -19,6 +19,7 @@ WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "envs", "profiles"]
 
 
 def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
     for part in WORKFLOW_PARTS:
         src = ROOT / part
         if src.is_dir():
@@ -39,21 +40,27 @@ def snakemake(workdir: Path, *args, configfiles=(TINY,), check=True, timeout=600
     return proc
 
 
-def planned_jobs(workdir: Path, *args, configfiles=(TINY,)) -> dict[str, int]:
-    """Snakemake's own plan: rule -> number of jobs a dry run would execute."""
+def planned_job_list(workdir: Path, *args, configfiles=(TINY,)) -> list[tuple[str, dict]]:
+    """Snakemake's own plan: (rule, wildcards) of every job a dry run would execute."""
     proc = snakemake(workdir, "--dry-run", *args, configfiles=configfiles)
     out = proc.stdout + proc.stderr
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:", 1)[1]
-    jobs = {}
-    for line in table.splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        m = re.match(r"(?:local)?rule (\w+):", block)
         if not m:
-            break
-        if m.group(1) != "total":
-            jobs[m.group(1)] = int(m.group(2))
+            continue
+        wc = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        pairs = [kv.split("=", 1) for kv in wc.group(1).split(", ")] if wc else []
+        jobs.append((m.group(1), dict(pairs)))
     return jobs
+
+
+def planned_jobs(workdir: Path, *args, configfiles=(TINY,)) -> dict[str, int]:
+    """Snakemake's own plan: rule -> number of jobs a dry run would execute."""
+    counts: dict[str, int] = {}
+    for rule, _ in planned_job_list(workdir, *args, configfiles=configfiles):
+        counts[rule] = counts.get(rule, 0) + 1
+    return counts
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from actflow import io
-from conftest import ROOT, TINY, planned_jobs
+from conftest import ROOT, TINY, planned_job_list, planned_jobs
 
 TARGETS = {"all", "exp1", "exp2", "exp3"}
 
@@ -24,6 +24,22 @@ SCHEMAS = {
         "final_loss", "baseline_mse", "noise_mse", "epochs", "device", "train_seconds"],
     "results/metrics/activation_curves.parquet": ["activation", "label", "formula", "x", "value",
                                                   "derivative"],
+    "results/metrics/dead_neurons.parquet": [
+        "experiment", "stage", "activation", "seed", "layer", "definition", "diverged", "dead_fraction"],
+    "results/metrics/neurons.parquet": [
+        "experiment", "stage", "activation", "seed", "layer", "neuron", "diverged", "min_output",
+        "max_output", "max_abs_derivative", "dead_zero", "dead_nonpositive", "dead_no_gradient"],
+    "results/metrics/sparsity.parquet": [
+        "experiment", "stage", "activation", "seed", "layer", "diverged", "exact_zero_fraction",
+        "near_zero_fraction"],
+    "results/metrics/activation_hist.parquet": [
+        "experiment", "stage", "activation", "seed", "layer", "diverged", "bin_left", "bin_right",
+        "count", "fraction"],
+    "results/metrics/hidden_activations.parquet": [
+        "experiment", "stage", "activation", "seed", "layer", "neuron", "x", "activation_value"],
+    "results/metrics/exp2/dead_neurons_summary.parquet": [
+        "experiment", "stage", "activation", "definition", "metric", "n_seeds", "mean", "std",
+        "n_nonfinite", "ci_low", "ci_high", "aggregate"],
     "results/metrics/exp1/loss_summary.parquet": [
         "experiment", "activation", "epoch", "metric", "n_seeds", "mean", "std_log10", "n_nonfinite",
         "ci_low", "ci_high", "aggregate"],
@@ -41,11 +57,15 @@ def test_tables_have_their_documented_schemas(tiny_run):
     grads = io.read_parquet(tiny_run / "results/metrics/gradient_flow.parquet")
     n_act, n_seed = len(cfg["activations"]), len(cfg["seeds"])
     ep, layers = cfg["exp1"]["epochs"], cfg["exp1"]["hidden_layers"]
-    assert len(grads) == n_act * n_seed * ep * layers
+    assert len(grads) == 2 * n_act * n_seed * ep * layers  # exp1 and exp2
+    assert set(grads["experiment"]) == {"exp1", "exp2"}
     assert (grads["weight_grad_norm"] > 0).all()
     assert sorted(grads["layer"].unique()) == list(range(1, layers + 1))
     loss = io.read_parquet(tiny_run / "results/metrics/loss.parquet")
-    assert len(loss) == n_act * n_seed * ep
+    assert len(loss) == 2 * n_act * n_seed * ep
+    dead = io.read_parquet(tiny_run / "results/metrics/dead_neurons.parquet")
+    assert len(dead) == 2 * 2 * n_act * n_seed * layers * 3  # experiments × stages × ... × definitions
+    assert dead["dead_fraction"].between(0, 1).all()
     summary = io.read_parquet(tiny_run / "results/metrics/exp1/loss_summary.parquet")
     assert (summary["n_seeds"] == n_seed).all()
     assert (summary["ci_low"] <= summary["mean"]).all() and (summary["mean"] <= summary["ci_high"]).all()
@@ -61,8 +81,10 @@ def test_tables_carry_config_and_versions(tiny_run):
 def test_ratio_is_last_over_first_layer(tiny_run):
     g = io.read_parquet(tiny_run / "results/metrics/gradient_flow.parquet")
     r = io.read_parquet(tiny_run / "results/metrics/gradient_ratio.parquet")
-    one = g[(g.activation == "sigmoid") & (g.seed == 1) & (g.epoch == 3)].set_index("layer")
-    row = r[(r.activation == "sigmoid") & (r.seed == 1) & (r.epoch == 3)].iloc[0]
+    one = g[(g.experiment == "exp1") & (g.activation == "sigmoid") & (g.seed == 1) & (g.epoch == 3)]
+    one = one.set_index("layer")
+    row = r[(r.experiment == "exp1") & (r.activation == "sigmoid") & (r.seed == 1) & (r.epoch == 3)]
+    row = row.iloc[0]
     assert row["weight_grad_ratio"] == pytest.approx(
         one.loc[one.index.max(), "weight_grad_norm"] / one.loc[1, "weight_grad_norm"])
 
@@ -73,7 +95,8 @@ def test_every_figure_is_a_real_image(tiny_run):
     figs = sorted((tiny_run / "results/figures").glob("fig*.png"))
     assert [f.stem for f in figs] == [
         "fig1_activations", "fig2_telephone_game", "fig3_gradient_by_layer", "fig4_gradient_ratio",
-        "fig5_gradient_over_epochs", "fig6_loss_curves"]
+        "fig5_gradient_over_epochs", "fig6_loss_curves", "fig7_dead_neurons",
+        "fig8_activation_distributions", "fig9_hidden_activations"]
     for png in figs:
         img = imread(png)
         assert img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0.01, png
@@ -114,22 +137,40 @@ def _override(tmp_path, text):
 
 def test_figure_only_change_reruns_only_figures(tiny_run, tmp_path):
     jobs = planned_jobs(tiny_run, configfiles=_override(tmp_path, "figures: {dpi: 41}"))
-    assert set(jobs) - TARGETS == {"figure"} and jobs["figure"] == 6
+    assert set(jobs) - TARGETS == {"figure"} and jobs["figure"] == 9
+
+
+def _experiments(jobs):
+    return {wc.get("experiment") for rule, wc in jobs if "experiment" in wc}
 
 
 def test_learning_rate_change_reruns_training_not_data(tiny_run, tmp_path):
-    jobs = planned_jobs(tiny_run, configfiles=_override(tmp_path, "exp1: {learning_rate: 0.01}"))
-    assert jobs["train"] == 2 and jobs["history_metrics"] == 1
+    plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, "exp1: {learning_rate: 0.01}"))
+    jobs = {r: sum(1 for q, _ in plan if q == r) for r, _ in plan}
+    assert jobs["train"] == 2 and jobs["history_metrics"] == 1 and jobs["weight_metrics"] == 1
+    assert _experiments(plan) == {"exp1"}
     assert "data_sine" not in jobs and "activation_curves" not in jobs
-    assert jobs["figure"] == 5  # Figure 1 draws the activations only
+    figures = {wc["figure"] for r, wc in plan if r == "figure"}
+    assert "fig1_activations" not in figures and "fig6_loss_curves" in figures
+
+
+@pytest.mark.parametrize("change", ["exp2: {learning_rate: 0.05}", "exp2: {optimizer: sgd}"])
+def test_experiment2_change_reruns_experiment2_only(tiny_run, tmp_path, change):
+    plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, change))
+    assert _experiments(plan) == {"exp2"}
+    rules = {r for r, _ in plan}
+    assert rules - TARGETS == {"train", "history_metrics", "weight_metrics", "union_table", "figure"}
+    figures = {wc["figure"] for r, wc in plan if r == "figure"}
+    assert figures == {"fig7_dead_neurons", "fig8_activation_distributions"}
 
 
 def test_adding_an_activation_trains_only_that_one(tiny_run, tmp_path):
-    proc_jobs = planned_jobs(
-        tiny_run, "--printshellcmds",
-        configfiles=_override(tmp_path, "activations: [sigmoid, relu, tanh]"))
-    assert proc_jobs["train"] == 1 and "data_sine" not in proc_jobs
-    assert proc_jobs["history_metrics"] == 1 and proc_jobs["activation_curves"] == 1
+    plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, "activations: [sigmoid, relu, tanh]"))
+    trained = sorted((wc["experiment"], wc["activation"]) for r, wc in plan if r == "train")
+    assert trained == [("exp1", "tanh"), ("exp2", "tanh")]
+    rules = [r for r, _ in plan]
+    assert "data_sine" not in rules and rules.count("activation_curves") == 1
+    assert rules.count("history_metrics") == 2 and rules.count("figure") == 9
 
 
 def test_editing_plotting_code_reruns_figures_not_training(tiny_copy):
@@ -151,6 +192,7 @@ def test_each_output_builds_on_its_own(tiny_copy):
     assert (tiny_copy / "results/metrics/exp1/gradient_ratio.parquet").exists()
     assert not list((tiny_copy / "results/figures").glob("*"))
     assert planned_jobs(tiny_copy, "exp1")["figure"] == 6
+    assert planned_jobs(tiny_copy, "exp2")["figure"] == 3
 
 
 def test_default_config_equals_the_schema_defaults():

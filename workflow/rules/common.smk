@@ -17,7 +17,7 @@ except ConfigError as err:
 
 # Relative to the working directory, so that a moved or copied project keeps its cache.
 PKG = os.path.relpath(os.path.join(workflow.basedir, "workflow", "scripts", "actflow"))
-EXPERIMENTS_ON_SINE = ["exp1"]
+EXPERIMENTS_ON_SINE = ["exp1", "exp2"]
 FIGURE_SUFFIXES = ["png", "pdf"]
 
 
@@ -68,6 +68,19 @@ FIGURES = {
     ],
 }
 EXP1_FIGURES = list(FIGURES)
+FIGURES |= {
+    "fig7_dead_neurons": [
+        f"results/metrics/{e}/{t}_summary.parquet"
+        for e in EXPERIMENTS_ON_SINE
+        for t in ("dead_neurons", "sparsity")
+    ]
+    + ["results/metrics/exp2/runs.parquet"],
+    "fig8_activation_distributions": [
+        f"results/metrics/{e}/activation_hist.parquet" for e in EXPERIMENTS_ON_SINE
+    ],
+    "fig9_hidden_activations": ["results/metrics/exp1/hidden_activations.parquet"],
+}
+EXP2_FIGURES = [f for f in FIGURES if f not in EXP1_FIGURES]
 
 
 def figure_tables(wildcards):

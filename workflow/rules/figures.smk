@@ -41,3 +41,23 @@ rule exp1:
         ),
         expand("results/metrics/exp1/{table}.parquet", table=HISTORY_TABLES),
         figure_files(*EXP1_FIGURES),
+
+
+rule exp2:
+    """Experiment 2 (dead neurons, lr 0.1): tables and Figures 7-9."""
+    input:
+        expand(
+            "results/metrics/exp2/{table}.parquet",
+            table=HISTORY_TABLES + WEIGHT_TABLES,
+        ),
+        expand(
+            "results/metrics/{table}.parquet",
+            table=[
+                "neurons",
+                "dead_neurons",
+                "sparsity",
+                "activation_hist",
+                "hidden_activations",
+            ],
+        ),
+        figure_files(*EXP2_FIGURES),

@@ -1,3 +1,14 @@
+UNION_TABLES = [
+    "loss",
+    "gradient_flow",
+    "gradient_ratio",
+    "runs",
+    "neurons",
+    "dead_neurons",
+    "sparsity",
+    "activation_hist",
+    "hidden_activations",
+]
 HISTORY_TABLES = [
     "loss",
     "gradient_flow",
@@ -52,6 +63,41 @@ rule history_metrics:
         "../scripts/history_metrics.py"
 
 
+WEIGHT_TABLES = [
+    "neurons",
+    "dead_neurons",
+    "sparsity",
+    "activation_hist",
+    "hidden_activations",
+    "dead_neurons_summary",
+    "sparsity_summary",
+]
+
+
+rule weight_metrics:
+    """Dead neurons, sparsity and activation statistics from initial and trained weights."""
+    input:
+        weights=per_activation("{experiment}", "weights.safetensors"),
+        runs=per_activation("{experiment}", "runs.parquet"),
+        data="results/data/sine.parquet",
+        code=pkg("jobs", "neurons", "train", "activations", "names", "tables", "stats"),
+    output:
+        **{t: f"results/metrics/{{experiment}}/{t}.parquet" for t in WEIGHT_TABLES},
+    log:
+        "results/logs/metrics/{experiment}_weights.log",
+    benchmark:
+        "results/benchmarks/metrics/{experiment}_weights.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        neurons=config["neurons"],
+    script:
+        "../scripts/weight_metrics.py"
+
+
 rule union_table:
     """One table over every experiment trained on the sine data (for users; figures read per experiment)."""
     input:
@@ -67,7 +113,7 @@ rule union_table:
     benchmark:
         "results/benchmarks/metrics/union_{table}.tsv"
     wildcard_constraints:
-        table="loss|gradient_flow|gradient_ratio|runs",
+        table="|".join(UNION_TABLES),
     conda:
         "../../envs/plot.yaml"
     threads: 1

@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 META_KEY = b"actflow"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class DamagedFileError(RuntimeError):
@@ -51,6 +53,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -97,7 +100,7 @@ def concat_parquet(paths, columns=None) -> pd.DataFrame:
 
 
 def setup_logging(path=None) -> None:
-    """Log to the job's ``log:`` file (or stderr)."""
+    """Log to the job's ``log:`` file (or stderr); an uncaught error is logged there too."""
     import logging
 
     handlers = [logging.FileHandler(path, mode="w")] if path else [logging.StreamHandler(sys.stderr)]
@@ -105,3 +108,10 @@ def setup_logging(path=None) -> None:
         level=logging.INFO, handlers=handlers, force=True,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.captureWarnings(True)
+
+    def log_uncaught(kind, value, tb):
+        logging.getLogger("actflow").error("job failed", exc_info=(kind, value, tb))
+        sys.__excepthook__(kind, value, tb)
+
+    sys.excepthook = log_uncaught

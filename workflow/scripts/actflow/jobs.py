@@ -100,3 +100,44 @@ def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, config=None)
 
 def union(paths, out, config=None):
     io.write_parquet(io.concat_parquet(paths), out, config)
+
+
+def weight_metrics(experiment, weights, runs, data, out: dict, grad_tol, n_bins, show_layers,
+                   config=None):
+    """Dead neurons, sparsity and activation statistics of one experiment, at initialisation
+    and after training, for every activation."""
+    from . import neurons
+    from .stats import summarize
+
+    x = io.read_parquet(data, ["x"])["x"].to_numpy()
+    status = io.concat_parquet(runs, ["activation", "seed", "diverged"])
+    parts: dict[str, list] = {}
+    for path in weights:
+        init, final, meta = load_weights(path)
+        act, seeds, L = meta["activation"], meta["seeds"], meta["hyper"]["hidden_layers"]
+        st = status[status["activation"] == act].set_index("seed").loc[seeds]
+        diverged = st["diverged"].to_numpy(dtype=bool)
+        bins = neurons.histogram_edges([init, final], x, act, L, ok=~diverged, n_bins=n_bins)
+        for stage, state, div in (("init", init, None), ("trained", final, diverged)):
+            keys = {"experiment": experiment, "stage": stage, "activation": act}
+            tables_ = neurons.weight_metrics(
+                state, x, act, L, grad_tol, keys, seeds, diverged=div, bins=bins,
+                show_layers=[lay for lay in show_layers if lay <= L] if stage == "trained" else ())
+            for name, df in tables_.items():
+                if df is not None:
+                    parts.setdefault(name, []).append(df)
+        logging.getLogger("actflow.neurons").info("%s %s: %d seeds, %d diverged", experiment, act,
+                                                  len(seeds), int(diverged.sum()))
+    frames = {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
+    by = ["experiment", "stage", "activation"]
+    net_dead = (frames["dead_neurons"].groupby(by + ["seed", "definition"], sort=False)
+                .agg(diverged=("diverged", "first"), dead_fraction=("dead_fraction", "mean"))
+                .reset_index())
+    frames["dead_neurons_summary"] = summarize(net_dead, by + ["definition"], "dead_fraction")
+    net_sparse = (frames["sparsity"].groupby(by + ["seed"], sort=False)
+                  [["exact_zero_fraction", "near_zero_fraction"]].mean().reset_index())
+    frames["sparsity_summary"] = pd.concat(
+        [summarize(net_sparse, by, v) for v in ("exact_zero_fraction", "near_zero_fraction")],
+        ignore_index=True)
+    for name, frame in frames.items():
+        io.write_parquet(frame, out[name], config)

@@ -52,6 +52,10 @@ def _band(ax, df, x, name, **kw):
     ax.fill_between(df[x], df["ci_low"], df["ci_high"], color=color(name), alpha=0.2, lw=0)
 
 
+def _empty(ax, msg="every run diverged:\nnothing finite to draw"):
+    ax.text(0.5, 0.5, msg, ha="center", va="center", transform=ax.transAxes, color="firebrick")
+
+
 def _seeds_note(df) -> str:
     n = df["n_seeds"]
     bad = int(df["n_nonfinite"].max()) if "n_nonfinite" in df else 0
@@ -224,8 +228,135 @@ def fig6_loss_curves(loss: pd.DataFrame, runs: pd.DataFrame):
     return fig
 
 
+STAGES = [("init", "exp2", "at initialisation"), ("trained", "exp1", "trained, Experiment 1"),
+          ("trained", "exp2", "trained, Experiment 2")]
+DEF_COLORS = dict(zip(["zero", "nonpositive", "no_gradient", "exact_zero_fraction",
+                       "near_zero_fraction"], sns.color_palette("deep", 5)))
+
+
+def _bars(ax, df, names, groups, group_col):
+    width = 0.8 / len(groups)
+    for j, g in enumerate(groups):
+        d = df[df[group_col] == g].set_index("activation").reindex(names)
+        xs = np.arange(len(names)) - 0.4 + width * (j + 0.5)
+        err = np.vstack([d["mean"] - d["ci_low"], d["ci_high"] - d["mean"]])
+        ax.bar(xs, d["mean"], width, color=DEF_COLORS[g], label=g.replace("_", " "),
+               yerr=np.nan_to_num(err), capsize=2, error_kw={"lw": 1})
+    ax.set_xticks(range(len(names)), [label(n) for n in names], rotation=20)
+    ax.set_ylim(0, 1.2)
+
+
+def fig7_dead_neurons(dead1, sparse1, dead2, sparse2, runs2):
+    dead = pd.concat([dead1, dead2])
+    sparse = pd.concat([sparse1, sparse2])
+    names = ordered(dead["activation"].unique())
+    lr2 = runs2["lr"].iloc[0] if "lr" in runs2 else None
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), sharey="row")
+    for col, (stage, exp, title) in enumerate(STAGES):
+        sel = (dead["stage"] == stage) & (dead["experiment"] == exp)
+        _bars(axes[0, col], dead[sel], names, ["zero", "nonpositive", "no_gradient"], "definition")
+        sel = (sparse["stage"] == stage) & (sparse["experiment"] == exp)
+        _bars(axes[1, col], sparse[sel], names, ["exact_zero_fraction", "near_zero_fraction"],
+              "metric")
+        axes[0, col].set_title(title)
+        if stage == "trained" and exp == "exp2":
+            div = runs2.groupby("activation")["diverged"].agg(["sum", "size"]).reindex(names)
+            for i, (k, n) in enumerate(zip(div["sum"], div["size"])):
+                if k:
+                    for ax in axes[:, col]:
+                        ax.text(i, 1.02, f"{int(k)}/{int(n)} seeds diverged\n(left out)", ha="center",
+                                va="bottom", fontsize="x-small", color="firebrick")
+            for name, claim in (("relu", 0.066), ("leaky_relu", 0.0)):
+                if name in names:
+                    i = names.index(name)
+                    axes[0, col].plot([i - 0.42, i + 0.42], [claim, claim], color="k", lw=2, ls=":")
+            axes[0, col].plot([], [], color="k", lw=2, ls=":", label="study: ReLU 6.6 %, Leaky 0 %")
+    axes[0, 0].set_ylabel("dead-neuron fraction\n(all hidden neurons)")
+    axes[1, 0].set_ylabel("activation sparsity\n(share of values, all layers)")
+    axes[0, 2].legend(title="dead when, for every input,", fontsize="small", loc="upper left",
+                      bbox_to_anchor=(1.01, 1))
+    axes[1, 2].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.suptitle("Figure 7. Dead neurons and sparsity under stress (Experiment 2: high learning "
+                 "rate) against Experiment 1 and initialisation\nbars: mean over seeds; whiskers: "
+                 "95 % interval. zero: output exactly 0; nonpositive: output ≤ 0; no gradient: "
+                 "|σ′(z)| below tolerance", fontsize="medium")
+    return fig
+
+
+def fig8_activation_distributions(*hists):
+    h = pd.concat(hists)
+    h = h[h["stage"] == "trained"]
+    names = ordered(h["activation"].unique())
+    exps = sorted(h["experiment"].unique())
+    fig, axes = plt.subplots(len(exps), len(names), figsize=(3.8 * len(names), 3.4 * len(exps)),
+                             squeeze=False)
+    L = int(h["layer"].max())
+    cmap = plt.get_cmap("viridis")
+    for r, exp in enumerate(exps):
+        for c, name in enumerate(names):
+            ax = axes[r, c]
+            d = h[(h["experiment"] == exp) & (h["activation"] == name)]
+            n_div = d.loc[d["diverged"], "seed"].nunique()
+            d = d[~d["diverged"]]
+            ax.set(title=f"{label(name)} — {exp}", xlabel="activation value σ(z)")
+            if n_div:
+                ax.text(0.98, 0.98, f"{n_div} seed(s) diverged, left out", ha="right", va="top",
+                        transform=ax.transAxes, fontsize="x-small", color="firebrick")
+            if d.empty:
+                _empty(ax)
+                continue
+            pooled = d.groupby(["layer", "bin_left", "bin_right"], as_index=False)["count"].sum()
+            for layer, g in pooled.groupby("layer"):
+                frac = g["count"] / g["count"].sum()
+                ax.plot((g["bin_left"] + g["bin_right"]) / 2, frac.where(frac > 0),
+                        color=cmap((layer - 1) / max(L - 1, 1)), lw=1.3)
+            ax.set_yscale("log")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("share of values (pooled seeds)")
+    fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(1, L), cmap), ax=axes, label="hidden layer")
+    fig.suptitle("Figure 8. Distribution of activation values across layers (trained nets; "
+                 "exp1: lr 0.001, exp2: high lr; diverged runs left out)\nbin edges fixed per "
+                 "activation over its 0.1–99.9 % range; the end bins also hold the values beyond",
+                 fontsize="medium")
+    return fig
+
+
+def fig9_hidden_activations(hidden: pd.DataFrame):
+    seed = int(hidden["seed"].min())
+    h = hidden[hidden["seed"] == seed]
+    names = ordered(h["activation"].unique())
+    layers = sorted(h["layer"].unique())
+    fig, axes = plt.subplots(len(names), len(layers), figsize=(4.2 * len(layers) + 1, 2.6 * len(names)),
+                             squeeze=False)
+    for r, name in enumerate(names):
+        d = h[h["activation"] == name]
+        finite = d["activation_value"][np.isfinite(d["activation_value"])]
+        lo, hi = np.percentile(finite, [1, 99]) if len(finite) else (0.0, 1.0)
+        for c, layer in enumerate(layers):
+            g = d[d["layer"] == layer].pivot(index="neuron", columns="x", values="activation_value")
+            g = g.loc[g.mean(axis=1).sort_values().index]
+            ax = axes[r, c]
+            if not np.isfinite(g.to_numpy()).any():
+                _empty(ax, "this run diverged:\nno finite activations")
+            m = ax.pcolormesh(g.columns, np.arange(len(g)), g.to_numpy(), cmap="coolwarm",
+                              vmin=min(lo, -1e-9) if lo < 0 else lo, vmax=hi, shading="nearest")
+            ax.grid(False)
+            ax.set_title(f"{label(name)}, layer {layer}", fontsize="small")
+            if c == 0:
+                ax.set_ylabel("neuron (sorted by mean)")
+            if r == len(names) - 1:
+                ax.set_xlabel("input x (sorted)")
+        fig.colorbar(m, ax=axes[r, :].tolist(), label="σ(z)", pad=0.01)
+    fig.suptitle(f"Figure 9. Activation of each neuron over the sorted inputs at layers "
+                 f"{', '.join(map(str, layers))} (Experiment 1, trained, seed {seed})",
+                 fontsize="medium")
+    return fig
+
+
 FIGURES = {f.__name__: f for f in (fig1_activations, fig2_telephone_game, fig3_gradient_by_layer,
-                                   fig4_gradient_ratio, fig5_gradient_over_epochs, fig6_loss_curves)}
+                                   fig4_gradient_ratio, fig5_gradient_over_epochs, fig6_loss_curves,
+                                   fig7_dead_neurons, fig8_activation_distributions,
+                                   fig9_hidden_activations)}
 
 
 def draw(name: str, tables: list[str], outputs: dict, dpi: int = 150, context: str = "notebook"):

@@ -1,0 +1,143 @@
+"""Dead neurons, sparsity and activation statistics of trained (and initial) weights.
+
+Computed by a forward pass over the training inputs; nothing here trains.
+Definitions, per hidden neuron, over every training input x:
+
+- ``zero``: its output a = σ(z) is exactly 0 for every input;
+- ``nonpositive``: a ≤ 0 for every input;
+- ``no_gradient``: |σ′(z)| < ``grad_tol`` for every input (also catches saturated sigmoids).
+
+A run whose weights or activations are not finite (diverged) gets NaN metrics and
+``diverged = True``: it is neither dead nor alive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import activations, train
+
+DEFINITIONS = ["zero", "nonpositive", "no_gradient"]
+NEAR_ZERO = 1e-6  # |a| below this counts as near zero in the sparsity table
+
+
+def layer_outputs(state, x, activation, hidden_layers):
+    """(pre-activations, activations, derivatives) per hidden layer, each (runs, n, width)."""
+    runs = state["hidden1.weight"].shape[0]
+    xt = torch.tensor(np.array(x, dtype=np.float64)[:, None], dtype=state["hidden1.weight"].dtype)
+    zs = train.hidden_activations(state, xt.expand(runs, *xt.shape), activation, hidden_layers)
+    act = activations.get(activation)
+    return [(z, act.fn(z), act.derivative(z)) for z in zs]
+
+
+def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, seeds,
+                   diverged=None, show_layers=(), bins=None):
+    """Tables for one set of stacked weights: neurons, dead fractions, sparsity, histograms,
+    hidden activations. ``keys`` holds the identifying columns (experiment, stage, ...),
+    ``seeds`` the seed of each run and ``diverged`` the runs flagged during training."""
+    seeds = list(seeds)
+    outs = layer_outputs(state, x, activation, hidden_layers)
+    finite = torch.ones(len(seeds), dtype=torch.bool)
+    if diverged is not None:
+        finite &= ~torch.tensor(np.array(diverged, dtype=bool))
+    for _, a, _ in outs:
+        finite &= torch.isfinite(a).flatten(1).all(dim=1)
+    for t in state.values():
+        finite &= torch.isfinite(t).flatten(1).all(dim=1)
+    ok = finite.numpy()
+    neurons, sparsity, hists, hidden = [], [], [], []
+    order = np.argsort(np.asarray(x), kind="stable")
+    for layer, (z, a, d) in enumerate(outs, start=1):
+        width = a.shape[2]
+        flags = {
+            "zero": (a == 0).all(dim=1),
+            "nonpositive": (a <= 0).all(dim=1),
+            "no_gradient": (d.abs() < grad_tol).all(dim=1),
+        }
+        nf = pd.DataFrame({
+            "seed": np.repeat(seeds, width),
+            "layer": layer,
+            "neuron": np.tile(np.arange(1, width + 1), len(seeds)),
+            "diverged": np.repeat(~ok, width),
+            "min_output": a.amin(dim=1).reshape(-1).double().numpy(),
+            "max_output": a.amax(dim=1).reshape(-1).double().numpy(),
+            "max_abs_derivative": d.abs().amax(dim=1).reshape(-1).double().numpy(),
+        })
+        for name, f in flags.items():
+            nf[f"dead_{name}"] = pd.array(f.reshape(-1).numpy(), dtype="boolean")
+            nf.loc[nf["diverged"], f"dead_{name}"] = pd.NA
+        neurons.append(nf)
+        exact = (a == 0).double().mean(dim=(1, 2)).numpy()
+        near = (a.abs() < NEAR_ZERO).double().mean(dim=(1, 2)).numpy()
+        sparsity.append(pd.DataFrame({
+            "seed": seeds, "layer": layer, "diverged": ~ok,
+            "exact_zero_fraction": np.where(ok, exact, np.nan),
+            "near_zero_fraction": np.where(ok, near, np.nan),
+        }))
+        if bins is not None:
+            for r, seed in enumerate(seeds):
+                if ok[r]:
+                    counts, _ = np.histogram(a[r].double().numpy().clip(bins[0], bins[-1]), bins)
+                else:
+                    counts = np.zeros(len(bins) - 1)
+                hists.append(pd.DataFrame({
+                    "seed": seed, "layer": layer, "diverged": not ok[r], "bin_left": bins[:-1],
+                    "bin_right": bins[1:], "count": counts.astype(np.int64),
+                    "fraction": counts / a[r].numel(),
+                }))
+        if layer in show_layers:
+            n = a.shape[1]
+            vals = a[:, order, :].permute(0, 2, 1).reshape(-1).double().numpy()
+            hidden.append(pd.DataFrame({
+                "seed": np.repeat(seeds, width * n),
+                "layer": layer,
+                "neuron": np.tile(np.repeat(np.arange(1, width + 1), n), len(seeds)),
+                "x": np.tile(np.asarray(x)[order], len(seeds) * width),
+                "activation_value": vals,
+            }))
+
+    def tag(frames):
+        if not frames:
+            return None
+        df = pd.concat(frames, ignore_index=True)
+        for i, (k, v) in enumerate(keys.items()):
+            df.insert(i, k, v)
+        return df
+
+    neurons = tag(neurons)
+    dead = (
+        neurons.melt(id_vars=list(keys) + ["seed", "layer", "diverged"],
+                     value_vars=[f"dead_{d}" for d in DEFINITIONS], var_name="definition",
+                     value_name="dead")
+        .assign(definition=lambda f: f["definition"].str.removeprefix("dead_"),
+                dead=lambda f: f["dead"].astype("Float64"))
+        .groupby(list(keys) + ["seed", "layer", "definition"], sort=False)
+        .agg(diverged=("diverged", "first"), dead_fraction=("dead", "mean"))
+        .reset_index()
+    )
+    dead["dead_fraction"] = dead["dead_fraction"].astype(float)
+    return {"neurons": neurons, "dead_neurons": dead, "sparsity": tag(sparsity),
+            "activation_hist": tag(hists), "hidden_activations": tag(hidden)}
+
+
+def histogram_edges(states, x, activation, hidden_layers, ok=None, n_bins=60, tail=1e-3):
+    """Bin edges shared by every seed, stage and layer of one activation, so counts pool.
+
+    The edges span the 0.1 %–99.9 % quantiles of the pooled finite activations of the
+    runs that did not diverge; values beyond fall into the end bins.
+    """
+    pooled = []
+    for state in states:
+        for _, a, _ in layer_outputs(state, x, activation, hidden_layers):
+            a = a if ok is None else a[torch.tensor(np.array(ok, dtype=bool))]
+            pooled.append(a[torch.isfinite(a)].double().flatten())
+    v = torch.cat(pooled) if pooled else torch.empty(0, dtype=torch.float64)
+    if v.numel() == 0:
+        return np.linspace(0.0, 1.0, n_bins + 1)
+    v = v[torch.randperm(v.numel(), generator=torch.Generator().manual_seed(0))[: 2**24]]
+    lo, hi = torch.quantile(v, torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    return np.linspace(lo, hi, n_bins + 1)
