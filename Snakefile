@@ -19,6 +19,7 @@ include: "workflow/rules/common.smk"
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS_ON_SINE),
     activation="[a-z_0-9]+",
+    target="[a-z_0-9]+",
 
 
 include: "workflow/rules/data.smk"
@@ -33,3 +34,4 @@ rule all:
     input:
         rules.exp1.input,
         rules.exp2.input,
+        rules.exp3.input,

@@ -92,11 +92,13 @@ def test_ratio_is_last_over_first_layer(tiny_run):
 def test_every_figure_is_a_real_image(tiny_run):
     from matplotlib.image import imread
 
-    figs = sorted((tiny_run / "results/figures").glob("fig*.png"))
+    figs = sorted((tiny_run / "results/figures").glob("fig*.png"),
+                  key=lambda p: int(p.stem.split("_")[0][3:]))
     assert [f.stem for f in figs] == [
         "fig1_activations", "fig2_telephone_game", "fig3_gradient_by_layer", "fig4_gradient_ratio",
         "fig5_gradient_over_epochs", "fig6_loss_curves", "fig7_dead_neurons",
-        "fig8_activation_distributions", "fig9_hidden_activations"]
+        "fig8_activation_distributions", "fig9_hidden_activations", "fig10_capacity_heatmap",
+        "fig11_predictions"]
     for png in figs:
         img = imread(png)
         assert img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0.01, png
@@ -137,7 +139,7 @@ def _override(tmp_path, text):
 
 def test_figure_only_change_reruns_only_figures(tiny_run, tmp_path):
     jobs = planned_jobs(tiny_run, configfiles=_override(tmp_path, "figures: {dpi: 41}"))
-    assert set(jobs) - TARGETS == {"figure"} and jobs["figure"] == 9
+    assert set(jobs) - TARGETS == {"figure"} and jobs["figure"] == 11
 
 
 def _experiments(jobs):
@@ -170,7 +172,9 @@ def test_adding_an_activation_trains_only_that_one(tiny_run, tmp_path):
     assert trained == [("exp1", "tanh"), ("exp2", "tanh")]
     rules = [r for r, _ in plan]
     assert "data_sine" not in rules and rules.count("activation_curves") == 1
-    assert rules.count("history_metrics") == 2 and rules.count("figure") == 9
+    assert rules.count("history_metrics") == 2 and rules.count("figure") == 11
+    exp3 = sorted((wc["target"], wc["activation"]) for r, wc in plan if r == "train_target")
+    assert exp3 == [("sin", "tanh"), ("step", "tanh")]
 
 
 def test_editing_plotting_code_reruns_figures_not_training(tiny_copy):
@@ -193,6 +197,7 @@ def test_each_output_builds_on_its_own(tiny_copy):
     assert not list((tiny_copy / "results/figures").glob("*"))
     assert planned_jobs(tiny_copy, "exp1")["figure"] == 6
     assert planned_jobs(tiny_copy, "exp2")["figure"] == 3
+    assert planned_jobs(tiny_copy, "exp3")["figure"] == 2
 
 
 def test_default_config_equals_the_schema_defaults():
@@ -201,3 +206,28 @@ def test_default_config_equals_the_schema_defaults():
     filled = validate({}, ROOT / "workflow/schemas/config.schema.yaml")
     assert filled == yaml.safe_load((ROOT / "config/config.yaml").read_text())
     json.dumps(filled)
+
+
+def test_adding_a_target_runs_only_what_it_needs(tiny_run, tmp_path):
+    plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, "exp3: {targets: [sin, step, abs]}"))
+    rules = {r for r, _ in plan} - TARGETS
+    assert rules == {"data_target_train", "data_target_test", "train_target", "capacity_metrics",
+                     "figure"}
+    assert {wc["target"] for r, wc in plan if "target" in wc} == {"abs"}
+    assert sorted(wc["activation"] for r, wc in plan if r == "train_target") == ["relu", "sigmoid"]
+    assert {wc["figure"] for r, wc in plan if r == "figure"} == {"fig10_capacity_heatmap",
+                                                                  "fig11_predictions"}
+
+
+@pytest.mark.parametrize("change", ["exp3: {learning_rate: 0.01}", "exp3: {n_test: 60}",
+                                    "exp3: {noise_std: 0.2}"])
+def test_experiment3_change_reruns_nothing_of_experiments_1_and_2(tiny_run, tmp_path, change):
+    plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, change))
+    rules = {r for r, _ in plan} - TARGETS
+    assert rules <= {"data_target_train", "data_target_test", "train_target", "capacity_metrics",
+                     "figure"}
+    assert "capacity_metrics" in rules
+    assert {wc["figure"] for r, wc in plan if r == "figure"} == {"fig10_capacity_heatmap",
+                                                                  "fig11_predictions"}
+    if "n_test" in change:
+        assert "train_target" not in rules and "data_target_train" not in rules

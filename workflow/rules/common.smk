@@ -2,18 +2,24 @@
 import os
 import shutil
 import sys
+from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow", "scripts"))
 
 from actflow.config import ConfigError, validate  # noqa: E402
 
+SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 try:
-    validate(
-        config,
-        os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"),
-    )
+    validate(config, SCHEMA)
 except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
+
+# The optimisation settings of a training job: all of an experiment's keys but its data.
+TRAIN_KEYS = list(
+    yaml.safe_load(Path(SCHEMA).read_text())["definitions"]["training"]["properties"]
+)
 
 # Relative to the working directory, so that a moved or copied project keeps its cache.
 PKG = os.path.relpath(os.path.join(workflow.basedir, "workflow", "scripts", "actflow"))
@@ -26,8 +32,28 @@ def pkg(*modules):
     return [os.path.join(PKG, f"{m}.py") for m in ("__init__", "io") + modules]
 
 
+def hyper(experiment):
+    return {k: config[experiment][k] for k in sorted(TRAIN_KEYS)}
+
+
 def train_hyper(wildcards):
-    return config[wildcards.experiment]
+    return hyper(wildcards.experiment)
+
+
+def _target_data():
+    noise = config["exp3"]["noise_std"]
+    return config["data"] | {
+        "noise_std": config["data"]["noise_std"] if noise is None else noise
+    }
+
+
+TARGET_TRAIN_DATA = _target_data()
+TARGET_TEST_DATA = {
+    "n_test": config["exp3"]["n_test"],
+    "x_min": config["data"]["x_min"],
+    "x_max": config["data"]["x_max"],
+}
+TARGETS = config["exp3"]["targets"]
 
 
 def train_gpus():
@@ -43,6 +69,15 @@ def per_activation(experiment, name):
     return expand(
         "results/train/{experiment}/{activation}/{name}",
         experiment=experiment,
+        activation=config["activations"],
+        name=name,
+    )
+
+
+def per_target(name):
+    return expand(
+        "results/train/exp3/{target}/{activation}/{name}",
+        target=TARGETS,
         activation=config["activations"],
         name=name,
     )
@@ -81,6 +116,14 @@ FIGURES |= {
     "fig9_hidden_activations": ["results/metrics/exp1/hidden_activations.parquet"],
 }
 EXP2_FIGURES = [f for f in FIGURES if f not in EXP1_FIGURES]
+FIGURES |= {
+    "fig10_capacity_heatmap": [
+        "results/metrics/exp3/capacity_summary.parquet",
+        "results/metrics/exp3/capacity_winners.parquet",
+    ],
+    "fig11_predictions": ["results/metrics/predictions.parquet"],
+}
+EXP3_FIGURES = ["fig10_capacity_heatmap", "fig11_predictions"]
 
 
 def figure_tables(wildcards):

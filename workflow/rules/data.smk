@@ -17,3 +17,45 @@ rule data_sine:
         data=config["data"],
     script:
         "../scripts/data_sine.py"
+
+
+rule data_target_train:
+    """Experiment 3: one target's noisy training set (the sine data's noise model by default)."""
+    input:
+        code=pkg("jobs", "data"),
+    output:
+        "results/data/targets/{target}_train.parquet",
+    log:
+        "results/logs/data/{target}_train.log",
+    benchmark:
+        "results/benchmarks/data/{target}_train.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+    params:
+        data=TARGET_TRAIN_DATA,
+    script:
+        "../scripts/data_target.py"
+
+
+rule data_target_test:
+    """Experiment 3: one target's dense, clean, evenly spaced test grid."""
+    input:
+        code=pkg("jobs", "data"),
+    output:
+        "results/data/targets/{target}_test.parquet",
+    log:
+        "results/logs/data/{target}_test.log",
+    benchmark:
+        "results/benchmarks/data/{target}_test.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+    params:
+        data=TARGET_TEST_DATA,
+    script:
+        "../scripts/data_target.py"

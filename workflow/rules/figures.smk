@@ -61,3 +61,10 @@ rule exp2:
             ],
         ),
         figure_files(*EXP2_FIGURES),
+
+
+rule exp3:
+    """Experiment 3 (representational capacity): tables and Figures 10-11."""
+    input:
+        CAPACITY_TABLES.values(),
+        figure_files(*EXP3_FIGURES),

@@ -121,3 +121,36 @@ rule union_table:
         mem_mb=1000,
     script:
         "../scripts/union_table.py"
+
+
+CAPACITY_TABLES = {
+    "capacity": "results/metrics/capacity.parquet",
+    "predictions": "results/metrics/predictions.parquet",
+    "capacity_summary": "results/metrics/exp3/capacity_summary.parquet",
+    "capacity_winners": "results/metrics/exp3/capacity_winners.parquet",
+}
+
+
+rule capacity_metrics:
+    """Experiment 3: train/test MSE, test-grid predictions, winners with a paired test."""
+    input:
+        weights=per_target("weights.safetensors"),
+        runs=per_target("runs.parquet"),
+        train=expand("results/data/targets/{target}_train.parquet", target=TARGETS),
+        test=expand("results/data/targets/{target}_test.parquet", target=TARGETS),
+        code=pkg("jobs", "train", "activations", "names", "tables", "stats"),
+    output:
+        **CAPACITY_TABLES,
+    log:
+        "results/logs/metrics/exp3_capacity.log",
+    benchmark:
+        "results/benchmarks/metrics/exp3_capacity.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        targets=TARGETS,
+    script:
+        "../scripts/capacity_metrics.py"

@@ -1,10 +1,13 @@
-"""Adapter: rule train -> actflow.jobs.train_job."""
+"""Adapter: rules train and train_target -> actflow.jobs.train_job."""
 from actflow import io, jobs
 
 io.setup_logging(snakemake.log[0])
-p = snakemake.params
+p, w = snakemake.params, snakemake.wildcards
+keys = {"experiment": p.experiment if "experiment" in p.keys() else w.experiment,
+        "activation": w.activation}
+if "target" in w.keys():
+    keys["target"] = w.target
 jobs.train_job(
-    snakemake.input.data, dict(snakemake.output.items()), snakemake.wildcards.experiment,
-    snakemake.wildcards.activation, p.seeds, p.hp, p.device, snakemake.threads,
-    log_every=p.log_every, config=dict(p.items()),
+    snakemake.input.data, dict(snakemake.output.items()), keys, p.seeds, p.hp, p.device,
+    snakemake.threads, log_every=p.log_every, config=dict(p.items()),
 )

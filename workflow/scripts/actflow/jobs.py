@@ -24,6 +24,12 @@ def make_train_data(out, target, n_samples, x_min, x_max, noise_std, seed, sampl
     logging.getLogger("actflow.data").info("wrote %s: %d samples of %s", out, len(df), target)
 
 
+def make_test_data(out, target, n_points, x_min, x_max, config=None):
+    from .data import make_test_grid
+
+    io.write_parquet(make_test_grid(target, n_points, x_min, x_max), out, config)
+
+
 # ---------------------------------------------------------------- training
 def save_weights(path, result, meta: dict) -> None:
     from safetensors.torch import save_file
@@ -53,17 +59,19 @@ def load_weights(path) -> tuple[dict, dict, dict]:
     return init, final, meta
 
 
-def train_job(data, out: dict, experiment, activation, seeds, hp: dict, device, threads,
-              log_every=50, config=None):
+def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log_every=50,
+              config=None):
+    """Train every seed of one (experiment, activation[, target]) given by ``keys``."""
     from . import train
 
     train.setup_torch(threads)
+    activation = keys["activation"]
     df = io.read_parquet(data, ["x", "y"])
     x = df["x"].to_numpy()[:, None]
     y = df["y"].to_numpy()[:, None]
     hyper = train.Hyper(**hp)
     result = train.train(x, y, seeds, activation, hyper, device=device, log_every=log_every)
-    runs = pd.DataFrame({"experiment": experiment, "activation": activation, "seed": list(seeds)})
+    runs = pd.DataFrame({**keys, "seed": list(seeds)})
     loss, grads, summary = tables.history_tables(result, runs, float(np.var(df["y"])))
     noise = float(np.mean((df["y"] - df["y_clean"]) ** 2)) if "y_clean" in df else np.nan
     summary.insert(summary.columns.get_loc("baseline_mse") + 1, "noise_mse", noise)
@@ -72,7 +80,7 @@ def train_job(data, out: dict, experiment, activation, seeds, hp: dict, device, 
     io.write_parquet(grads, out["grads"], config)
     io.write_parquet(summary, out["runs"], config)
     save_weights(out["weights"], result, {
-        "experiment": experiment, "activation": activation, "seeds": list(seeds), "hyper": hp,
+        **keys, "seeds": list(seeds), "hyper": hp,
         "layout": "W as (runs, fan_in, fan_out), b as (runs, 1, fan_out)",
     })
     n_div = int(summary["diverged"].sum())
@@ -139,5 +147,48 @@ def weight_metrics(experiment, weights, runs, data, out: dict, grad_tol, n_bins,
     frames["sparsity_summary"] = pd.concat(
         [summarize(net_sparse, by, v) for v in ("exact_zero_fraction", "near_zero_fraction")],
         ignore_index=True)
+    for name, frame in frames.items():
+        io.write_parquet(frame, out[name], config)
+
+
+def capacity_metrics(weights, runs, train_data: dict, test_data: dict, out: dict, config=None):
+    """Train and test MSE of every (activation, target, seed), predictions on the test grid,
+    summaries over seeds and, per target, the winner with a paired comparison over seeds."""
+    from . import train
+    from .stats import summarize
+    from .tables import capacity_winners
+
+    status = io.concat_parquet(runs, ["activation", "target", "seed", "diverged"])
+    cap, preds = [], []
+    for path in weights:
+        _, final, meta = load_weights(path)
+        act, target, seeds = meta["activation"], meta["target"], meta["seeds"]
+        L = meta["hyper"]["hidden_layers"]
+        tr = io.read_parquet(train_data[target], ["x", "y"])
+        te = io.read_parquet(test_data[target], ["x", "y"])
+        p_tr = train.predict(final, tr["x"], act, L)
+        p_te = train.predict(final, te["x"], act, L)
+        st = status[(status["activation"] == act) & (status["target"] == target)].set_index("seed")
+        cap.append(pd.DataFrame({
+            "activation": act, "target": target, "seed": seeds,
+            "diverged": st.loc[seeds, "diverged"].to_numpy(dtype=bool),
+            "train_mse": ((p_tr - tr["y"].to_numpy()) ** 2).mean(axis=1),
+            "test_mse": ((p_te - te["y"].to_numpy()) ** 2).mean(axis=1),
+        }))
+        n = len(te)
+        preds.append(pd.DataFrame({
+            "activation": act, "target": target, "seed": np.repeat(seeds, n),
+            "x": np.tile(te["x"].to_numpy(), len(seeds)), "y_pred": p_te.reshape(-1),
+            "y_true": np.tile(te["y"].to_numpy(), len(seeds)),
+        }))
+    cap = pd.concat(cap, ignore_index=True)
+    frames = {
+        "capacity": cap,
+        "predictions": pd.concat(preds, ignore_index=True),
+        "capacity_summary": pd.concat(
+            [summarize(cap, ["activation", "target"], v, log=True) for v in ("test_mse", "train_mse")],
+            ignore_index=True),
+        "capacity_winners": capacity_winners(cap),
+    }
     for name, frame in frames.items():
         io.write_parquet(frame, out[name], config)

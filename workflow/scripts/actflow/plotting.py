@@ -353,10 +353,85 @@ def fig9_hidden_activations(hidden: pd.DataFrame):
     return fig
 
 
+TARGET_LABELS = {"sin": "sin(x)", "abs": "|x|", "step": "step (0/1)", "sin10": "sin(10x)",
+                 "cubic": "x³"}
+TARGET_ORDER = list(TARGET_LABELS)
+
+
+def _targets(names):
+    return sorted(set(names), key=lambda t: (TARGET_ORDER.index(t) if t in TARGET_ORDER else 99, t))
+
+
+def fig10_capacity_heatmap(summary: pd.DataFrame, winners: pd.DataFrame):
+    s = summary[summary["metric"] == "test_mse"]
+    names = ordered(s["activation"].unique())
+    targets = _targets(s["target"].unique())
+    grid = s.pivot(index="activation", columns="target", values="mean").reindex(index=names,
+                                                                                 columns=targets)
+    fig, ax = plt.subplots(figsize=(1.9 * len(targets) + 3, 0.9 * len(names) + 2.2))
+    vals = grid.to_numpy()
+    finite = vals[np.isfinite(vals) & (vals > 0)]
+    norm = LogNorm(finite.min(), finite.max()) if finite.size else None
+    m = ax.imshow(vals, cmap="viridis", norm=norm, aspect="auto")
+    for i, name in enumerate(names):
+        for j, target in enumerate(targets):
+            v = vals[i, j]
+            txt = "diverged" if not np.isfinite(v) else f"{v:.3g}"
+            bright = norm is not None and np.isfinite(v) and norm(v) > 0.6
+            ax.text(j, i, txt, ha="center", va="center", fontsize="small",
+                    color="k" if bright else "w")
+    for _, w in winners.iterrows():
+        if w["target"] in targets and w["best"] in names:
+            i, j = names.index(w["best"]), targets.index(w["target"])
+            holds = bool(w["lead_holds"])
+            ax.add_patch(plt.Rectangle((j - 0.48, i - 0.48), 0.96, 0.96, fill=False,
+                                       ec="red" if holds else "0.6", lw=3 if holds else 1.2,
+                                       ls="-" if holds else "--"))
+    ax.set_xticks(range(len(targets)), [TARGET_LABELS.get(t, t) for t in targets])
+    ax.set_yticks(range(len(names)), [label(n) for n in names])
+    ax.grid(False)
+    fig.colorbar(m, ax=ax, label="test MSE (geometric mean over seeds, log scale; darker = better)")
+    ax.set_title("Figure 10. Test MSE per activation × target (5 hidden layers, clean test grid)\n"
+                 "red box: best activation whose lead over the runner-up holds across seeds "
+                 "(paired 95 % interval above 0);\ngrey dashed box: lowest mean, lead not "
+                 "established", fontsize="medium")
+    return fig
+
+
+def fig11_predictions(pred: pd.DataFrame):
+    names = ordered(pred["activation"].unique())
+    targets = _targets(pred["target"].unique())
+    fig, axes = plt.subplots(len(targets), len(names), figsize=(3.4 * len(names), 2.6 * len(targets)),
+                             squeeze=False, sharex=True)
+    for r, target in enumerate(targets):
+        truth = pred[pred["target"] == target].drop_duplicates("x").sort_values("x")
+        lo, hi = truth["y_true"].min(), truth["y_true"].max()
+        pad = 0.25 * (hi - lo)
+        for c, name in enumerate(names):
+            ax = axes[r, c]
+            d = pred[(pred["target"] == target) & (pred["activation"] == name)]
+            g = d.groupby("x")["y_pred"]
+            mean, q_lo, q_hi = g.mean(), g.min(), g.max()
+            ax.fill_between(mean.index, q_lo, q_hi, color=color(name), alpha=0.3, lw=0)
+            ax.plot(mean.index, mean, color=color(name), lw=1.8)
+            ax.plot(truth["x"], truth["y_true"], "k--", lw=1.1)
+            ax.set_ylim(lo - pad, hi + pad)
+            if r == 0:
+                ax.set_title(label(name))
+            if c == 0:
+                ax.set_ylabel(TARGET_LABELS.get(target, target))
+            if r == len(targets) - 1:
+                ax.set_xlabel("x")
+    fig.suptitle("Figure 11. Learned functions (colour: mean over seeds, band: min–max over seeds) "
+                 "against the ground truth (black dashed)", fontsize="medium")
+    return fig
+
+
 FIGURES = {f.__name__: f for f in (fig1_activations, fig2_telephone_game, fig3_gradient_by_layer,
                                    fig4_gradient_ratio, fig5_gradient_over_epochs, fig6_loss_curves,
                                    fig7_dead_neurons, fig8_activation_distributions,
-                                   fig9_hidden_activations)}
+                                   fig9_hidden_activations, fig10_capacity_heatmap,
+                                   fig11_predictions)}
 
 
 def draw(name: str, tables: list[str], outputs: dict, dpi: int = 150, context: str = "notebook"):

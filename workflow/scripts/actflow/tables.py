@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .stats import summarize
+from .stats import summarize, t_halfwidth
 
 
 def history_tables(result, runs: pd.DataFrame, baseline_mse: np.ndarray | float):
@@ -76,3 +76,33 @@ def exp1_summaries(loss, grads, ratio) -> dict[str, pd.DataFrame]:
             ignore_index=True,
         ),
     }
+
+
+def capacity_winners(cap: pd.DataFrame) -> pd.DataFrame:
+    """Per target: the activation with the lowest geometric-mean test MSE, the runner-up, and
+    whether the lead holds across seeds (paired by seed: same initial weights, same data).
+
+    The paired statistic is d_s = log10(test MSE of the runner-up) − log10(test MSE of the
+    best) for each seed s; the lead holds when the 95 % t-interval of mean(d) is above 0.
+    """
+    rows = []
+    ok = cap[np.isfinite(cap["test_mse"]) & (cap["test_mse"] > 0)].copy()
+    ok["log10_test_mse"] = np.log10(ok["test_mse"])
+    for target, g in ok.groupby("target", sort=False):
+        geo = g.groupby("activation")["log10_test_mse"].mean().sort_values()
+        row = {"target": target, "best": geo.index[0], "best_test_mse": 10 ** geo.iloc[0],
+               "runner_up": None, "runner_up_test_mse": np.nan, "n_pairs": 0,
+               "mean_log10_ratio": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+               "seeds_best_wins": 0, "lead_holds": False}
+        if len(geo) > 1:
+            best, second = geo.index[0], geo.index[1]
+            a = g[g["activation"] == best].set_index("seed")["log10_test_mse"]
+            b = g[g["activation"] == second].set_index("seed")["log10_test_mse"]
+            d = (b - a).dropna()
+            half = float(t_halfwidth(d.std(), len(d))) if len(d) > 1 else np.nan
+            row |= {"runner_up": second, "runner_up_test_mse": 10 ** geo.iloc[1], "n_pairs": len(d),
+                    "mean_log10_ratio": d.mean(), "ci_low": d.mean() - half,
+                    "ci_high": d.mean() + half, "seeds_best_wins": int((d > 0).sum()),
+                    "lead_holds": bool(len(d) > 1 and d.mean() - half > 0)}
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -28,6 +28,9 @@ from . import activations
 log = logging.getLogger("actflow.train")
 
 
+HYPER_KEYS = ("hidden_layers", "width", "epochs", "optimizer", "learning_rate", "momentum")
+
+
 @dataclass(frozen=True)
 class Hyper:
     hidden_layers: int = 10  # number of hidden layers, each followed by the activation
@@ -134,6 +137,16 @@ def hidden_activations(state: dict[str, torch.Tensor], x: torch.Tensor, activati
     params = [state[k] for k in _ordered_keys(hidden_layers)]
     with torch.no_grad():
         return forward(params, x, activations.get(activation).fn, hidden_layers)[1]
+
+
+def predict(state: dict[str, torch.Tensor], x, activation: str, hidden_layers: int) -> np.ndarray:
+    """Outputs of every stacked run for the inputs x (n,), as float64 (runs, n)."""
+    params = [state[k] for k in _ordered_keys(hidden_layers)]
+    xt = torch.tensor(np.array(x, dtype=np.float64)[:, None], dtype=params[0].dtype)
+    with torch.no_grad():
+        out, _ = forward(params, xt.expand(params[0].shape[0], *xt.shape),
+                         activations.get(activation).fn, hidden_layers)
+    return out[..., 0].double().numpy()
 
 
 def _ordered_keys(hidden_layers: int) -> list[str]:
