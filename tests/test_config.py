@@ -78,3 +78,10 @@ def test_snakemake_stops_before_any_job_and_results_are_untouched(tiny_run, tmp_
     assert re.search(expected, out), out
     assert "Select jobs to execute" not in out and "rule train" not in out
     assert _digest(wd / "results") == before
+
+
+def test_numbers_given_as_text_on_the_command_line_are_numbers():
+    cfg = validate({"figures": {"dpi": "120"}, "exp1": {"learning_rate": "1e-2"}}, SCHEMA)
+    assert cfg["figures"]["dpi"] == 120 and cfg["exp1"]["learning_rate"] == 0.01
+    with pytest.raises(ConfigError, match="exp1.learning_rate.*not a finite number"):
+        validate({"exp1": {"learning_rate": "nan"}}, SCHEMA)

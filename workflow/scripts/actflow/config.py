@@ -60,6 +60,7 @@ def validate(config: dict, schema_path) -> dict:
     where = "config/config.yaml (or the --config / --configfile you passed)"
     if not isinstance(config, dict):
         raise ConfigError(f"the configuration must be a mapping of keys to values; fix {where}")
+    _coerce_numbers(config)
     for path, value in _nonfinite(config):
         raise ConfigError(f"config key '{_key(path)}': {value} is not a finite number; fix {where}")
     with open(schema_path) as fh:
@@ -86,6 +87,22 @@ def validate(config: dict, schema_path) -> dict:
     config.clear()
     config.update(canonical)
     return config
+
+
+def _coerce_numbers(node):
+    """Numbers given as text (``--config "exp1={learning_rate: 1e-2}"`` arrives as strings) become
+    numbers; anything else is left for the schema to judge."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for key, value in list(items):
+        if isinstance(value, str):
+            for kind in (int, float):
+                try:
+                    node[key] = kind(value)
+                    break
+                except ValueError:
+                    pass
+        else:
+            _coerce_numbers(value)
 
 
 def _sorted(node):
