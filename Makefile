@@ -1,12 +1,14 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run    create .venv on first use, then run the whole default workflow on all cores
-#   make test   create .venv on first use, then run the test suite
+#   make run    create .venv on first use, run the whole default workflow on all cores,
+#               then write the self-contained HTML report results/report.html
+#   make test   create .venv on first use (and, as root on Debian, install chromium for the
+#               report test), then run the test suite
 PYTHON ?= python3.11
 VENV ?= .venv
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean-results
+.PHONY: run test audit report lint clean-results browser
 
 $(BIN)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
@@ -17,8 +19,22 @@ $(BIN)/.installed: requirements.txt
 
 run: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
 
-test: $(BIN)/.installed
+report: $(BIN)/.installed
+	$(BIN)/snakemake --report results/report.html
+
+audit: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES) audit
+
+# Debian's chromium renders the HTML report in tests/test_report.py.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	  else echo "chromium is not installed (apt-get install chromium): the report test will be skipped"; fi; }
+
+test: $(BIN)/.installed browser
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed

@@ -13,6 +13,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 
 
@@ -26,12 +29,15 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/audit.smk"
 
 
 rule all:
-    """Everything of the default configuration: every experiment's tables and figures."""
+    """Everything of the default configuration: tables, figures, claim verdicts, manifest."""
     default_target: True
     input:
         rules.exp1.input,
         rules.exp2.input,
         rules.exp3.input,
+        rules.audit_claims.output,
+        rules.manifest.output,

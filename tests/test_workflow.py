@@ -13,7 +13,8 @@ TARGETS = {"all", "exp1", "exp2", "exp3"}
 
 SCHEMAS = {
     "results/data/sine.parquet": ["x", "y", "y_clean"],
-    "results/metrics/loss.parquet": ["experiment", "activation", "seed", "epoch", "loss"],
+    "results/metrics/loss.parquet": ["experiment", "activation", "seed", "epoch", "loss",
+                                     "relative_loss"],
     "results/metrics/gradient_flow.parquet": [
         "experiment", "activation", "seed", "epoch", "layer", "weight_grad_norm", "preact_grad_norm"],
     "results/metrics/gradient_ratio.parquet": [
@@ -21,14 +22,14 @@ SCHEMAS = {
         "log10_weight_grad_ratio"],
     "results/metrics/runs.parquet": [
         "experiment", "activation", "seed", "diverged", "diverged_epoch", "last_finite_loss",
-        "final_loss", "baseline_mse", "noise_mse", "epochs", "device", "train_seconds"],
+        "final_loss", "baseline_mse", "noise_mse", "epochs", "device"],
     "results/metrics/activation_curves.parquet": ["activation", "label", "formula", "x", "value",
                                                   "derivative"],
     "results/metrics/dead_neurons.parquet": [
         "experiment", "stage", "activation", "seed", "layer", "definition", "diverged", "dead_fraction"],
     "results/metrics/neurons.parquet": [
         "experiment", "stage", "activation", "seed", "layer", "neuron", "diverged", "min_output",
-        "max_output", "max_abs_derivative", "dead_zero", "dead_nonpositive", "dead_no_gradient"],
+        "max_output", "max_abs_derivative", "output_std", "dead_zero", "dead_nonpositive", "dead_no_gradient"],
     "results/metrics/sparsity.parquet": [
         "experiment", "stage", "activation", "seed", "layer", "diverged", "exact_zero_fraction",
         "near_zero_fraction"],

@@ -128,3 +128,30 @@ EXP3_FIGURES = ["fig10_capacity_heatmap", "fig11_predictions"]
 
 def figure_tables(wildcards):
     return FIGURES[wildcards.figure]
+
+
+def _claim_tables():
+    try:
+        claims = yaml.safe_load(Path(config["audit"]["claims"]).read_text())["claims"]
+        return sorted({c["table"] for c in claims})
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as err:
+        raise WorkflowError(
+            f"Cannot read the claims file {config['audit']['claims']} ({err}): it must be YAML "
+            "with a list under 'claims:', each claim with a 'table' (see config/claims.yaml)"
+        ) from None
+
+
+CLAIM_TABLES = _claim_tables()
+FIGURE_CATEGORIES = {
+    "1. Experiment 1: gradient flow": EXP1_FIGURES,
+    "2. Experiment 2: dead neurons": EXP2_FIGURES,
+    "3. Experiment 3: representational capacity": EXP3_FIGURES,
+}
+
+
+def figure_category(wildcards):
+    return next(c for c, figs in FIGURE_CATEGORIES.items() if wildcards.figure in figs)
+
+
+def figure_label(wildcards):
+    return {"figure": f"Figure {wildcards.figure.split('_')[0][3:]}"}

@@ -7,7 +7,12 @@ rule figure:
         tables=figure_tables,
         code=pkg("plotting", "names"),
     output:
-        png="results/figures/{figure}.png",
+        png=report(
+            "results/figures/{figure}.png",
+            caption="../report/figure.rst",
+            category=figure_category,
+            labels=figure_label,
+        ),
         pdf="results/figures/{figure}.pdf",
     log:
         "results/logs/figures/{figure}.log",

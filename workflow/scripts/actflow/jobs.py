@@ -37,7 +37,9 @@ def save_weights(path, result, meta: dict) -> None:
     tensors = {f"init.{k}": v for k, v in result.init_params.items()}
     tensors |= {f"final.{k}": v for k, v in result.final_params.items()}
     with io.atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
+        # One metadata entry: safetensors writes its metadata map in no fixed order, so several
+        # keys would make reruns differ byte-wise.
+        save_file(tensors, str(tmp), metadata={"actflow": json.dumps(meta, sort_keys=True)})
 
 
 def load_weights(path) -> tuple[dict, dict, dict]:
@@ -48,7 +50,7 @@ def load_weights(path) -> tuple[dict, dict, dict]:
     try:
         tensors = load_file(str(path))
         with safe_open(str(path), framework="pt") as f:
-            meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+            meta = json.loads((f.metadata() or {}).get("actflow", "{}"))
     except (SafetensorError, OSError, ValueError) as err:
         raise io.DamagedFileError(
             f"{path} is not a readable weights file ({err}): delete it and rerun the workflow; "
@@ -75,7 +77,6 @@ def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log
     loss, grads, summary = tables.history_tables(result, runs, float(np.var(df["y"])))
     noise = float(np.mean((df["y"] - df["y_clean"]) ** 2)) if "y_clean" in df else np.nan
     summary.insert(summary.columns.get_loc("baseline_mse") + 1, "noise_mse", noise)
-    summary["train_seconds"] = result.seconds
     io.write_parquet(loss, out["loss"], config)
     io.write_parquet(grads, out["grads"], config)
     io.write_parquet(summary, out["runs"], config)
@@ -192,3 +193,17 @@ def capacity_metrics(weights, runs, train_data: dict, test_data: dict, out: dict
     }
     for name, frame in frames.items():
         io.write_parquet(frame, out[name], config)
+
+
+def audit_claims(claims_file, tables: dict, out: dict) -> None:
+    """Evaluate every claim of ``claims_file`` into Parquet, Markdown and HTML."""
+    from . import claims
+
+    cl = claims.load(claims_file)
+    df = claims.evaluate(cl, tables)
+    io.write_parquet(df, out["parquet"], {"claims_file": str(claims_file)})
+    for key, text in (("markdown", claims.markdown(df)), ("html", claims.html(df))):
+        with io.atomic_path(out[key]) as tmp:
+            tmp.write_text(text)
+    logging.getLogger("actflow.claims").info(
+        "%d claims: %s", len(df), df["verdict"].value_counts().to_dict())

@@ -64,6 +64,7 @@ def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, se
             "min_output": a.amin(dim=1).reshape(-1).double().numpy(),
             "max_output": a.amax(dim=1).reshape(-1).double().numpy(),
             "max_abs_derivative": d.abs().amax(dim=1).reshape(-1).double().numpy(),
+            "output_std": a.double().std(dim=1, correction=0).reshape(-1).numpy(),
         })
         for name, f in flags.items():
             nf[f"dead_{name}"] = pd.array(f.reshape(-1).numpy(), dtype="boolean")

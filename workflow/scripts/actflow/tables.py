@@ -20,6 +20,7 @@ def history_tables(result, runs: pd.DataFrame, baseline_mse: np.ndarray | float)
     loss = runs.loc[np.tile(np.arange(R), epochs)].reset_index(drop=True)
     loss.insert(len(runs.columns), "epoch", np.repeat(ep, R))
     loss["loss"] = result.loss.reshape(-1).astype(np.float64)
+    loss["relative_loss"] = loss["loss"] / np.tile(np.broadcast_to(baseline_mse, (R,)), epochs)
 
     # grads ordered (epoch, layer, run)
     idx = np.tile(np.arange(R), epochs * L)

@@ -1,0 +1,88 @@
+"""The audit on the tiny run: claim verdicts, manifest, determinism, re-execution."""
+
+import hashlib
+import json
+import shutil
+
+import yaml
+
+from actflow import io
+from conftest import ROOT, TINY, copy_workflow, planned_jobs, snakemake
+
+
+def _sha(p):
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_every_claim_gets_a_verdict(tiny_run):
+    df = io.read_parquet(tiny_run / "results/audit/claims.parquet")
+    listed = [c["id"] for c in yaml.safe_load((ROOT / "config/claims.yaml").read_text())["claims"]]
+    assert list(df["claim"]) == listed
+    assert set(df["verdict"]) <= {"holds", "does not hold", "inconclusive"}
+    assert df["reason"].str.len().gt(10).all()
+    sig = df.set_index("claim").loc["sigmoid_max_derivative"]
+    assert sig["verdict"] == "holds" and abs(sig["measured_mean"] - 0.25) < 1e-3
+    md = (tiny_run / "results/audit/claims.md").read_text()
+    assert all(f"`{c}`" in md for c in listed)
+
+
+def test_manifest_hashes_every_output(tiny_run):
+    doc = json.loads((tiny_run / "results/audit/manifest.json").read_text())
+    assert {"config", "config_sha256", "versions", "platform", "cpu", "git", "files",
+            "training_devices"} <= set(doc)
+    assert doc["config"]["seeds"] == [0, 1] and doc["training_devices"] == ["cpu"]
+    assert {"python", "snakemake", "torch", "pandas", "pyarrow", "seaborn"} <= set(doc["versions"])
+    files = doc["files"]
+    for rel in ("results/metrics/loss.parquet", "results/figures/fig10_capacity_heatmap.png",
+                "results/train/exp3/step/relu/weights.safetensors", "results/audit/claims.parquet"):
+        assert files[rel]["sha256"] == _sha(tiny_run / rel) and files[rel]["bytes"] > 0
+    assert (tiny_run / "results/audit/config.yaml").exists()
+
+
+def test_two_runs_from_clean_give_byte_identical_tables(tiny_run, tmp_path):
+    other = copy_workflow(tmp_path / "again")
+    snakemake(other)
+    tables = sorted(p.relative_to(tiny_run) for p in (tiny_run / "results").rglob("*.parquet"))
+    assert len(tables) > 40
+    different = [str(p) for p in tables if _sha(tiny_run / p) != _sha(other / p)]
+    assert different == []
+    for p in (tiny_run / "results/train").rglob("*.safetensors"):
+        assert _sha(p) == _sha(other / p.relative_to(tiny_run))
+
+
+def test_user_adds_a_claim_by_editing_the_yaml_alone(tiny_copy):
+    f = tiny_copy / "config/claims.yaml"
+    doc = yaml.safe_load(f.read_text())
+    doc["claims"].append({"id": "relu_loss_drops", "statement": "ReLU's loss ends below its start",
+                          "table": "metrics/runs.parquet",
+                          "filter": {"experiment": "exp1", "activation": "relu"},
+                          "column": "final_loss", "test": {"op": "<", "value": 10.0}})
+    f.write_text(yaml.safe_dump(doc))
+    assert set(planned_jobs(tiny_copy)) - {"all"} == {"audit_claims", "manifest"}
+    snakemake(tiny_copy)
+    df = io.read_parquet(tiny_copy / "results/audit/claims.parquet").set_index("claim")
+    assert df.loc["relu_loss_drops", "verdict"] == "holds"
+
+
+def test_audit_reexecutes_exactly_and_reports_tampering_without_overwriting(tiny_copy, tmp_path):
+    cfg = yaml.safe_load(TINY.read_text()) | {"audit": {"sample_jobs": 50}}
+    conf = tmp_path / "audit.yaml"
+    conf.write_text(yaml.safe_dump(cfg))
+    snakemake(tiny_copy, "audit", configfiles=(conf,))
+    table = io.read_parquet(tiny_copy / "results/audit/reexecution.parquet")
+    assert len(table) == 8 * 4  # every training job of the tiny run, 4 files each
+    assert (table["verdict"] == "match").all() and (table["mode"] == "exact").all()
+    assert not (tiny_copy / "results/audit/scratch").exists()
+
+    victim = tiny_copy / "results/train/exp1/relu/loss.parquet"
+    df = io.read_parquet(victim)
+    df.loc[0, "loss"] += 1.0
+    io.write_parquet(df, victim, io.read_metadata(victim)["config"])
+    tampered = _sha(victim)
+    snakemake(tiny_copy, "audit", "--forcerun", "audit", "--allowed-rules", "audit",
+              configfiles=(conf,))
+    table = io.read_parquet(tiny_copy / "results/audit/reexecution.parquet")
+    bad = table[table["verdict"] != "match"]
+    assert list(zip(bad["job"], bad["file"])) == [("results/train/exp1/relu", "loss.parquet")]
+    assert _sha(victim) == tampered  # the audit never overwrites results
+    assert "1 mismatch" in (tiny_copy / "results/audit/reexecution.md").read_text()

@@ -1,0 +1,50 @@
+"""The HTML report, rendered in headless Chromium: figures by experiment and the claims table."""
+
+import os
+import shutil
+
+import pytest
+
+from conftest import snakemake
+
+CHROMIUM = shutil.which("chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (make test installs it when run as root)")
+
+
+def test_report_shows_every_figure_and_the_claims_table(tiny_copy, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    snakemake(tiny_copy, "--report", "results/report.html")
+    report = tiny_copy / "results/report.html"
+    assert report.stat().st_size > 100_000
+    categories = {"1. Experiment 1: gradient flow": range(1, 7),
+                  "2. Experiment 2: dead neurons": range(7, 10),
+                  "3. Experiment 3: representational capacity": range(10, 12)}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        def row(category, name):
+            page.goto(report.as_uri())
+            page.get_by_text(category).click()
+            return page.locator("tr").filter(has=page.get_by_role("cell", name=name, exact=True))
+
+        for category, numbers in categories.items():
+            for n in numbers:
+                row(category, f"Figure {n}").locator("a[iconname=eye]").click()
+                img = page.locator(f"img[src*='fig{n}_']")
+                img.wait_for(timeout=10_000)
+                assert img.evaluate("i => i.naturalWidth") > 100
+                row(category, f"Figure {n}").locator("a[iconname=information-circle]").click()
+                assert f"Figure {n}." in page.inner_text("body")  # the caption is shown
+        row("0. Audit", "claims table").locator("a[iconname=eye]").click()
+        page.wait_for_timeout(1000)
+        frames = [f for f in page.frames if f != page.main_frame]
+        text = " ".join(f.inner_text("body") for f in frames)
+        assert "sigmoid_max_derivative" in text and "relu_dead_6_6_percent" in text
+        assert "holds" in text
+        page.screenshot(path=str(tmp_path / "claims.png"))
+        browser.close()
