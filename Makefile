@@ -8,7 +8,7 @@ VENV ?= .venv
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: run test audit report lint clean-results browser
+.PHONY: run resume test audit report lint clean-results browser
 
 $(BIN)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
@@ -20,6 +20,12 @@ $(BIN)/.installed: requirements.txt
 run: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/report.html
+
+# After a run was killed (SIGKILL, node reclaimed, power loss): remove the lock it left, then
+# continue; incomplete jobs are rerun. Only when no other run is active in this folder.
+resume: $(BIN)/.installed
+	$(BIN)/snakemake --unlock
+	$(MAKE) run
 
 report: $(BIN)/.installed
 	$(BIN)/snakemake --report results/report.html

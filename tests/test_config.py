@@ -1,6 +1,8 @@
 """Bad configuration stops before any job, naming the key and the reason."""
 
 import hashlib
+import re
+import shutil
 
 import pytest
 import yaml
@@ -54,21 +56,23 @@ def _digest(folder):
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize(
-    "text,expected",
-    [
-        ("activations: [sigmoid, swish]\n", r"config key 'activations\[1\]': 'swish' is not one of"),
-        ("exp1: {learning_rate: -0.001}\n", "config key 'exp1.learning_rate'"),
-        ("exp1: {epochs: 5\n", "config/config.yaml|yaml|YAML|while parsing"),
-    ],
-    ids=["unknown-activation", "negative-lr", "yaml-does-not-parse"],
-)
-def test_snakemake_stops_before_any_job_and_results_are_untouched(tiny_run, tmp_path, text, expected):
-    import re
-    import shutil
+CLI_CASES = [(yaml.safe_dump(o), re.escape(f"config key '{k}'") + ".*" + r) for o, k, r in BAD] + [
+    ("exp1: {epochs: 5\n", "not valid JSON or YAML"),  # YAML that does not parse (Snakemake's message)
+]
 
-    wd = tmp_path / "wf"
+
+@pytest.fixture(scope="module")
+def shared_copy(tmp_path_factory, tiny_run):
+    """One copy of the finished tiny run; each bad config must leave it untouched."""
+    wd = tmp_path_factory.mktemp("bad-config") / "wf"
     shutil.copytree(tiny_run, wd, symlinks=True)
+    return wd
+
+
+@pytest.mark.parametrize("text,expected", CLI_CASES, ids=[b[1] for b in BAD] + ["yaml-does-not-parse"])
+def test_snakemake_stops_before_any_job_and_results_are_untouched(shared_copy, tmp_path, text,
+                                                                  expected):
+    wd = shared_copy
     before = _digest(wd / "results")
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
@@ -76,6 +80,7 @@ def test_snakemake_stops_before_any_job_and_results_are_untouched(tiny_run, tmp_
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert re.search(expected, out), out
+    assert out.count("Invalid configuration") <= 1
     assert "Select jobs to execute" not in out and "rule train" not in out
     assert _digest(wd / "results") == before
 

@@ -11,6 +11,7 @@ def test_diverging_configuration_finishes_with_flags_and_figures(tmp_path):
     cfg = yaml.safe_load(TINY.read_text())
     cfg["exp2"] |= {"optimizer": "sgd", "learning_rate": 1.0e4}  # diverges for every activation
     cfg["exp1"] |= {"optimizer": "sgd", "learning_rate": 1.0e4}
+    cfg["exp3"] |= {"optimizer": "sgd", "learning_rate": 1.0e4}
     conf = tmp_path / "diverge.yaml"
     conf.write_text(yaml.safe_dump(cfg))
     wd = copy_workflow(tmp_path / "wf")
@@ -30,6 +31,12 @@ def test_diverging_configuration_finishes_with_flags_and_figures(tmp_path):
     assert (t["n_seeds"] == 0).all() and (t["n_nonfinite"] == len(cfg["seeds"])).all()
     for png in (wd / "results/figures").glob("*.png"):
         assert png.stat().st_size > 5000, png
-    assert len(list((wd / "results/figures").glob("*.png"))) == 9
+    assert len(list((wd / "results/figures").glob("*.png"))) == 11
+    cap = io.read_parquet(wd / "results/metrics/capacity.parquet")
+    assert cap["diverged"].all()
+    verdicts = io.read_parquet(wd / "results/audit/claims.parquet")
+    assert set(verdicts["verdict"]) <= {"inconclusive", "does not hold", "holds"}
+    left = verdicts.set_index("claim").loc["relu_dead_6_6_percent"]
+    assert left["verdict"] == "inconclusive" and left["n_left_out"] == 2
     log = (wd / "results/logs/train/exp2/relu.log").read_text()
     assert "2 of 2 seeds diverged" in log

@@ -9,7 +9,9 @@ import yaml
 from actflow import io
 from conftest import ROOT, TINY, planned_job_list, planned_jobs
 
-TARGETS = {"all", "exp1", "exp2", "exp3"}
+# Target rules, and the audit jobs that summarise everything (the manifest hashes every
+# output and records the whole config, so it reruns, in a second, after any change).
+TARGETS = {"all", "exp1", "exp2", "exp3", "manifest", "audit_claims"}
 
 SCHEMAS = {
     "results/data/sine.parquet": ["x", "y", "y_clean"],
@@ -141,6 +143,7 @@ def _override(tmp_path, text):
 def test_figure_only_change_reruns_only_figures(tiny_run, tmp_path):
     jobs = planned_jobs(tiny_run, configfiles=_override(tmp_path, "figures: {dpi: 41}"))
     assert set(jobs) - TARGETS == {"figure"} and jobs["figure"] == 11
+    assert "audit_claims" not in jobs and "train" not in jobs
 
 
 def _experiments(jobs):

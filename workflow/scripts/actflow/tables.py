@@ -106,4 +106,6 @@ def capacity_winners(cap: pd.DataFrame) -> pd.DataFrame:
                     "ci_high": d.mean() + half, "seeds_best_wins": int((d > 0).sum()),
                     "lead_holds": bool(len(d) > 1 and d.mean() - half > 0)}
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = ["target", "best", "best_test_mse", "runner_up", "runner_up_test_mse", "n_pairs",
+               "mean_log10_ratio", "ci_low", "ci_high", "seeds_best_wins", "lead_holds"]
+    return pd.DataFrame(rows, columns=columns)
