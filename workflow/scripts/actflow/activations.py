@@ -50,7 +50,7 @@ REGISTRY: dict[str, Activation] = {
     a.name: a
     for a in [
         Activation("sigmoid", "1/(1+e^-x)", torch.sigmoid, _sigmoid_d),
-        Activation("relu", "max(0, x)", torch.relu, lambda x: (x > 0).to(x.dtype)),
+        Activation("relu", "max(0, x)", torch.relu, lambda x: torch.heaviside(x, x.new_zeros(()))),
         Activation(
             "leaky_relu",
             f"max({LEAKY_SLOPE}x, x)",

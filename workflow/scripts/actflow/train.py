@@ -155,10 +155,31 @@ def _ordered_keys(hidden_layers: int) -> list[str]:
 
 def _make_optimizer(params, hp: Hyper):
     if hp.optimizer == "adam":
-        return torch.optim.Adam(params, lr=hp.learning_rate, foreach=True)
+        # fused: one kernel per tensor for the whole update (measured faster on CPU and GPU)
+        return torch.optim.Adam(params, lr=hp.learning_rate, fused=True)
     if hp.optimizer == "sgd":
         return torch.optim.SGD(params, lr=hp.learning_rate, momentum=hp.momentum, foreach=True)
     raise ValueError(f"unknown optimizer {hp.optimizer!r}; use 'adam' or 'sgd'")
+
+
+def _pack(init: dict, L: int, dev) -> list[torch.Tensor]:
+    """Parameters as few, large tensors: the hidden-to-hidden layers stacked as (L-1, runs, w, w)
+    so that their gradient norms and the optimizer step are one operation each."""
+    packed = [init["hidden1.weight"], init["hidden1.bias"]]
+    if L > 1:
+        packed += [torch.stack([init[f"hidden{i}.weight"] for i in range(2, L + 1)]),
+                   torch.stack([init[f"hidden{i}.bias"] for i in range(2, L + 1)])]
+    packed += [init["output.weight"], init["output.bias"]]
+    return [t.to(dev).clone().contiguous() for t in packed]
+
+
+def _unpack(packed: list[torch.Tensor], L: int) -> dict[str, torch.Tensor]:
+    out = {"hidden1.weight": packed[0], "hidden1.bias": packed[1]}
+    if L > 1:
+        for i in range(2, L + 1):
+            out[f"hidden{i}.weight"], out[f"hidden{i}.bias"] = packed[2][i - 2], packed[3][i - 2]
+    out["output.weight"], out["output.bias"] = packed[-2], packed[-1]
+    return {k: v.detach().cpu().contiguous() for k, v in out.items()}
 
 
 def train(
@@ -169,15 +190,21 @@ def train(
     hp: Hyper,
     device: str = "cpu",
     log_every: int = 50,
+    record: bool = True,
 ) -> Result:
     """Train ``len(seeds)`` runs as one stacked model.
 
     x, y: (n, 1) shared by all runs, or (runs, n, 1) per run (e.g. several targets).
-    ``seeds[r]`` seeds the initial weights of run r.
+    ``seeds[r]`` seeds the initial weights of run r. The backward pass is written out by
+    hand (an MLP needs three batched products per layer), which skips autograd's graph
+    bookkeeping and yields ‖∂L/∂z_l‖ without hooks; the tests check every recorded number
+    against autograd on plain ``nn.Linear`` models. ``record=False`` skips the gradient
+    norms (to measure what recording costs).
     """
     dev = resolve_device(device)
     dtype = getattr(torch, hp.dtype)
-    fn = activations.get(activation).fn
+    act = activations.get(activation)
+    fn, dfn = act.fn, act.derivative
     runs, L = len(seeds), hp.hidden_layers
     x = torch.as_tensor(np.array(x), dtype=dtype, device=dev)
     y = torch.as_tensor(np.array(y), dtype=dtype, device=dev)
@@ -185,49 +212,71 @@ def train(
         x = x.expand(runs, *x.shape)
     if y.dim() == 2:
         y = y.expand(runs, *y.shape)
+    n = x.shape[1]
 
     init = init_params(seeds, hp)
-    keys = _ordered_keys(L)
-    params = [init[k].to(dev).clone().requires_grad_(True) for k in keys]
+    params = _pack(init, L, dev)
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in params]
+    g_w1, g_b1 = grads[0], grads[1]
+    g_wh, g_bh = (grads[2], grads[3]) if L > 1 else (None, None)
+    g_wo, g_bo = grads[-2], grads[-1]
     opt = _make_optimizer(params, hp)
 
     E = hp.epochs
-    loss_h = torch.empty(E, runs, dtype=dtype, device=dev)
-    wg_h = torch.empty(E, L, runs, dtype=dtype, device=dev)
-    zg_h = torch.empty(E, L, runs, dtype=dtype, device=dev)
-    hidden_w = params[0 : 2 * L : 2]
+    loss_h = torch.full((E, runs), float("nan"), dtype=dtype, device=dev)
+    wg_h = torch.full((E, L, runs), float("nan"), dtype=dtype, device=dev)
+    zg_h = torch.full((E, L, runs), float("nan"), dtype=dtype, device=dev)
 
     t0 = time.perf_counter()
     log.info("training %d runs of %s on %s: %s", runs, activation, dev, hp)
-    for epoch in range(E):
-        out, zs = forward(params, x, fn, L)
-        per_run = (out - y).pow(2).mean(dim=(1, 2))
-        grads = torch.autograd.grad(per_run.sum(), params + zs)
-        for p, g in zip(params, grads):
-            p.grad = g
-        with torch.no_grad():
-            loss_h[epoch] = per_run
-            wg_h[epoch] = torch.stack([torch.linalg.vector_norm(grads[2 * i], dim=(1, 2)) for i in range(L)])
-            zg_h[epoch] = torch.stack(
-                [torch.linalg.vector_norm(g, dim=(1, 2)) for g in grads[len(params):]]
-            )
-        opt.step()
-        if log_every and ((epoch + 1) % log_every == 0 or epoch == 0 or epoch + 1 == E):
-            log.info(
-                "epoch %d/%d  mean loss %.6g  elapsed %.2f s",
-                epoch + 1, E, per_run.detach().nanmean().item(), time.perf_counter() - t0,
-            )
     with torch.no_grad():
-        out, _ = forward(params, x, fn, L)
-        final_loss = (out - y).pow(2).mean(dim=(1, 2))
+        for epoch in range(E):
+            w1, b1 = params[0], params[1]
+            wo, bo = params[-2], params[-1]
+            zs = [torch.baddbmm(b1, x, w1)]
+            hs = [fn(zs[0])]
+            for i in range(1, L):
+                zs.append(torch.baddbmm(params[3][i - 1], hs[-1], params[2][i - 1]))
+                hs.append(fn(zs[-1]))
+            resid = torch.baddbmm(bo, hs[-1], wo) - y
+            per_run = resid.pow(2).mean(dim=(1, 2))
+            g = resid.mul_(2.0 / n)  # dL/d(output) of each run's own mean loss
+            torch.bmm(hs[-1].transpose(1, 2), g, out=g_wo)
+            torch.sum(g, dim=1, keepdim=True, out=g_bo)
+            delta = torch.bmm(g, wo.transpose(1, 2)).mul_(dfn(zs[-1]))
+            for i in range(L - 1, -1, -1):  # layer i+1, from the last hidden layer back
+                if record:
+                    zg_h[epoch, i] = torch.linalg.vector_norm(delta, dim=(1, 2))
+                h_prev = hs[i - 1] if i > 0 else x
+                gw, gb = (g_wh[i - 1], g_bh[i - 1]) if i > 0 else (g_w1, g_b1)
+                torch.bmm(h_prev.transpose(1, 2), delta, out=gw)
+                torch.sum(delta, dim=1, keepdim=True, out=gb)
+                if i > 0:
+                    delta = torch.bmm(delta, params[2][i - 1].transpose(1, 2)).mul_(dfn(zs[i - 1]))
+            loss_h[epoch] = per_run
+            if record:
+                wg_h[epoch, 0] = torch.linalg.vector_norm(g_w1, dim=(1, 2))
+                if L > 1:
+                    wg_h[epoch, 1:] = torch.linalg.vector_norm(g_wh, dim=(2, 3))
+            opt.step()
+            if log_every and ((epoch + 1) % log_every == 0 or epoch == 0 or epoch + 1 == E):
+                log.info("epoch %d/%d  mean loss %.6g  elapsed %.2f s", epoch + 1, E,
+                         per_run.nanmean().item(), time.perf_counter() - t0)
+        final = [p.detach() for p in params]
+        h = fn(torch.baddbmm(final[1], x, final[0]))
+        for i in range(1, L):
+            h = fn(torch.baddbmm(final[3][i - 1], h, final[2][i - 1]))
+        final_loss = (torch.baddbmm(final[-1], h, final[-2]) - y).pow(2).mean(dim=(1, 2))
     seconds = time.perf_counter() - t0
     return Result(
         loss=loss_h.cpu().numpy(),
-        weight_grad=wg_h.cpu().numpy(),
-        preact_grad=zg_h.cpu().numpy(),
+        weight_grad=wg_h.cpu().numpy() if record else np.ones((E, L, runs)),
+        preact_grad=zg_h.cpu().numpy() if record else np.ones((E, L, runs)),
         final_loss=final_loss.cpu().numpy(),
         init_params=init,
-        final_params={k: p.detach().cpu().contiguous() for k, p in zip(keys, params)},
+        final_params=_unpack(final, L),
         seconds=seconds,
         device=str(dev),
     )
