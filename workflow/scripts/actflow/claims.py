@@ -210,10 +210,14 @@ def markdown(df: pd.DataFrame) -> str:
              "Source: `results/audit/claims.parquet`.", "",
              "| claim | the study says | measured mean [95 % interval] | seeds | verdict | why |",
              "|---|---|---|---|---|---|"]
+    def cell(text):
+        return str(text).replace("|", "\\|")
+
     for _, r in df.iterrows():
         meas = f"{fmt(r['measured_mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
-        lines.append(f"| `{r['claim']}` | {r['statement']} | {meas} | {r['n_seeds']} | "
-                     f"**{r['verdict']}** | {r['condition']}; expected {r['expected']}: {r['reason']} |")
+        lines.append(f"| `{r['claim']}` | {cell(r['statement'])} | {meas} | {r['n_seeds']} | "
+                     f"**{r['verdict']}** | {cell(r['condition'])}; expected {r['expected']}: "
+                     f"{cell(r['reason'])} |")
     counts = df["verdict"].value_counts()
     lines += ["", "Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + "."]
     return "\n".join(lines) + "\n"
