@@ -32,6 +32,13 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/audit.smk"
 
 
+localrules:
+    all,
+    exp1,
+    exp2,
+    exp3,
+
+
 rule all:
     """Everything of the default configuration: tables, figures, claim verdicts, manifest."""
     default_target: True
