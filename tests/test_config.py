@@ -43,7 +43,7 @@ def test_bad_config_names_key_and_reason(override, key, reason):
         validate(override, SCHEMA)
     msg = str(err.value)
     assert f"config key '{key}'" in msg
-    assert pytest.importorskip("re").search(reason, msg), msg
+    assert re.search(reason, msg), msg
     assert "fix config/config.yaml" in msg
 
 

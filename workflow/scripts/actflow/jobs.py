@@ -102,7 +102,7 @@ def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, config=None)
     runs = io.concat_parquet(runs_paths, ["experiment", "activation", "seed", "diverged"])
     ratio = tables.gradient_ratio(grads)
     frames = {"loss": loss, "gradient_flow": grads, "gradient_ratio": ratio, "runs": runs}
-    frames |= tables.exp1_summaries(loss, grads, ratio)
+    frames |= tables.history_summaries(loss, grads, ratio)
     for name, frame in frames.items():
         io.write_parquet(frame, out[name], config)
 

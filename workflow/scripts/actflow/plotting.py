@@ -250,7 +250,6 @@ def fig7_dead_neurons(dead1, sparse1, dead2, sparse2, runs2):
     dead = pd.concat([dead1, dead2])
     sparse = pd.concat([sparse1, sparse2])
     names = ordered(dead["activation"].unique())
-    lr2 = runs2["lr"].iloc[0] if "lr" in runs2 else None
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), sharey="row")
     for col, (stage, exp, title) in enumerate(STAGES):
         sel = (dead["stage"] == stage) & (dead["experiment"] == exp)

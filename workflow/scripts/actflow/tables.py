@@ -62,7 +62,7 @@ def gradient_ratio(grads: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def exp1_summaries(loss, grads, ratio) -> dict[str, pd.DataFrame]:
+def history_summaries(loss, grads, ratio) -> dict[str, pd.DataFrame]:
     by = ["experiment", "activation"]
     return {
         "loss_summary": summarize(loss, by + ["epoch"], "loss", log=True),

@@ -122,13 +122,14 @@ def init_params(seeds, hp: Hyper, in_dim: int = 1, out_dim: int = 1) -> dict[str
 
 
 def forward(params: list[torch.Tensor], x: torch.Tensor, fn, hidden_layers: int):
-    """x: (runs, n, in). Returns the output (runs, n, out) and the pre-activations."""
-    h, zs = x, []
+    """x: (runs, n, in); params: [W_1, b_1, …, W_out, b_out]. Returns the output
+    (runs, n, out), the pre-activations z_l and the activations h_l of the hidden layers."""
+    h, zs, hs = x, [], []
     for i in range(hidden_layers):
-        z = torch.baddbmm(params[2 * i + 1], h, params[2 * i])
-        zs.append(z)
-        h = fn(z)
-    return torch.baddbmm(params[-1], h, params[-2]), zs
+        zs.append(torch.baddbmm(params[2 * i + 1], h, params[2 * i]))
+        h = fn(zs[-1])
+        hs.append(h)
+    return torch.baddbmm(params[-1], h, params[-2]), zs, hs
 
 
 def hidden_activations(state: dict[str, torch.Tensor], x: torch.Tensor, activation: str,
@@ -144,8 +145,8 @@ def predict(state: dict[str, torch.Tensor], x, activation: str, hidden_layers: i
     params = [state[k] for k in _ordered_keys(hidden_layers)]
     xt = torch.tensor(np.array(x, dtype=np.float64)[:, None], dtype=params[0].dtype)
     with torch.no_grad():
-        out, _ = forward(params, xt.expand(params[0].shape[0], *xt.shape),
-                         activations.get(activation).fn, hidden_layers)
+        out = forward(params, xt.expand(params[0].shape[0], *xt.shape),
+                      activations.get(activation).fn, hidden_layers)[0]
     return out[..., 0].double().numpy()
 
 
@@ -173,13 +174,17 @@ def _pack(init: dict, L: int, dev) -> list[torch.Tensor]:
     return [t.to(dev).clone().contiguous() for t in packed]
 
 
+def _layers(packed: list[torch.Tensor], L: int) -> list[torch.Tensor]:
+    """The packed parameters as views in ``forward``'s order [W_1, b_1, …, W_out, b_out]."""
+    out = packed[:2]
+    for i in range(L - 1):
+        out += [packed[2][i], packed[3][i]]
+    return out + packed[-2:]
+
+
 def _unpack(packed: list[torch.Tensor], L: int) -> dict[str, torch.Tensor]:
-    out = {"hidden1.weight": packed[0], "hidden1.bias": packed[1]}
-    if L > 1:
-        for i in range(2, L + 1):
-            out[f"hidden{i}.weight"], out[f"hidden{i}.bias"] = packed[2][i - 2], packed[3][i - 2]
-    out["output.weight"], out["output.bias"] = packed[-2], packed[-1]
-    return {k: v.detach().cpu().contiguous() for k, v in out.items()}
+    return {k: v.detach().cpu().contiguous()
+            for k, v in zip(_ordered_keys(L), _layers(packed, L))}
 
 
 def train(
@@ -233,19 +238,14 @@ def train(
     log.info("training %d runs of %s on %s: %s", runs, activation, dev, hp)
     with torch.no_grad():
         for epoch in range(E):
-            w1, b1 = params[0], params[1]
-            wo, bo = params[-2], params[-1]
-            zs = [torch.baddbmm(b1, x, w1)]
-            hs = [fn(zs[0])]
-            for i in range(1, L):
-                zs.append(torch.baddbmm(params[3][i - 1], hs[-1], params[2][i - 1]))
-                hs.append(fn(zs[-1]))
-            resid = torch.baddbmm(bo, hs[-1], wo) - y
+            layers = _layers(params, L)
+            out, zs, hs = forward(layers, x, fn, L)
+            resid = out - y
             per_run = resid.pow(2).mean(dim=(1, 2))
             g = resid.mul_(2.0 / n)  # dL/d(output) of each run's own mean loss
             torch.bmm(hs[-1].transpose(1, 2), g, out=g_wo)
             torch.sum(g, dim=1, keepdim=True, out=g_bo)
-            delta = torch.bmm(g, wo.transpose(1, 2)).mul_(dfn(zs[-1]))
+            delta = torch.bmm(g, layers[-2].transpose(1, 2)).mul_(dfn(zs[-1]))
             for i in range(L - 1, -1, -1):  # layer i+1, from the last hidden layer back
                 if record:
                     zg_h[epoch, i] = torch.linalg.vector_norm(delta, dim=(1, 2))
@@ -254,7 +254,7 @@ def train(
                 torch.bmm(h_prev.transpose(1, 2), delta, out=gw)
                 torch.sum(delta, dim=1, keepdim=True, out=gb)
                 if i > 0:
-                    delta = torch.bmm(delta, params[2][i - 1].transpose(1, 2)).mul_(dfn(zs[i - 1]))
+                    delta = torch.bmm(delta, layers[2 * i].transpose(1, 2)).mul_(dfn(zs[i - 1]))
             loss_h[epoch] = per_run
             if record:
                 wg_h[epoch, 0] = torch.linalg.vector_norm(g_w1, dim=(1, 2))
@@ -264,11 +264,8 @@ def train(
             if log_every and ((epoch + 1) % log_every == 0 or epoch == 0 or epoch + 1 == E):
                 log.info("epoch %d/%d  mean loss %.6g  elapsed %.2f s", epoch + 1, E,
                          per_run.nanmean().item(), time.perf_counter() - t0)
-        final = [p.detach() for p in params]
-        h = fn(torch.baddbmm(final[1], x, final[0]))
-        for i in range(1, L):
-            h = fn(torch.baddbmm(final[3][i - 1], h, final[2][i - 1]))
-        final_loss = (torch.baddbmm(final[-1], h, final[-2]) - y).pow(2).mean(dim=(1, 2))
+        out, _, _ = forward(_layers(params, L), x, fn, L)
+        final_loss = (out - y).pow(2).mean(dim=(1, 2))
     seconds = time.perf_counter() - t0
     return Result(
         loss=loss_h.cpu().numpy(),
@@ -276,7 +273,7 @@ def train(
         preact_grad=zg_h.cpu().numpy() if record else np.ones((E, L, runs)),
         final_loss=final_loss.cpu().numpy(),
         init_params=init,
-        final_params=_unpack(final, L),
+        final_params=_unpack(params, L),
         seconds=seconds,
         device=str(dev),
     )
