@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -81,9 +82,11 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
         raise RuntimeError(
-            "config asks for device: cuda but torch sees no CUDA device; "
-            "set device: auto or cpu, or run on a GPU node"
+            f"config asks for device: cuda but torch {torch.__version__} sees no CUDA device "
+            f"(CUDA_VISIBLE_DEVICES={visible}); set device: auto or cpu, or run on a GPU node "
+            "with a CUDA build of torch"
         )
     return torch.device(device)
 
