@@ -16,6 +16,17 @@ def test_derivative_matches_autograd(name):
     torch.testing.assert_close(act.derivative(x.detach()), grad, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", sorted(activations.REGISTRY))
+def test_fused_backward_is_grad_times_derivative(name):
+    """Training uses Activation.backward (one ATen kernel); it equals grad · σ′(z)."""
+    act = activations.get(name)
+    z = torch.linspace(-15, 15, 4001, dtype=torch.float64)  # softplus is linear above 20
+    z = z[z.abs() > 1e-9]
+    g = torch.randn_like(z, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(act.backward(g, z, act.fn(z)), g * act.derivative(z),
+                               rtol=1e-10, atol=1e-12)
+
+
 def test_max_derivatives_of_the_study():
     df = activations.curves(["sigmoid", "relu"], -10, 10, 20001)
     top = df.groupby("activation")["derivative"].max()

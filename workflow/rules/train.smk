@@ -23,6 +23,7 @@ rule train:
         hp=train_hyper,
         device=config["device"],
         log_every=config["train"]["log_every"],
+        compile=config["train"]["compile"],
     script:
         "../scripts/train.py"
 
@@ -53,5 +54,6 @@ rule train_target:
         hp=hyper("exp3"),
         device=config["device"],
         log_every=config["train"]["log_every"],
+        compile=config["train"]["compile"],
     script:
         "../scripts/train.py"

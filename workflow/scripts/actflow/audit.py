@@ -157,7 +157,7 @@ def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md,
         dest = scratch / folder
         out = {f.split(".")[0]: str(dest / f) for f in TRAIN_FILES}
         jobs.train_job(meta["data"], out, keys, meta["seeds"], meta["hp"], meta["device"], threads,
-                       log_every=meta["log_every"], config=meta)
+                       log_every=meta["log_every"], config=meta, compile=meta.get("compile", False))
         runs = io.read_parquet(Path(folder) / "runs.parquet")
         exact = not runs["device"].astype(str).str.startswith("cuda").any()
         for f in TRAIN_FILES:

@@ -62,7 +62,7 @@ def load_weights(path) -> tuple[dict, dict, dict]:
 
 
 def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log_every=50,
-              config=None):
+              config=None, compile=False):
     """Train every seed of one (experiment, activation[, target]) given by ``keys``."""
     from . import train
 
@@ -72,7 +72,8 @@ def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log
     x = df["x"].to_numpy()[:, None]
     y = df["y"].to_numpy()[:, None]
     hyper = train.Hyper(**hp)
-    result = train.train(x, y, seeds, activation, hyper, device=device, log_every=log_every)
+    result = train.train(x, y, seeds, activation, hyper, device=device, log_every=log_every,
+                         compile=compile)
     runs = pd.DataFrame({**keys, "seed": list(seeds)})
     loss, grads, summary = tables.history_tables(result, runs, float(np.var(df["y"])))
     noise = float(np.mean((df["y"] - df["y_clean"]) ** 2)) if "y_clean" in df else np.nan

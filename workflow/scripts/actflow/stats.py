@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _st
 
 LEVEL = 0.95
 
 
 def t_halfwidth(std, n, level: float = LEVEL):
     """Half-width of the ``level`` t-interval of a mean; NaN when n < 2."""
+    from scipy import stats as _st  # here, not at the top: 0.5 s of start-up for jobs without it
+
     n = np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         t = np.where(n > 1, _st.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)), np.nan)

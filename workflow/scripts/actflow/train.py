@@ -92,8 +92,14 @@ def resolve_device(device: str) -> torch.device:
 
 
 def setup_torch(threads: int) -> None:
-    """Intra-op threads = the job's threads; deterministic kernels."""
+    """Intra-op threads = the job's threads."""
     torch.set_num_threads(max(1, int(threads)))
+
+
+def _deterministic_cuda() -> None:
+    """Deterministic kernels, on CUDA only: the CPU kernels used here are deterministic as they
+    are, and the switch imports torch's compiler stack (1.8 s of every job's start-up)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
@@ -190,6 +196,60 @@ def _unpack(packed: list[torch.Tensor], L: int) -> dict[str, torch.Tensor]:
             for k, v in zip(_ordered_keys(L), _layers(packed, L))}
 
 
+def _make_step(act, L: int, n: int, record: bool):
+    """One epoch's loss, gradients and gradient norms for the packed parameters, as a pure
+    function (eager, or compiled whole by ``torch.compile``). The backward pass is written out
+    by hand: an MLP needs three batched products per layer, and each activation's backward is
+    one ATen kernel (``Activation.backward``)."""
+    fn, back = act.fn, act.backward
+
+    def step(*args):
+        packed, x, y = list(args[:-2]), args[-2], args[-1]
+        layers = _layers(packed, L)
+        out, zs, hs = forward(layers, x, fn, L)
+        resid = out - y
+        loss = resid.pow(2).mean(dim=(1, 2))
+        g = resid * (2.0 / n)  # dL/d(output) of each run's own mean loss
+        g_wo = torch.bmm(hs[-1].transpose(1, 2), g)
+        g_bo = g.sum(dim=1, keepdim=True)
+        delta = back(torch.bmm(g, layers[-2].transpose(1, 2)), zs[-1], hs[-1])
+        g_w, g_b, z_norm = [None] * L, [None] * L, [None] * L
+        for i in range(L - 1, -1, -1):  # layer i+1, from the last hidden layer back
+            if record:
+                z_norm[i] = torch.linalg.vector_norm(delta, dim=(1, 2))
+            g_w[i] = torch.bmm((hs[i - 1] if i > 0 else x).transpose(1, 2), delta)
+            g_b[i] = delta.sum(dim=1, keepdim=True)
+            if i > 0:
+                delta = back(torch.bmm(delta, layers[2 * i].transpose(1, 2)), zs[i - 1], hs[i - 1])
+        grads = [g_w[0], g_b[0]]
+        if L > 1:
+            grads += [torch.stack(g_w[1:]), torch.stack(g_b[1:])]
+        grads += [g_wo, g_bo]
+        if not record:
+            return loss, grads, None, None
+        w_norm = [torch.linalg.vector_norm(g_w[0], dim=(1, 2))[None]]
+        if L > 1:
+            w_norm.append(torch.linalg.vector_norm(grads[2], dim=(2, 3)))
+        return loss, grads, torch.stack(z_norm), torch.cat(w_norm)
+
+    return step
+
+
+def _compiled(step, first_args):
+    """``torch.compile`` of the epoch step; a failure names the setting to change."""
+    compiled = torch.compile(step, dynamic=False, fullgraph=True)
+    try:
+        with torch.no_grad():  # as in the loop: grad mode is part of what compiled code assumes
+            compiled(*first_args)  # compiles now (tens of seconds), so that errors surface here
+    except Exception as exc:  # noqa: BLE001 - inductor raises many kinds
+        raise RuntimeError(
+            f"train.compile: true, but torch.compile failed ({type(exc).__name__}: {exc}); "
+            "set train.compile: false (eager training gives the same numbers to float "
+            "tolerance), or install a C++ compiler (CPU) / Triton (GPU)"
+        ) from exc
+    return compiled
+
+
 def train(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -199,38 +259,38 @@ def train(
     device: str = "cpu",
     log_every: int = 50,
     record: bool = True,
+    compile: bool = False,
 ) -> Result:
     """Train ``len(seeds)`` runs as one stacked model.
 
     x, y: (n, 1) shared by all runs, or (runs, n, 1) per run (e.g. several targets).
-    ``seeds[r]`` seeds the initial weights of run r. The backward pass is written out by
-    hand (an MLP needs three batched products per layer), which skips autograd's graph
-    bookkeeping and yields ‖∂L/∂z_l‖ without hooks; the tests check every recorded number
+    ``seeds[r]`` seeds the initial weights of run r. The tests check every recorded number
     against autograd on plain ``nn.Linear`` models. ``record=False`` skips the gradient
-    norms (to measure what recording costs).
+    norms (to measure what recording costs); ``compile=True`` runs the epoch step through
+    ``torch.compile`` (fused elementwise kernels; pays off for long runs, see bench/).
     """
     dev = resolve_device(device)
+    if dev.type == "cuda":
+        _deterministic_cuda()
     dtype = getattr(torch, hp.dtype)
     act = activations.get(activation)
-    fn, dfn = act.fn, act.derivative
     runs, L = len(seeds), hp.hidden_layers
     x = torch.as_tensor(np.array(x), dtype=dtype, device=dev)
     y = torch.as_tensor(np.array(y), dtype=dtype, device=dev)
     if x.dim() == 2:
-        x = x.expand(runs, *x.shape)
-    if y.dim() == 2:
-        y = y.expand(runs, *y.shape)
+        x = x.expand(runs, *x.shape).contiguous()  # real copies: batched products would copy
+    if y.dim() == 2:  # a stride-0 batch on every call
+        y = y.expand(runs, *y.shape).contiguous()
     n = x.shape[1]
 
     init = init_params(seeds, hp)
     params = _pack(init, L, dev)
-    for p in params:
-        p.grad = torch.zeros_like(p)
-    grads = [p.grad for p in params]
-    g_w1, g_b1 = grads[0], grads[1]
-    g_wh, g_bh = (grads[2], grads[3]) if L > 1 else (None, None)
-    g_wo, g_bo = grads[-2], grads[-1]
     opt = _make_optimizer(params, hp)
+    step = _make_step(act, L, n, record)
+    if compile:
+        t_c = time.perf_counter()
+        step = _compiled(step, (*params, x, y))
+        log.info("compiled the epoch step in %.1f s", time.perf_counter() - t_c)
 
     E = hp.epochs
     loss_h = torch.full((E, runs), float("nan"), dtype=dtype, device=dev)
@@ -241,33 +301,18 @@ def train(
     log.info("training %d runs of %s on %s: %s", runs, activation, dev, hp)
     with torch.no_grad():
         for epoch in range(E):
-            layers = _layers(params, L)
-            out, zs, hs = forward(layers, x, fn, L)
-            resid = out - y
-            per_run = resid.pow(2).mean(dim=(1, 2))
-            g = resid.mul_(2.0 / n)  # dL/d(output) of each run's own mean loss
-            torch.bmm(hs[-1].transpose(1, 2), g, out=g_wo)
-            torch.sum(g, dim=1, keepdim=True, out=g_bo)
-            delta = torch.bmm(g, layers[-2].transpose(1, 2)).mul_(dfn(zs[-1]))
-            for i in range(L - 1, -1, -1):  # layer i+1, from the last hidden layer back
-                if record:
-                    zg_h[epoch, i] = torch.linalg.vector_norm(delta, dim=(1, 2))
-                h_prev = hs[i - 1] if i > 0 else x
-                gw, gb = (g_wh[i - 1], g_bh[i - 1]) if i > 0 else (g_w1, g_b1)
-                torch.bmm(h_prev.transpose(1, 2), delta, out=gw)
-                torch.sum(delta, dim=1, keepdim=True, out=gb)
-                if i > 0:
-                    delta = torch.bmm(delta, layers[2 * i].transpose(1, 2)).mul_(dfn(zs[i - 1]))
-            loss_h[epoch] = per_run
+            loss, grads, z_norm, w_norm = step(*params, x, y)
+            for p, g in zip(params, grads):
+                p.grad = g
+            loss_h[epoch] = loss
             if record:
-                wg_h[epoch, 0] = torch.linalg.vector_norm(g_w1, dim=(1, 2))
-                if L > 1:
-                    wg_h[epoch, 1:] = torch.linalg.vector_norm(g_wh, dim=(2, 3))
+                zg_h[epoch] = z_norm
+                wg_h[epoch] = w_norm
             opt.step()
             if log_every and ((epoch + 1) % log_every == 0 or epoch == 0 or epoch + 1 == E):
                 log.info("epoch %d/%d  mean loss %.6g  elapsed %.2f s", epoch + 1, E,
-                         per_run.nanmean().item(), time.perf_counter() - t0)
-        out, _, _ = forward(_layers(params, L), x, fn, L)
+                         loss.nanmean().item(), time.perf_counter() - t0)
+        out, _, _ = forward(_layers(params, L), x, act.fn, L)
         final_loss = (out - y).pow(2).mean(dim=(1, 2))
     seconds = time.perf_counter() - t0
     return Result(
