@@ -112,7 +112,7 @@ def training(args) -> dict:
             "plain_seconds_per_run": plain, "speedup_vs_plain_loop": plain / (t / seeds)})
     plain = min(plains)
     out["plain_seconds_per_run"] = plain
-    out["compiled"] = compiled_training(x, y, hp, plain, args)
+    out["compiled"] = compiled_training(x, y, hp, plain_run, args)
     rec, norec = paired(
         lambda: train.train(x, y, list(range(5)), "relu", hp, log_every=0),
         lambda: train.train(x, y, list(range(5)), "relu", hp, log_every=0, record=False),
@@ -129,39 +129,58 @@ def training(args) -> dict:
     return out
 
 
-def compiled_training(x, y, hp, plain, args) -> dict:
-    """train.compile: true at 5 seeds: compile time with an empty inductor cache and with the
-    cache a first compile leaves, and the steady-state seconds of training (compile excluded)."""
+ONE_EPOCH_JOB = """
+import sys
+sys.path.insert(0, {scripts!r})
+import numpy as np
+from actflow import data, train
+train.setup_torch(1)
+d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
+train.train(d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None], list(range(5)), "relu",
+            train.Hyper(epochs=1), log_every=0, compile={compile})
+"""
+
+
+def compiled_training(x, y, hp, plain_run, args) -> dict:
+    """train.compile: true at 5 seeds. What a job pays to compile: the extra wall time of a new
+    process that trains one epoch compiled, against one that trains it eagerly, with an empty
+    inductor cache and with the on-disk cache the first left (a later job on the same machine).
+    Then the epochs alone (compile excluded), alternating with eager training and the plain loop."""
     import torch._dynamo
+
+    def one_epoch_process(compile_: bool, env: dict) -> float:
+        code = ONE_EPOCH_JOB.format(scripts=str(ROOT / "workflow" / "scripts"), compile=compile_)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
+        return time.perf_counter() - t0
 
     out = {"seeds": 5}
     cache = tempfile.mkdtemp(prefix="actflow-inductor-")
-    old = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache)
     try:
-        short = train.Hyper(epochs=1)
-        for key in ("compile_seconds_cold", "compile_seconds_warm_cache"):
-            torch._dynamo.reset()  # forget in-process compiled code: the next call compiles again
+        eager_proc = min(one_epoch_process(False, env) for _ in range(2))
+        out["compile_seconds_cold"] = one_epoch_process(True, env) - eager_proc
+        out["compile_seconds_warm_cache"] = min(one_epoch_process(True, env)
+                                                for _ in range(2)) - eager_proc
+        times, eagers, plains = [], [], []
+        for _ in range(args.repeats):
             t0 = time.perf_counter()
-            train.train(x, y, list(range(5)), "relu", short, log_every=0, compile=True)
-            out[key] = time.perf_counter() - t0
-        times, eagers = [], []
-        for _ in range(args.repeats):  # alternate with eager training, as above
+            plain_run()
+            plains.append(time.perf_counter() - t0)
             torch._dynamo.reset()
-            r = train.train(x, y, list(range(5)), "relu", hp, log_every=0, compile=True)
-            times.append(r.seconds)  # the epochs only, compile excluded
+            times.append(train.train(x, y, list(range(5)), "relu", hp, log_every=0,
+                                     compile=True).seconds)  # the epochs only
             eagers.append(train.train(x, y, list(range(5)), "relu", hp, log_every=0).seconds)
-        t, eager = min(times), min(eagers)
     finally:
-        if old is None:
-            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
-        else:
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
         shutil.rmtree(cache, ignore_errors=True)
-    out.update({"seconds": t, "runs_per_second": 5 / t, "gflops": flops_per_run(hp, 200) * 5 / t / 1e9,
+    t, eager, plain = min(times), min(eagers), min(plains)
+    out.update({"seconds": t, "eager_seconds": eager, "plain_seconds_per_run": plain,
+                "runs_per_second": 5 / t, "gflops": flops_per_run(hp, 200) * 5 / t / 1e9,
                 "speedup_vs_plain_loop": plain / (t / 5), "speedup_vs_eager": eager / t,
-                "break_even_epochs": (out["compile_seconds_warm_cache"] / (eager - t) * hp.epochs
-                                      if eager > t else None)})
+                "break_even_epochs_warm_cache": (
+                    out["compile_seconds_warm_cache"] / (eager - t) * hp.epochs if eager > t else None),
+                "break_even_epochs_cold": (
+                    out["compile_seconds_cold"] / (eager - t) * hp.epochs if eager > t else None)})
     return out
 
 
@@ -245,7 +264,7 @@ def main():
     t5 = next(t for t in res["training"]["throughput"] if t["seeds"] == 5)
     res["targets"] = {
         "training_throughput_3x_plain_loop_5_seeds": t5["speedup_vs_plain_loop"] >= 3,
-        "training_throughput_3x_plain_loop_5_seeds_compiled":
+        "training_throughput_3x_plain_loop_5_seeds_compiled_excluding_compile":
             res["training"]["compiled"]["speedup_vs_plain_loop"] >= 3,
         "workflow_at_most_0.4x_plain_script": res["workflow"]["ratio_workflow_over_plain"] <= 0.4,
         "noop_rerun_under_3s": res["workflow"]["noop_rerun_seconds"] < 3,
@@ -277,14 +296,20 @@ def report(r) -> str:
               for x in t["throughput"]]
     c = t["compiled"]
     by_seeds = {x["seeds"]: x for x in t["throughput"]}
-    lines += ["", f"`train.compile: true` (torch.compile of the epoch step), {c['seeds']} seeds: "
-              f"{c['seconds']:.2f} s of training, {c['runs_per_second']:.2f} runs/s, "
-              f"{c['gflops']:.1f} GFLOP/s, {c['speedup_vs_plain_loop']:.2f}× the plain loop "
-              f"({c['speedup_vs_eager']:.2f}× eager), after a compile of "
-              f"{c['compile_seconds_cold']:.1f} s (empty cache) or {c['compile_seconds_warm_cache']:.1f} s "
-              "(cache of an earlier compile): " + (
-                  f"it pays for itself after about {c['break_even_epochs']:.0f} epochs of 5 seeds "
-                  "with a warm cache." if c["break_even_epochs"] else "it never pays here.")]
+    be_w, be_c = c["break_even_epochs_warm_cache"], c["break_even_epochs_cold"]
+    lines += ["", f"`train.compile: true` (torch.compile of the epoch step), {c['seeds']} seeds, "
+              f"alternating with eager training and the plain loop: {c['seconds']:.2f} s of epochs "
+              f"(eager {c['eager_seconds']:.2f} s), {c['runs_per_second']:.2f} runs/s, "
+              f"{c['gflops']:.1f} GFLOP/s, {c['speedup_vs_plain_loop']:.2f}× the plain loop and "
+              f"{c['speedup_vs_eager']:.2f}× eager, compile time excluded. A job pays "
+              f"{c['compile_seconds_cold']:.1f} s more to compile with an empty inductor cache "
+              f"(a new machine or node) and {c['compile_seconds_warm_cache']:.1f} s with the "
+              "on-disk cache of an earlier job on the same machine (measured as new processes "
+              "against an eager one). " + (
+                  f"Compiling pays for itself after about {be_w:.0f} epochs of 5 seeds with a warm "
+                  f"cache, {be_c:.0f} with a cold one (the default config trains 500 epochs; "
+                  "`train.compile` is off by default)."
+                  if be_w else "It does not pay here.")]
     if 20 in by_seeds and 5 in by_seeds:
         gain = by_seeds[20]["runs_per_second"] / by_seeds[5]["runs_per_second"] - 1
         lines += ["", "Stacking the four activations into one job would turn four 5-run models into "

@@ -22,36 +22,75 @@
 # machine without one: a job that asks for `--gpus=1` is scheduled and sees CUDA_VISIBLE_DEVICES.
 set -euo pipefail
 
+MARK="# Written by tests/slurm/cluster.sh"
+LINK=/etc/slurm/slurm.conf
+
 usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 cmd=$1
 dir=$(mkdir -p "$2" && cd "$2" && pwd)
+export PATH=$PATH:/usr/sbin
 
-stop() {
-    local name pid
+# /etc/slurm/slurm.conf is ours when it is a link to a file this script wrote (or a dangling
+# link left by it); anything else belongs to the machine and is never touched.
+link_is_ours() {
+    [ -L "$LINK" ] || return 1
+    local target
+    target=$(readlink "$LINK")
+    [ ! -e "$target" ] || head -n 1 "$target" | grep -qxF "$MARK"
+}
+
+stop_dir() { # stop what was started with state in $1, by PID
+    local d=$1 name pid
+    if [ -f "$d/slurm.conf" ] && [ -f "$d/run/slurmctld.pid" ]; then
+        # jobs first: their processes (slurmstepd, the job's own) are not the daemons' children
+        local ids
+        ids=$(SLURM_CONF=$d/slurm.conf timeout 10 squeue -h -o %i 2>/dev/null || true)
+        if [ -n "$ids" ]; then
+            SLURM_CONF=$d/slurm.conf timeout 10 scancel $ids 2>/dev/null || true
+            for _ in $(seq 50); do
+                [ -z "$(SLURM_CONF=$d/slurm.conf timeout 10 squeue -h -o %i 2>/dev/null)" ] && break
+                sleep 0.2
+            done
+        fi
+    fi
     for name in slurmd slurmctld munged; do
-        [ -f "$dir/run/$name.pid" ] || continue
-        pid=$(cat "$dir/run/$name.pid")
-        if kill -0 "$pid" 2>/dev/null; then
+        [ -f "$d/run/$name.pid" ] || continue
+        pid=$(cat "$d/run/$name.pid")
+        # only the daemon it names: after a reboot the PID may belong to something else
+        if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]; then
             kill "$pid" 2>/dev/null || true
             for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
             kill -9 "$pid" 2>/dev/null || true
+            sleep 0.1
+            if kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/stat" 2>/dev/null | awk '{print $3}')" != Z ]; then
+                echo "could not stop $name (PID $pid); its PID file stays in $d/run" >&2
+                return 1
+            fi
         fi
-        rm -f "$dir/run/$name.pid"
+        rm -f "$d/run/$name.pid"
     done
-    if [ "$(readlink /etc/slurm/slurm.conf 2>/dev/null)" = "$dir/slurm.conf" ]; then
-        rm -f /etc/slurm/slurm.conf
+    if link_is_ours && [ "$(readlink "$LINK")" = "$d/slurm.conf" ]; then
+        rm -f "$LINK"
     fi
+}
+
+stop() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "stopping the test cluster needs root, as starting it did" >&2
+        exit 3
+    fi
+    stop_dir "$dir"
 }
 
 install() {
     local missing=()
     for bin in slurmctld slurmd sbatch munged; do
-        command -v "$bin" >/dev/null || PATH=$PATH:/usr/sbin command -v "$bin" >/dev/null || missing+=("$bin")
+        command -v "$bin" >/dev/null || missing+=("$bin")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-        echo "SLURM is not installed (missing: ${missing[*]}); as root on Debian/Ubuntu:" >&2
+    if ! command -v apt-get >/dev/null; then
+        echo "SLURM is not installed (missing: ${missing[*]}); on Debian/Ubuntu, as root:" >&2
         echo "  apt-get install slurmctld slurmd slurm-client munge" >&2
         exit 3
     fi
@@ -66,11 +105,28 @@ start() {
         echo "starting slurmd needs root (it launches jobs as their users)" >&2
         exit 3
     fi
+    if [ -e "$LINK" ] || [ -L "$LINK" ]; then
+        if ! link_is_ours; then
+            echo "$LINK exists and was not written by this script: not replacing it. This" >&2
+            echo "script is for machines without a SLURM of their own (CI, a laptop)." >&2
+            exit 3
+        fi
+        # a cluster of an earlier start (in this or another DIR) that was never stopped
+        stop_dir "$(dirname "$(readlink "$LINK")")"
+    fi
     install
-    export PATH=$PATH:/usr/sbin
-    stop # daemons left over from an earlier start in the same DIR
+    stop_dir "$dir"
+    trap 'echo "start failed; stopping what was started" >&2; stop_dir "$dir"' ERR
     mkdir -p "$dir"/{run,log,state,spool,munge,dev}
     chmod 700 "$dir/munge"
+
+    local host cpus mem
+    host=$(hostname -s)
+    cpus=$(nproc)
+    mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
+    [ -n "$mem" ] || { echo "slurmd -C reported no RealMemory" >&2; exit 1; }
+    # one fake GPU: a character device with the NVIDIA major number, used only as a gres file
+    [ -e "$dir/dev/nvidia0" ] || mknod "$dir/dev/nvidia0" c 195 0
 
     # munge: own key, socket and PID file
     [ -f "$dir/munge/munge.key" ] || dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
@@ -79,15 +135,9 @@ start() {
         --pid-file="$dir/run/munged.pid" --log-file="$dir/log/munged.log" \
         --seed-file="$dir/munge/munged.seed"
 
-    # one fake GPU: a character device with the NVIDIA major number, used only as a gres file
-    [ -e "$dir/dev/nvidia0" ] || mknod "$dir/dev/nvidia0" c 195 0
-
-    local host cpus mem
-    host=$(hostname -s)
-    cpus=$(nproc)
-    mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
     cat >"$dir/slurm.conf" <<EOF
-# Written by tests/slurm/cluster.sh: a single-node test cluster.
+$MARK
+# A single-node test cluster.
 ClusterName=actflow-test
 SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
@@ -123,20 +173,15 @@ EOF
 AutoDetect=off
 NodeName=$host Name=gpu File=$dir/dev/nvidia0
 EOF
-    if [ -e /etc/slurm/slurm.conf ] && [ ! -L /etc/slurm/slurm.conf ]; then
-        echo "/etc/slurm/slurm.conf exists and is not a link made by this script: not replacing" >&2
-        echo "it. This script is for machines without a SLURM of their own (CI, a laptop)." >&2
-        exit 3
-    fi
     mkdir -p /etc/slurm
-    ln -sfn "$dir/slurm.conf" /etc/slurm/slurm.conf
+    ln -sfn "$dir/slurm.conf" "$LINK"
     export SLURM_CONF=$dir/slurm.conf
     slurmctld -f "$SLURM_CONF"
     slurmd -f "$SLURM_CONF"
 
     # wait for the node; a node drained in an earlier run stays drained: resume it
     local state=""
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do
         state=$(sinfo -h -n "$host" -o %t 2>/dev/null || true)
         case $state in
             idle) break ;;
@@ -147,9 +192,10 @@ EOF
     if [ "$state" != idle ]; then
         echo "the SLURM node did not become idle (state: '${state:-none}'); logs in $dir/log:" >&2
         tail -n 20 "$dir"/log/*.log >&2 || true
-        stop
+        stop_dir "$dir"
         exit 1
     fi
+    trap - ERR
     echo "export SLURM_CONF=$SLURM_CONF"
 }
 

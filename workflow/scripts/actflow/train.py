@@ -196,7 +196,7 @@ def _unpack(packed: list[torch.Tensor], L: int) -> dict[str, torch.Tensor]:
             for k, v in zip(_ordered_keys(L), _layers(packed, L))}
 
 
-def _make_step(act, L: int, n: int, record: bool):
+def _make_step(act, L: int, record: bool):
     """One epoch's loss, gradients and gradient norms for the packed parameters, as a pure
     function (eager, or compiled whole by ``torch.compile``). The backward pass is written out
     by hand: an MLP needs three batched products per layer, and each activation's backward is
@@ -209,7 +209,7 @@ def _make_step(act, L: int, n: int, record: bool):
         out, zs, hs = forward(layers, x, fn, L)
         resid = out - y
         loss = resid.pow(2).mean(dim=(1, 2))
-        g = resid * (2.0 / n)  # dL/d(output) of each run's own mean loss
+        g = resid * (2.0 / resid[0].numel())  # dL/d(output) of each run's own mean loss
         g_wo = torch.bmm(hs[-1].transpose(1, 2), g)
         g_bo = g.sum(dim=1, keepdim=True)
         delta = back(torch.bmm(g, layers[-2].transpose(1, 2)), zs[-1], hs[-1])
@@ -237,6 +237,7 @@ def _make_step(act, L: int, n: int, record: bool):
 
 def _compiled(step, first_args):
     """``torch.compile`` of the epoch step; a failure names the setting to change."""
+    torch._dynamo.reset()  # one model at a time: no stale variants towards the recompile limit
     compiled = torch.compile(step, dynamic=False, fullgraph=True)
     try:
         with torch.no_grad():  # as in the loop: grad mode is part of what compiled code assumes
@@ -281,12 +282,11 @@ def train(
         x = x.expand(runs, *x.shape).contiguous()  # real copies: batched products would copy
     if y.dim() == 2:  # a stride-0 batch on every call
         y = y.expand(runs, *y.shape).contiguous()
-    n = x.shape[1]
 
     init = init_params(seeds, hp)
     params = _pack(init, L, dev)
     opt = _make_optimizer(params, hp)
-    step = _make_step(act, L, n, record)
+    step = _make_step(act, L, record)
     if compile:
         t_c = time.perf_counter()
         step = _compiled(step, (*params, x, y))
