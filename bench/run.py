@@ -112,6 +112,7 @@ def training(args) -> dict:
             "plain_seconds_per_run": plain, "speedup_vs_plain_loop": plain / (t / seeds)})
     plain = min(plains)
     out["plain_seconds_per_run"] = plain
+    out["products_only"] = products_only(hp, plain_run, args)
     out["compiled"] = compiled_training(x, y, hp, plain_run, args)
     rec, norec = paired(
         lambda: train.train(x, y, list(range(5)), "relu", hp, log_every=0),
@@ -127,6 +128,38 @@ def training(args) -> dict:
                         "seconds": t, "gflops": flops_per_run(h, 200) * 5 / t / 1e9})
     out["scaling"] = scaling
     return out
+
+
+def products_only(hp, plain_run, args, seeds: int = 5, n: int = 200) -> dict:
+    """The batched matrix products of stacked training alone (same shapes and count per epoch:
+    the forward products, the weight gradients and the back-propagated deltas), alternating with
+    the plain loop: an upper bound on what any stacked training can gain over the plain loop
+    here, with every elementwise operation, norm and optimizer step free."""
+    w, L = hp.width, hp.hidden_layers
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(seeds, n, 1, generator=g)
+    hs = [torch.randn(seeds, n, w, generator=g) for _ in range(L)]
+    W1, b1 = torch.randn(seeds, 1, w, generator=g), torch.randn(seeds, 1, w, generator=g)
+    Wh = [torch.randn(seeds, w, w, generator=g) for _ in range(L - 1)]
+    bh = torch.randn(seeds, 1, w, generator=g)
+    Wo, bo = torch.randn(seeds, w, 1, generator=g), torch.randn(seeds, 1, 1, generator=g)
+
+    def products():
+        for _ in range(hp.epochs):
+            torch.baddbmm(b1, x, W1)
+            for i in range(L - 1):
+                torch.baddbmm(bh, hs[i], Wh[i])
+            out = torch.baddbmm(bo, hs[-1], Wo)
+            torch.bmm(hs[-1].transpose(1, 2), out)
+            delta = torch.bmm(out, Wo.transpose(1, 2))
+            for i in range(L - 1, 0, -1):
+                torch.bmm(hs[i - 1].transpose(1, 2), delta)
+                torch.bmm(delta, Wh[i - 1].transpose(1, 2))
+            torch.bmm(x.transpose(1, 2), delta)
+
+    plain, t = paired(plain_run, products, args.repeats)
+    return {"seeds": seeds, "seconds": t, "gflops": flops_per_run(hp, n) * seeds / t / 1e9,
+            "plain_seconds_per_run": plain, "bound_vs_plain_loop": plain * seeds / t}
 
 
 ONE_EPOCH_JOB = """
@@ -301,6 +334,14 @@ def report(r) -> str:
               f"{x['plain_seconds_per_run']:.3f} | {x['speedup_vs_plain_loop']:.2f} |"
               for x in t["throughput"]]
     c = t["compiled"]
+    p = t["products_only"]
+    t5 = next(x for x in t["throughput"] if x["seeds"] == 5)
+    lines += ["", f"The batched matrix products alone, {p['seeds']} seeds, same shapes and count "
+              f"({p['gflops']:.1f} GFLOP/s): {p['seconds']:.2f} s, against {t5['seconds']:.2f} s "
+              f"for the whole stacked training: {100 * p['seconds'] / t5['seconds']:.0f} % of it. "
+              "With every elementwise operation, gradient norm and optimizer step free, stacked "
+              f"training could be at most {p['bound_vs_plain_loop']:.2f}× the plain loop here "
+              f"(which alternated with it at {p['plain_seconds_per_run']:.3f} s per run)."]
     by_seeds = {x["seeds"]: x for x in t["throughput"]}
     be_w, be_c = c["break_even_epochs_warm_cache"], c["break_even_epochs_cold"]
     lines += ["", f"`train.compile: true` (torch.compile of the epoch step), {c['seeds']} seeds, "
