@@ -45,24 +45,18 @@ def reference(seed, x, y, activation, hp):
     return np.array(loss_h), np.array(wg_h), np.array(zg_h)
 
 
-@pytest.mark.parametrize("activation", ["sigmoid", "relu", "gelu"])
-def test_recorded_gradients_equal_autograd_per_seed(activation):
+ONE_LAYER = train.Hyper(hidden_layers=1, width=8, epochs=15, dtype="float64")
+
+
+@pytest.mark.parametrize("activation,hp,seeds", [
+    ("sigmoid", HP, [0, 5, 11]), ("relu", HP, [0, 5, 11]), ("gelu", HP, [0, 5, 11]),
+    ("relu", ONE_LAYER, [3, 4]),  # a single hidden layer: no stacked hidden-to-hidden weights
+])
+def test_recorded_gradients_equal_autograd_per_seed(activation, hp, seeds):
     x, y = _data()
-    seeds = [0, 5, 11]
-    res = train.train(x, y, seeds, activation, HP, log_every=0)
+    res = train.train(x, y, seeds, activation, hp, log_every=0)
     for r, seed in enumerate(seeds):
-        loss, wg, zg = reference(seed, x, y, activation, HP)
-        np.testing.assert_allclose(res.loss[:, r], loss, rtol=1e-9)
-        np.testing.assert_allclose(res.weight_grad[:, :, r], wg, rtol=1e-8)
-        np.testing.assert_allclose(res.preact_grad[:, :, r], zg, rtol=1e-8)
-
-
-def test_single_hidden_layer_equals_autograd():
-    x, y = _data()
-    hp = train.Hyper(hidden_layers=1, width=8, epochs=15, dtype="float64")
-    res = train.train(x, y, [3, 4], "relu", hp, log_every=0)
-    for r, seed in enumerate([3, 4]):
-        loss, wg, zg = reference(seed, x, y, "relu", hp)
+        loss, wg, zg = reference(seed, x, y, activation, hp)
         np.testing.assert_allclose(res.loss[:, r], loss, rtol=1e-9)
         np.testing.assert_allclose(res.weight_grad[:, :, r], wg, rtol=1e-8)
         np.testing.assert_allclose(res.preact_grad[:, :, r], zg, rtol=1e-8)
