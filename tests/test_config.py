@@ -32,6 +32,7 @@ BAD = [
     ({"seeds": "0,1"}, "seeds", "not of type 'array'"),
     ({"device": "tpu"}, "device", "not one of \\['auto', 'cpu', 'cuda'\\]"),
     ({"figures": {"dpi": 0}}, "figures.dpi", "minimum"),
+    ({"train": {"compile": "yes"}}, "train.compile", "not of type 'boolean'"),
     ({"exp9": {}}, "(top level)", "'exp9' was unexpected"),
     ({"data": None}, "data", "not of type 'object'"),
 ]
