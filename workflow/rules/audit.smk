@@ -39,17 +39,8 @@ rule audit_claims:
 MANIFEST_FILES = sorted(
     set(
         list(map(str, [*rules.exp1.input, *rules.exp2.input, *rules.exp3.input]))
-        + [
-            f
-            for e in EXPERIMENTS_ON_SINE
-            for name in ("loss.parquet", "grads.parquet", "runs.parquet")
-            + ("weights.safetensors",)
-            for f in per_activation(e, name)
-        ]
-        + per_target("loss.parquet")
-        + per_target("grads.parquet")
-        + per_target("runs.parquet")
-        + per_target("weights.safetensors")
+        + per_activation(EXPERIMENTS_ON_SINE, TRAIN_FILES)
+        + per_target(TRAIN_FILES)
         + ["results/data/sine.parquet"]
         + expand("results/data/targets/{t}_{s}.parquet", t=TARGETS, s=["train", "test"])
         + list(AUDIT_OUT.values())

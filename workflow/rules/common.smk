@@ -54,6 +54,8 @@ TARGET_TEST_DATA = {
     "x_max": config["data"]["x_max"],
 }
 TARGETS = config["exp3"]["targets"]
+# What every training job writes (rules train and train_target; actflow.audit.TRAIN_FILES).
+TRAIN_FILES = ["loss.parquet", "grads.parquet", "runs.parquet", "weights.safetensors"]
 
 
 def train_gpus():

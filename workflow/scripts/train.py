@@ -9,5 +9,6 @@ if "target" in w.keys():
     keys["target"] = w.target
 jobs.train_job(
     snakemake.input.data, dict(snakemake.output.items()), keys, p.seeds, p.hp, p.device,
-    snakemake.threads, log_every=p.log_every, compile=p.compile, config=dict(p.items()) | {"data": snakemake.input.data},
+    snakemake.threads, log_every=p.log_every, compile=p.compile,
+    config=dict(p.items()) | {"data": snakemake.input.data},
 )
