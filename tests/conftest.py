@@ -55,6 +55,23 @@ def planned_job_list(workdir: Path, *args, configfiles=(TINY,)) -> list[tuple[st
     return jobs
 
 
+def planned_job_details(workdir: Path, *args, configfiles=(TINY,)) -> list[dict]:
+    """Snakemake's own plan, job by job: rule, wildcards, input and log files."""
+    proc = snakemake(workdir, "--dry-run", *args, configfiles=configfiles)
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout + proc.stderr):
+        m = re.match(r"(?:local)?rule (\w+):", block)
+        if not m:
+            continue
+        fields = dict(re.findall(r"^\s+(\w+): (.*)$", block, re.M))
+        jobs.append({"rule": m.group(1),
+                     "wildcards": dict(kv.split("=", 1) for kv in fields["wildcards"].split(", "))
+                     if "wildcards" in fields else {},
+                     "input": fields.get("input", "").split(", ") if fields.get("input") else [],
+                     "log": fields.get("log")})
+    return jobs
+
+
 def planned_jobs(workdir: Path, *args, configfiles=(TINY,)) -> dict[str, int]:
     """Snakemake's own plan: rule -> number of jobs a dry run would execute."""
     counts: dict[str, int] = {}

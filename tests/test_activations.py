@@ -2,7 +2,8 @@ import pytest
 import torch
 import yaml
 
-from actflow import activations, names
+from actflow import activations
+from actflow.config import ConfigError, validate
 from conftest import ROOT
 
 
@@ -17,14 +18,25 @@ def test_derivative_matches_autograd(name):
 
 
 @pytest.mark.parametrize("name", sorted(activations.REGISTRY))
-def test_fused_backward_is_grad_times_derivative(name):
-    """Training uses Activation.backward (one ATen kernel); it equals grad · σ′(z)."""
+def test_backward_is_grad_times_derivative(name):
+    """Training uses Activation.backward: a fused ATen kernel where the entry names one, else
+    the generic grad · σ′(z). Either way it equals grad · σ′(z) and autograd's product."""
     act = activations.get(name)
     z = torch.linspace(-15, 15, 4001, dtype=torch.float64)  # softplus is linear above 20
-    z = z[z.abs() > 1e-9]
-    g = torch.randn_like(z, generator=torch.Generator().manual_seed(0))
+    z = z[z.abs() > 1e-9].requires_grad_(True)
+    g = torch.randn(z.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    (want,) = torch.autograd.grad(act.fn(z), z, g)
+    z = z.detach()
     torch.testing.assert_close(act.backward(g, z, act.fn(z)), g * act.derivative(z),
                                rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(act.backward(g, z, act.fn(z)), want, rtol=1e-10, atol=1e-12)
+
+
+def test_an_entry_without_a_fused_kernel_uses_the_generic_backward():
+    plain = [a for a in activations.REGISTRY.values() if not a.has_fused_backward]
+    assert plain, "the registry should exercise the generic fallback"
+    fused = [a for a in activations.REGISTRY.values() if a.has_fused_backward]
+    assert fused
 
 
 def test_max_derivatives_of_the_study():
@@ -40,12 +52,22 @@ def test_leaky_relu_slope_is_the_study_s():
 
 
 def test_unknown_activation_lists_the_known_ones():
-    with pytest.raises(KeyError, match="known activations: .*gelu.*relu"):
+    with pytest.raises(KeyError, match="known activations: .*relu.*gelu"):
         activations.get("swishy")
 
 
-def test_schema_registry_and_labels_agree():
+def test_the_config_accepts_exactly_the_registry_s_activations():
+    """The schema's list is the registry (injected at validation), not a copy that can drift."""
     schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
-    enum = schema["properties"]["activations"]["items"]["enum"]
-    assert sorted(enum) == sorted(activations.REGISTRY)
-    assert set(activations.REGISTRY) <= set(names.ORDER) == set(names.LABELS)
+    assert "enum" not in schema["properties"]["activations"]["items"]
+    SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+    assert validate({"activations": list(activations.REGISTRY)}, SCHEMA)
+    with pytest.raises(ConfigError) as err:
+        validate({"activations": ["swish"]}, SCHEMA)
+    assert all(name in str(err.value) for name in activations.REGISTRY)
+
+
+def test_labels_and_order_come_from_the_registry():
+    assert activations.ORDER == list(activations.REGISTRY)
+    assert all(activations.label(n) == a.label for n, a in activations.REGISTRY.items())
+    assert activations.ordered(["gelu", "zzz", "sigmoid"]) == ["sigmoid", "gelu", "zzz"]

@@ -6,7 +6,7 @@ import shutil
 
 import yaml
 
-from actflow import io
+from actflow import io, layout
 from conftest import ROOT, TINY, copy_workflow, planned_jobs, snakemake
 
 
@@ -37,6 +37,20 @@ def test_manifest_hashes_every_output(tiny_run):
                 "results/train/exp3/step/relu/weights.safetensors", "results/audit/claims.parquet"):
         assert files[rel]["sha256"] == _sha(tiny_run / rel) and files[rel]["bytes"] > 0
     assert (tiny_run / "results/audit/config.yaml").exists()
+
+
+def test_manifest_lists_exactly_the_files_of_a_finished_run(tiny_run):
+    """Every file under results/ but logs, benchmarks and the manifest's own outputs is
+    certified, and nothing else."""
+    doc = json.loads((tiny_run / layout.AUDIT["manifest"]).read_text())
+    on_disk = set()
+    for p in (tiny_run / "results").rglob("*"):
+        rel = str(p.relative_to(tiny_run))
+        if p.is_file() and not rel.startswith(layout.UNCERTIFIED_DIRS) \
+                and rel not in layout.UNCERTIFIED_FILES:
+            on_disk.add(rel)
+    assert set(doc["files"]) == on_disk
+    assert {f"results/metrics/exp1/{t}.parquet" for t in layout.job_tables("weights")} <= on_disk
 
 
 def test_two_runs_from_clean_give_byte_identical_tables(tiny_run, tmp_path):

@@ -4,12 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actflow import io
+from actflow import io, layout
 from actflow.tables import capacity_winners
 
 
 def _cap(rows):
-    return pd.DataFrame(rows, columns=["activation", "target", "seed", "test_mse"])
+    return pd.DataFrame(rows, columns=["activation", "target", "seed", "test_mse"]).assign(
+        experiment="exp3")
 
 
 def test_lead_holds_only_when_it_holds_for_the_paired_seeds():
@@ -29,26 +30,24 @@ def test_lead_holds_only_when_it_holds_for_the_paired_seeds():
 
 def test_capacity_tables_agree_with_predictions(tiny_run):
     cap = io.read_parquet(tiny_run / "results/metrics/capacity.parquet")
-    assert list(cap.columns) == ["activation", "target", "seed", "diverged", "train_mse", "test_mse"]
     assert len(cap) == 2 * 2 * 2  # activations × targets × seeds
     pred = io.read_parquet(tiny_run / "results/metrics/predictions.parquet")
-    assert list(pred.columns) == ["activation", "target", "seed", "x", "y_pred", "y_true"]
     recomputed = (pred.assign(se=(pred["y_pred"] - pred["y_true"]) ** 2)
                   .groupby(["activation", "target", "seed"])["se"].mean())
     merged = cap.set_index(["activation", "target", "seed"])["test_mse"]
     np.testing.assert_allclose(merged.sort_index(), recomputed.sort_index(), rtol=1e-12)
     assert pred.groupby(["activation", "target", "seed"]).size().eq(50).all()
-    grid = io.read_parquet(tiny_run / "results/data/targets/step_test.parquet")
+    grid = io.read_parquet(tiny_run / layout.target_data("step", "test"))
     np.testing.assert_array_equal(pred[pred["target"] == "step"].drop_duplicates("x")["y_true"],
                                   grid["y"])
-    runs = io.read_parquet(tiny_run / "results/train/exp3/step/relu/runs.parquet")
+    runs = io.read_parquet(tiny_run / layout.train_outputs("exp3", "relu", "step")["runs"])
     np.testing.assert_allclose(cap.query("activation == 'relu' and target == 'step'")["train_mse"],
                                runs["final_loss"], rtol=1e-5)
 
 
 def test_capacity_summary_and_winners_exist(tiny_run):
-    s = io.read_parquet(tiny_run / "results/metrics/exp3/capacity_summary.parquet")
+    s = io.read_parquet(tiny_run / layout.TABLES["capacity_summary"].path("exp3"))
     assert set(s["metric"]) == {"test_mse", "train_mse"} and (s["n_seeds"] == 2).all()
-    w = io.read_parquet(tiny_run / "results/metrics/exp3/capacity_winners.parquet")
+    w = io.read_parquet(tiny_run / layout.TABLES["capacity_winners"].path("exp3"))
     assert sorted(w["target"]) == ["sin", "step"]
     assert set(w["best"]) <= {"sigmoid", "relu"} and w["n_pairs"].eq(2).all()

@@ -4,6 +4,7 @@ import numpy as np
 import yaml
 
 from actflow import io
+from actflow.figures import FIGURES
 from conftest import TINY, copy_workflow, snakemake
 
 
@@ -31,7 +32,7 @@ def test_diverging_configuration_finishes_with_flags_and_figures(tmp_path):
     assert (t["n_seeds"] == 0).all() and (t["n_nonfinite"] == len(cfg["seeds"])).all()
     for png in (wd / "results/figures").glob("*.png"):
         assert png.stat().st_size > 5000, png
-    assert len(list((wd / "results/figures").glob("*.png"))) == 11
+    assert len(list((wd / "results/figures").glob("*.png"))) == len(FIGURES)
     cap = io.read_parquet(wd / "results/metrics/capacity.parquet")
     assert cap["diverged"].all()
     verdicts = io.read_parquet(wd / "results/audit/claims.parquet")

@@ -2,6 +2,8 @@
 
 import re
 
+from actflow.figures import FIGURES
+from actflow.layout import TABLES
 from conftest import snakemake
 
 
@@ -12,7 +14,8 @@ def test_slurm_profile_groups_figures_and_tables(tiny_run):
     groups = re.findall(r"Group job (\w+)", out)
     assert sorted(groups) == ["figures", "tables"]
     grouped = re.findall(r"^    rule (\w+):", out, re.M)  # jobs inside a group job are indented
-    assert grouped.count("figure") == 11 and grouped.count("union_table") == 9
+    n_unions = sum(t.union for t in TABLES.values())
+    assert grouped.count("figure") == len(FIGURES) and grouped.count("union_table") == n_unions
     alone = re.findall(r"^rule (\w+):", out, re.M)  # each becomes its own SLURM job
     assert "figure" not in alone and "union_table" not in alone and "train" in alone
     # submissions: 20 small jobs become 2 group jobs

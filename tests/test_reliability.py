@@ -97,12 +97,12 @@ def test_damaged_table_is_named_and_the_documented_command_recovers(tiny_copy):
 
 
 def test_damaged_weights_are_named(tiny_copy):
-    from actflow import io, jobs
+    from actflow import io
 
     victim = tiny_copy / "results/train/exp2/relu/weights.safetensors"
     victim.write_bytes(b"\x00" * 64)
     with pytest.raises(io.DamagedFileError, match="weights.safetensors is not a readable weights file"):
-        jobs.load_weights(victim)
+        io.load_weights(victim)
 
 
 def test_a_second_run_in_the_same_folder_is_refused(tmp_path, slow_config):

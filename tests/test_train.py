@@ -1,13 +1,19 @@
-"""Stacked-seed training against plain per-seed PyTorch, with autograd as the reference."""
+"""Stacked-seed training against plain per-seed PyTorch: autograd and torch.optim are the reference.
+
+Every gradient tensor of every layer (weights and biases, output layer included) and every
+parameter after every optimizer step must equal what ``torch.autograd`` and ``torch.optim``
+give a plain ``nn.Sequential`` built after ``torch.manual_seed(seed)``, in float64, for every
+registered activation, under Adam and under SGD with momentum.
+"""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from actflow import activations, data, train
+from actflow import activations, data, model, train
 
-HP = train.Hyper(hidden_layers=4, width=16, epochs=30, dtype="float64")
+RTOL, ATOL = 1e-9, 1e-13  # float64; a ×1.01 error on any single tensor is 10⁷ times this
 
 
 def _data(n=40):
@@ -15,51 +21,145 @@ def _data(n=40):
     return df["x"].to_numpy()[:, None], df["y"].to_numpy()[:, None]
 
 
+class _Act(nn.Module):
+    def __init__(self, name):
+        super().__init__()
+        self.fn = activations.get(name).fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
 def reference(seed, x, y, activation, hp):
-    """What a user writes by hand: nn.Linear layers built after manual_seed, one seed at a time."""
+    """What a user writes by hand: an nn.Sequential built after manual_seed, trained by
+    torch.optim, one seed at a time. Per epoch: loss, the gradient of every parameter (in the
+    stacked layout), the parameters after the step, ‖∂L/∂W_l‖ and ‖∂L/∂z_l‖ of hidden layers."""
     torch.manual_seed(seed)
     dims = [1] + [hp.width] * hp.hidden_layers + [1]
-    layers = [nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])]
-    dtype = getattr(torch, hp.dtype)
-    for layer in layers:
-        layer.to(dtype)
-    params = [p for layer in layers for p in layer.parameters()]
-    opt = torch.optim.Adam(params, lr=hp.learning_rate)
-    fn = activations.get(activation).fn
-    x, y = torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
-    loss_h, wg_h, zg_h = [], [], []
+    linears = [nn.Linear(a, b).to(torch.float64) for a, b in zip(dims[:-1], dims[1:])]
+    names = model.layer_names(hp.hidden_layers)
+    params = [p for lin in linears for p in lin.parameters()]
+    if hp.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=hp.learning_rate)
+    else:
+        opt = torch.optim.SGD(params, lr=hp.learning_rate, momentum=hp.momentum)
+    act = _Act(activation)
+    x, y = torch.tensor(x), torch.tensor(y)
+    out = []
     for _ in range(hp.epochs):
         opt.zero_grad()
         h, zs = x, []
-        for layer in layers[:-1]:
-            z = layer(h)
+        for lin in linears[:-1]:
+            z = lin(h)
             z.retain_grad()
             zs.append(z)
-            h = fn(z)
-        loss = nn.functional.mse_loss(layers[-1](h), y)
+            h = act(z)
+        loss = nn.functional.mse_loss(linears[-1](h), y)
         loss.backward()
-        loss_h.append(loss.item())
-        wg_h.append([layer.weight.grad.norm().item() for layer in layers[:-1]])
-        zg_h.append([z.grad.norm().item() for z in zs])
+        grads, after = {}, {}
+        for name, lin in zip(names, linears):
+            grads[f"{name}.weight"] = lin.weight.grad.T.clone()
+            grads[f"{name}.bias"] = lin.bias.grad[None, :].clone()
+        wnorm = [lin.weight.grad.norm().item() for lin in linears[:-1]]
+        znorm = [z.grad.norm().item() for z in zs]
         opt.step()
-    return np.array(loss_h), np.array(wg_h), np.array(zg_h)
+        for name, lin in zip(names, linears):
+            after[f"{name}.weight"] = lin.weight.detach().T.clone()
+            after[f"{name}.bias"] = lin.bias.detach()[None, :].clone()
+        out.append({"loss": loss.item(), "grads": grads, "params": after, "wnorm": wnorm,
+                    "znorm": znorm})
+    return out
 
 
-ONE_LAYER = train.Hyper(hidden_layers=1, width=8, epochs=15, dtype="float64")
+def _traced(x, y, seeds, activation, hp, **kw):
+    steps = []
+    res = train.train(x, y, seeds, activation, hp, log_every=0,
+                      trace=lambda e, g, p: steps.append((g, p)), **kw)
+    return res, steps
 
 
-@pytest.mark.parametrize("activation,hp,seeds", [
-    ("sigmoid", HP, [0, 5, 11]), ("relu", HP, [0, 5, 11]), ("gelu", HP, [0, 5, 11]),
-    ("relu", ONE_LAYER, [3, 4]),  # a single hidden layer: no stacked hidden-to-hidden weights
-])
-def test_recorded_gradients_equal_autograd_per_seed(activation, hp, seeds):
+HPS = {
+    "adam": train.Hyper(hidden_layers=4, width=16, epochs=8, learning_rate=1e-2, dtype="float64"),
+    "sgd_momentum": train.Hyper(hidden_layers=4, width=16, epochs=8, optimizer="sgd",
+                                learning_rate=0.05, momentum=0.9, dtype="float64"),
+}
+
+
+def check_against_reference(activation, optimizer, modes=train.GRAD_MODES):
+    hp, seeds = HPS[optimizer], [0, 5, 11]
     x, y = _data()
-    res = train.train(x, y, seeds, activation, hp, log_every=0)
-    for r, seed in enumerate(seeds):
-        loss, wg, zg = reference(seed, x, y, activation, hp)
-        np.testing.assert_allclose(res.loss[:, r], loss, rtol=1e-9)
-        np.testing.assert_allclose(res.weight_grad[:, :, r], wg, rtol=1e-8)
-        np.testing.assert_allclose(res.preact_grad[:, :, r], zg, rtol=1e-8)
+    refs = [reference(s, x, y, activation, hp) for s in seeds]
+    for mode in modes:  # the hand-written pass, and autograd on the stacked model
+        res, steps = _traced(x, y, seeds, activation, hp, grad_mode=mode)
+        assert len(steps) == hp.epochs
+        for r, ref in enumerate(refs):
+            np.testing.assert_allclose(res.loss[:, r], [e["loss"] for e in ref], rtol=RTOL)
+            np.testing.assert_allclose(res.weight_grad[:, :, r], [e["wnorm"] for e in ref], rtol=RTOL)
+            np.testing.assert_allclose(res.preact_grad[:, :, r], [e["znorm"] for e in ref], rtol=RTOL)
+            for epoch, ((grads, params), want) in enumerate(zip(steps, ref), start=1):
+                assert set(grads) == set(want["grads"]) == set(model.param_keys(hp.hidden_layers))
+                for key in grads:
+                    torch.testing.assert_close(
+                        grads[key][r], want["grads"][key], rtol=RTOL, atol=ATOL,
+                        msg=lambda m: f"{mode}: gradient of {key}, epoch {epoch}, seed "
+                                      f"{seeds[r]}: {m}")
+                    torch.testing.assert_close(
+                        params[key][r], want["params"][key], rtol=RTOL, atol=ATOL,
+                        msg=lambda m: f"{mode}: {key} after step {epoch}, seed {seeds[r]}: {m}")
+
+
+@pytest.mark.parametrize("optimizer", sorted(HPS))
+@pytest.mark.parametrize("activation", list(activations.REGISTRY))
+def test_every_gradient_and_every_step_equals_autograd_and_torch_optim(activation, optimizer):
+    check_against_reference(activation, optimizer)
+
+
+@pytest.mark.parametrize("key", model.param_keys(HPS["adam"].hidden_layers))
+def test_a_one_percent_error_in_any_single_gradient_tensor_is_caught(monkeypatch, key):
+    """Mutation check of the test above: the hand-written pass with one layer's weight or bias
+    gradient scaled by 1.01 must fail it, under both optimizers."""
+    make_step = train._make_step
+    L = HPS["adam"].hidden_layers
+
+    def mutated(act, layers, record):
+        step = make_step(act, layers, record)
+
+        def wrong(*args):
+            loss, grads, z, w = step(*args)
+            views = dict(zip(model.param_keys(L), train._layers(grads, L)))
+            views[key].mul_(1.01)  # in place: a view into the packed gradient
+            return loss, grads, z, w
+        return wrong
+
+    monkeypatch.setattr(train, "_make_step", mutated)
+    for optimizer in HPS:
+        with pytest.raises(AssertionError):
+            check_against_reference("relu", optimizer, modes=["manual"])
+
+
+def test_a_single_hidden_layer_trains_like_the_reference():
+    """No stacked hidden-to-hidden weights: the packing's edge case."""
+    hp = train.Hyper(hidden_layers=1, width=8, epochs=6, dtype="float64")
+    x, y = _data()
+    res, steps = _traced(x, y, [3, 4], "relu", hp)
+    for r, seed in enumerate([3, 4]):
+        ref = reference(seed, x, y, "relu", hp)
+        for (grads, params), want in zip(steps, ref):
+            for key in want["grads"]:
+                torch.testing.assert_close(grads[key][r], want["grads"][key], rtol=RTOL, atol=ATOL)
+                torch.testing.assert_close(params[key][r], want["params"][key], rtol=RTOL, atol=ATOL)
+    assert set(res.final_params) == {"hidden1.weight", "hidden1.bias", "output.weight", "output.bias"}
+
+
+def test_initial_weights_are_nn_linear_s_after_manual_seed():
+    init = model.init_params([7, 8], hidden_layers=3, width=5, dtype="float64")
+    for r, seed in enumerate([7, 8]):
+        torch.manual_seed(seed)
+        dims = [1, 5, 5, 5, 1]
+        for name, (a, b) in zip(model.layer_names(3), zip(dims[:-1], dims[1:])):
+            lin = nn.Linear(a, b)
+            assert torch.equal(init[f"{name}.weight"][r], lin.weight.detach().double().T)
+            assert torch.equal(init[f"{name}.bias"][r], lin.bias.detach().double()[None, :])
 
 
 def test_compiled_step_equals_eager():
@@ -80,9 +180,10 @@ def test_float32_stacked_equals_separate_at_first_epochs():
     x, y = _data()
     hp = train.Hyper(hidden_layers=10, width=64, epochs=3)
     res = train.train(x, y, [0, 1], "relu", hp, log_every=0)
-    loss, wg, _ = reference(1, x, y, "relu", hp)
-    np.testing.assert_allclose(res.loss[:, 1], loss, rtol=1e-5)
-    np.testing.assert_allclose(res.weight_grad[:, :, 1], wg, rtol=1e-4)
+    ref = reference(1, x, y, "relu", train.Hyper(hidden_layers=10, width=64, epochs=3,
+                                                 dtype="float64"))
+    np.testing.assert_allclose(res.loss[:, 1], [e["loss"] for e in ref], rtol=1e-5)
+    np.testing.assert_allclose(res.weight_grad[:, :, 1], [e["wnorm"] for e in ref], rtol=1e-4)
 
 
 def test_cpu_training_is_deterministic():

@@ -6,57 +6,38 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from actflow import io
+from actflow import figures as figreg
+from actflow import io, layout
 from conftest import ROOT, TINY, planned_job_list, planned_jobs
 
 # Target rules, and the audit jobs that summarise everything (the manifest hashes every
 # output and records the whole config, so it reruns, in a second, after any change).
 TARGETS = {"all", "exp1", "exp2", "exp3", "manifest", "audit_claims"}
 
-SCHEMAS = {
-    "results/data/sine.parquet": ["x", "y", "y_clean"],
-    "results/metrics/loss.parquet": ["experiment", "activation", "seed", "epoch", "loss",
-                                     "relative_loss"],
-    "results/metrics/gradient_flow.parquet": [
-        "experiment", "activation", "seed", "epoch", "layer", "weight_grad_norm", "preact_grad_norm"],
-    "results/metrics/gradient_ratio.parquet": [
-        "experiment", "activation", "seed", "epoch", "weight_grad_ratio", "preact_grad_ratio",
-        "log10_weight_grad_ratio"],
-    "results/metrics/runs.parquet": [
-        "experiment", "activation", "seed", "diverged", "diverged_epoch", "last_finite_loss",
-        "final_loss", "baseline_mse", "noise_mse", "epochs", "device"],
-    "results/metrics/activation_curves.parquet": ["activation", "label", "formula", "x", "value",
-                                                  "derivative"],
-    "results/metrics/dead_neurons.parquet": [
-        "experiment", "stage", "activation", "seed", "layer", "definition", "diverged", "dead_fraction"],
-    "results/metrics/neurons.parquet": [
-        "experiment", "stage", "activation", "seed", "layer", "neuron", "diverged", "min_output",
-        "max_output", "max_abs_derivative", "output_std", "dead_zero", "dead_nonpositive", "dead_no_gradient"],
-    "results/metrics/sparsity.parquet": [
-        "experiment", "stage", "activation", "seed", "layer", "diverged", "exact_zero_fraction",
-        "near_zero_fraction"],
-    "results/metrics/activation_hist.parquet": [
-        "experiment", "stage", "activation", "seed", "layer", "diverged", "bin_left", "bin_right",
-        "count", "fraction"],
-    "results/metrics/hidden_activations.parquet": [
-        "experiment", "stage", "activation", "seed", "layer", "neuron", "x", "activation_value"],
-    "results/metrics/exp2/dead_neurons_summary.parquet": [
-        "experiment", "stage", "activation", "definition", "metric", "n_seeds", "mean", "std",
-        "n_nonfinite", "ci_low", "ci_high", "aggregate"],
-    "results/metrics/exp1/loss_summary.parquet": [
-        "experiment", "activation", "epoch", "metric", "n_seeds", "mean", "std_log10", "n_nonfinite",
-        "ci_low", "ci_high", "aggregate"],
-}
+def _table_files(root):
+    """(path, columns the registry gives) of every metric table of the run."""
+    out = []
+    for table in layout.TABLES.values():
+        kind = layout.kind_of_table(table.name)
+        for exp, k in layout.EXPERIMENT_KINDS.items():
+            if k == kind:
+                out.append((table.path(exp), table.columns))
+        if table.union:
+            out.append((table.union_path(), table.columns))
+    return out + [(layout.curves_path(), layout.ACTIVATION_CURVES.columns)]
 
 
-def test_tables_have_their_documented_schemas(tiny_run):
+def test_tables_have_their_registered_and_documented_schemas(tiny_run):
     cfg = yaml.safe_load(TINY.read_text())
     docs = (ROOT / "docs" / "outputs.md").read_text()
-    for path, columns in SCHEMAS.items():
+    files = _table_files(tiny_run)
+    assert len(files) > 30
+    for path, columns in files:
         df = io.read_parquet(tiny_run / path)
-        assert list(df.columns) == columns, path
+        assert list(df.columns) == list(columns), path
         for col in columns:
             assert f"`{col}`" in docs, f"column {col} of {path} is not documented"
+    assert list(io.read_parquet(tiny_run / layout.sine_data()).columns) == ["x", "y", "y_clean"]
     grads = io.read_parquet(tiny_run / "results/metrics/gradient_flow.parquet")
     n_act, n_seed = len(cfg["activations"]), len(cfg["seeds"])
     ep, layers = cfg["exp1"]["epochs"], cfg["exp1"]["hidden_layers"]
@@ -72,6 +53,8 @@ def test_tables_have_their_documented_schemas(tiny_run):
     summary = io.read_parquet(tiny_run / "results/metrics/exp1/loss_summary.parquet")
     assert (summary["n_seeds"] == n_seed).all()
     assert (summary["ci_low"] <= summary["mean"]).all() and (summary["mean"] <= summary["ci_high"]).all()
+    runs = io.read_parquet(tiny_run / "results/metrics/runs.parquet").set_index("experiment")
+    assert runs.loc["exp2", "learning_rate"].eq(0.1).all() and runs["hidden_layers"].eq(layers).all()
 
 
 def test_tables_carry_config_and_versions(tiny_run):
@@ -95,13 +78,8 @@ def test_ratio_is_last_over_first_layer(tiny_run):
 def test_every_figure_is_a_real_image(tiny_run):
     from matplotlib.image import imread
 
-    figs = sorted((tiny_run / "results/figures").glob("fig*.png"),
-                  key=lambda p: int(p.stem.split("_")[0][3:]))
-    assert [f.stem for f in figs] == [
-        "fig1_activations", "fig2_telephone_game", "fig3_gradient_by_layer", "fig4_gradient_ratio",
-        "fig5_gradient_over_epochs", "fig6_loss_curves", "fig7_dead_neurons",
-        "fig8_activation_distributions", "fig9_hidden_activations", "fig10_capacity_heatmap",
-        "fig11_predictions"]
+    figs = sorted((tiny_run / "results/figures").glob("*.png"))
+    assert sorted(f.stem for f in figs) == sorted(figreg.FIGURES)
     for png in figs:
         img = imread(png)
         assert img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0.01, png
@@ -115,10 +93,9 @@ def test_training_log_shows_progress(tiny_run):
 
 
 def test_weights_load_without_pickle(tiny_run):
-    from actflow import jobs
-
-    init, final, meta = jobs.load_weights(tiny_run / "results/train/exp1/sigmoid/weights.safetensors")
+    init, final, meta = io.load_weights(tiny_run / layout.train_outputs("exp1", "sigmoid")["weights"])
     assert meta["seeds"] == [0, 1] and meta["activation"] == "sigmoid"
+    assert meta["experiment"] == "exp1" and meta["hyper"]["hidden_layers"] == 3
     assert final["hidden1.weight"].shape == (2, 1, 8)
     assert not (init["hidden1.weight"] == final["hidden1.weight"]).all()
 
@@ -142,8 +119,13 @@ def _override(tmp_path, text):
 
 def test_figure_only_change_reruns_only_figures(tiny_run, tmp_path):
     jobs = planned_jobs(tiny_run, configfiles=_override(tmp_path, "figures: {dpi: 41}"))
-    assert set(jobs) - TARGETS == {"figure"} and jobs["figure"] == 11
+    assert set(jobs) - TARGETS == {"figure"} and jobs["figure"] == len(figreg.FIGURES)
     assert "audit_claims" not in jobs and "train" not in jobs
+
+
+def _figures_reading(experiment):
+    return {f.name for f in figreg.FIGURES.values()
+            if any(f"/{experiment}/" in p for p in f.tables.values())}
 
 
 def _experiments(jobs):
@@ -167,7 +149,7 @@ def test_experiment2_change_reruns_experiment2_only(tiny_run, tmp_path, change):
     rules = {r for r, _ in plan}
     assert rules - TARGETS == {"train", "history_metrics", "weight_metrics", "union_table", "figure"}
     figures = {wc["figure"] for r, wc in plan if r == "figure"}
-    assert figures == {"fig7_dead_neurons", "fig8_activation_distributions"}
+    assert figures == _figures_reading("exp2") and "fig9_hidden_activations" not in figures
 
 
 def test_adding_an_activation_trains_only_that_one(tiny_run, tmp_path):
@@ -176,7 +158,7 @@ def test_adding_an_activation_trains_only_that_one(tiny_run, tmp_path):
     assert trained == [("exp1", "tanh"), ("exp2", "tanh")]
     rules = [r for r, _ in plan]
     assert "data_sine" not in rules and rules.count("activation_curves") == 1
-    assert rules.count("history_metrics") == 2 and rules.count("figure") == 11
+    assert rules.count("history_metrics") == 2 and rules.count("figure") == len(figreg.FIGURES)
     exp3 = sorted((wc["target"], wc["activation"]) for r, wc in plan if r == "train_target")
     assert exp3 == [("sin", "tanh"), ("step", "tanh")]
 
@@ -199,9 +181,8 @@ def test_each_output_builds_on_its_own(tiny_copy):
     snakemake(tiny_copy, "results/metrics/exp1/gradient_ratio.parquet")
     assert (tiny_copy / "results/metrics/exp1/gradient_ratio.parquet").exists()
     assert not list((tiny_copy / "results/figures").glob("*"))
-    assert planned_jobs(tiny_copy, "exp1")["figure"] == 6
-    assert planned_jobs(tiny_copy, "exp2")["figure"] == 3
-    assert planned_jobs(tiny_copy, "exp3")["figure"] == 2
+    for exp in ("exp1", "exp2", "exp3"):
+        assert planned_jobs(tiny_copy, exp)["figure"] == len(figreg.by_experiment(exp))
 
 
 def test_default_config_equals_the_schema_defaults():
@@ -216,11 +197,10 @@ def test_adding_a_target_runs_only_what_it_needs(tiny_run, tmp_path):
     plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, "exp3: {targets: [sin, step, abs]}"))
     rules = {r for r, _ in plan} - TARGETS
     assert rules == {"data_target_train", "data_target_test", "train_target", "capacity_metrics",
-                     "figure"}
+                     "union_table", "figure"}
     assert {wc["target"] for r, wc in plan if "target" in wc} == {"abs"}
     assert sorted(wc["activation"] for r, wc in plan if r == "train_target") == ["relu", "sigmoid"]
-    assert {wc["figure"] for r, wc in plan if r == "figure"} == {"fig10_capacity_heatmap",
-                                                                  "fig11_predictions"}
+    assert {wc["figure"] for r, wc in plan if r == "figure"} == _figures_reading("exp3")
 
 
 @pytest.mark.parametrize("change", ["exp3: {learning_rate: 0.01}", "exp3: {n_test: 60}",
@@ -229,9 +209,9 @@ def test_experiment3_change_reruns_nothing_of_experiments_1_and_2(tiny_run, tmp_
     plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, change))
     rules = {r for r, _ in plan} - TARGETS
     assert rules <= {"data_target_train", "data_target_test", "train_target", "capacity_metrics",
-                     "figure"}
+                     "union_table", "figure"}
+    assert {wc["table"] for r, wc in plan if r == "union_table"} <= set(layout.union_tables("capacity"))
     assert "capacity_metrics" in rules
-    assert {wc["figure"] for r, wc in plan if r == "figure"} == {"fig10_capacity_heatmap",
-                                                                  "fig11_predictions"}
+    assert {wc["figure"] for r, wc in plan if r == "figure"} == _figures_reading("exp3")
     if "n_test" in change:
         assert "train_target" not in rules and "data_target_train" not in rules

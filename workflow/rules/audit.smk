@@ -1,9 +1,4 @@
 # Reproducibility audit: the study's claims against the tables, provenance, re-execution.
-AUDIT_OUT = {
-    "parquet": "results/audit/claims.parquet",
-    "markdown": "results/audit/claims.md",
-    "html": "results/audit/claims.html",
-}
 
 
 rule audit_claims:
@@ -11,12 +6,12 @@ rule audit_claims:
     input:
         claims=config["audit"]["claims"],
         tables=[f"results/{t}" for t in CLAIM_TABLES],
-        code=pkg("jobs", "claims", "stats", "tables"),
+        code=code("audit_claims.py"),
     output:
-        parquet=AUDIT_OUT["parquet"],
-        markdown=AUDIT_OUT["markdown"],
+        parquet=layout.AUDIT["claims_parquet"],
+        markdown=layout.AUDIT["claims_markdown"],
         html=report(
-            AUDIT_OUT["html"],
+            layout.AUDIT["claims_html"],
             caption="../report/claims.rst",
             category="0. Audit",
             labels={"figure": "claims table"},
@@ -36,15 +31,13 @@ rule audit_claims:
         "../scripts/audit_claims.py"
 
 
+# Every output of the DAG: what the manifest certifies (logs and benchmarks hold timestamps).
 MANIFEST_FILES = sorted(
     set(
-        list(map(str, [*rules.exp1.input, *rules.exp2.input, *rules.exp3.input]))
-        + per_activation(EXPERIMENTS_ON_SINE, TRAIN_FILES)
-        + per_target(TRAIN_FILES)
-        + ["results/data/sine.parquet"]
-        + expand("results/data/targets/{t}_{s}.parquet", t=TARGETS, s=["train", "test"])
-        + list(AUDIT_OUT.values())
-        + figure_files(*FIGURES)
+        data_files()
+        + train_files()
+        + [p for e in layout.EXPERIMENT_KINDS for p in experiment_target(e)]
+        + [layout.AUDIT[k] for k in ("claims_parquet", "claims_markdown", "claims_html")]
     )
 )
 
@@ -53,16 +46,16 @@ rule manifest:
     """Provenance: SHA-256 and size of every output, resolved config, versions, platform, git."""
     input:
         MANIFEST_FILES,
-        code=pkg("audit"),
+        code=code("manifest.py"),
     output:
         json=report(
-            "results/audit/manifest.json",
+            layout.AUDIT["manifest"],
             caption="../report/manifest.rst",
             category="0. Audit",
             labels={"figure": "provenance manifest"},
         ),
         config=report(
-            "results/audit/config.yaml",
+            layout.AUDIT["config"],
             caption="../report/config.rst",
             category="0. Audit",
             labels={"figure": "resolved configuration"},
@@ -86,11 +79,11 @@ rule manifest:
 rule audit:
     """Retrain a sample of training jobs in a scratch folder; compare with the manifest."""
     input:
-        manifest="results/audit/manifest.json",
-        code=pkg("audit", "jobs", "train", "activations", "names", "tables", "stats"),
+        manifest=layout.AUDIT["manifest"],
+        code=code("reexecute.py"),
     output:
-        table="results/audit/reexecution.parquet",
-        markdown="results/audit/reexecution.md",
+        table=layout.AUDIT["reexecution_parquet"],
+        markdown=layout.AUDIT["reexecution_markdown"],
     log:
         "results/logs/audit/reexecution.log",
     benchmark:

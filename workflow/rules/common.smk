@@ -1,4 +1,5 @@
-# Config validation, wildcard constraints, target lists. Small helpers only.
+# Config validation, target lists and small helpers. Every file name, table name and figure
+# comes from the package's registries (actflow.layout, actflow.figures); nothing is spelt out here.
 import os
 import shutil
 import sys
@@ -6,8 +7,12 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, os.path.join(workflow.basedir, "workflow", "scripts"))
+SCRIPTS = os.path.join(workflow.basedir, "workflow", "scripts")
+sys.path.insert(0, SCRIPTS)
 
+from actflow import figures as figreg  # noqa: E402
+from actflow import layout  # noqa: E402
+from actflow.codedeps import package_modules  # noqa: E402
 from actflow.config import ConfigError, validate  # noqa: E402
 
 SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
@@ -20,16 +25,18 @@ except ConfigError as err:
 TRAIN_KEYS = list(
     yaml.safe_load(Path(SCHEMA).read_text())["definitions"]["training"]["properties"]
 )
+ACTIVATIONS = config["activations"]
+TARGETS = config["exp3"]["targets"]
+SINE_EXPERIMENTS = [e for e, k in layout.EXPERIMENT_KINDS.items() if k == "sine"]
+CAPACITY_EXPERIMENTS = [e for e, k in layout.EXPERIMENT_KINDS.items() if k == "capacity"]
 
-# Relative to the working directory, so that a moved or copied project keeps its cache.
-PKG = os.path.relpath(os.path.join(workflow.basedir, "workflow", "scripts", "actflow"))
-EXPERIMENTS_ON_SINE = ["exp1", "exp2"]
-FIGURE_SUFFIXES = ["png", "pdf"]
 
-
-def pkg(*modules):
-    """Package modules that a job imports, as its inputs; editing one reruns its jobs only."""
-    return [os.path.join(PKG, f"{m}.py") for m in ("__init__", "io") + modules]
+def code(script):
+    """The package modules that ``script`` imports (transitively) as inputs of its rule, so that
+    editing one reruns exactly the jobs that run it. Relative to the working directory, so that
+    a moved or copied project keeps its cache."""
+    found = package_modules(os.path.join(SCRIPTS, script), os.path.join(SCRIPTS, "actflow"))
+    return [os.path.relpath(p) for p in found]
 
 
 def hyper(experiment):
@@ -53,9 +60,6 @@ TARGET_TEST_DATA = {
     "x_min": config["data"]["x_min"],
     "x_max": config["data"]["x_max"],
 }
-TARGETS = config["exp3"]["targets"]
-# What every training job writes (rules train and train_target; actflow.audit.TRAIN_FILES).
-TRAIN_FILES = ["loss.parquet", "grads.parquet", "runs.parquet", "weights.safetensors"]
 
 
 def train_gpus():
@@ -67,71 +71,93 @@ def train_gpus():
     return 0
 
 
+# ------------------------------------------------------------------ file lists
 def per_activation(experiment, name):
-    return expand(
-        "results/train/{experiment}/{activation}/{name}",
-        experiment=experiment,
-        activation=config["activations"],
-        name=name,
-    )
+    """One training output (layout.TRAIN_FILES key) of every activation of an experiment."""
+    return [layout.train_outputs(experiment, a)[name] for a in ACTIVATIONS]
 
 
-def per_target(name):
-    return expand(
-        "results/train/exp3/{target}/{activation}/{name}",
-        target=TARGETS,
-        activation=config["activations"],
-        name=name,
-    )
+def per_target(experiment, name):
+    return [layout.train_outputs(experiment, a, t)[name] for t in TARGETS for a in ACTIVATIONS]
 
 
-def figure_files(*names):
-    return expand("results/figures/{name}.{ext}", name=names, ext=FIGURE_SUFFIXES)
-
-
-# Figure name -> the Parquet tables it reads; figures read nothing else.
-FIGURES = {
-    "fig1_activations": ["results/metrics/activation_curves.parquet"],
-    "fig2_telephone_game": [
-        "results/metrics/activation_curves.parquet",
-        "results/metrics/exp1/gradient_flow_summary.parquet",
-    ],
-    "fig3_gradient_by_layer": ["results/metrics/exp1/gradient_flow_summary.parquet"],
-    "fig4_gradient_ratio": ["results/metrics/exp1/gradient_ratio_summary.parquet"],
-    "fig5_gradient_over_epochs": ["results/metrics/exp1/gradient_flow_summary.parquet"],
-    "fig6_loss_curves": [
-        "results/metrics/exp1/loss_summary.parquet",
-        "results/metrics/exp1/runs.parquet",
-    ],
-}
-EXP1_FIGURES = list(FIGURES)
-FIGURES |= {
-    "fig7_dead_neurons": [
-        f"results/metrics/{e}/{t}_summary.parquet"
-        for e in EXPERIMENTS_ON_SINE
-        for t in ("dead_neurons", "sparsity")
+def experiment_tables(experiment):
+    kind = layout.EXPERIMENT_KINDS[experiment]
+    return [
+        p
+        for job in layout.KIND_JOBS[kind]
+        for p in layout.job_outputs(job, experiment).values()
     ]
-    + ["results/metrics/exp2/runs.parquet"],
-    "fig8_activation_distributions": [
-        f"results/metrics/{e}/activation_hist.parquet" for e in EXPERIMENTS_ON_SINE
-    ],
-    "fig9_hidden_activations": ["results/metrics/exp1/hidden_activations.parquet"],
-}
-EXP2_FIGURES = [f for f in FIGURES if f not in EXP1_FIGURES]
-FIGURES |= {
-    "fig10_capacity_heatmap": [
-        "results/metrics/exp3/capacity_summary.parquet",
-        "results/metrics/exp3/capacity_winners.parquet",
-    ],
-    "fig11_predictions": ["results/metrics/predictions.parquet"],
-}
-EXP3_FIGURES = ["fig10_capacity_heatmap", "fig11_predictions"]
 
 
-def figure_tables(wildcards):
-    return FIGURES[wildcards.figure]
+def union_tables(kind):
+    return [layout.TABLES[t].union_path() for t in layout.union_tables(kind)]
 
 
+def union_inputs(wildcards):
+    """The per-experiment tables that one union table joins."""
+    kind = layout.kind_of_table(wildcards.table)
+    experiments = SINE_EXPERIMENTS if kind == "sine" else CAPACITY_EXPERIMENTS
+    return [layout.TABLES[wildcards.table].path(e) for e in experiments]
+
+
+def figure_files(names):
+    return [layout.figure_path(n, ext) for n in names for ext in layout.FIGURE_FORMATS]
+
+
+def experiment_target(experiment):
+    """What the target rule of an experiment builds: its tables, its unions, its figures."""
+    kind = layout.EXPERIMENT_KINDS[experiment]
+    extra = [layout.curves_path()] if experiment == "exp1" else []
+    return (
+        experiment_tables(experiment)
+        + union_tables(kind)
+        + extra
+        + figure_files(figreg.by_experiment(experiment))
+    )
+
+
+def data_files():
+    return [layout.sine_data()] + [
+        layout.target_data(t, s) for t in TARGETS for s in ("train", "test")
+    ]
+
+
+def train_files():
+    files = []
+    for e in SINE_EXPERIMENTS:
+        files += [p for n in layout.TRAIN_FILES for p in per_activation(e, n)]
+    for e in CAPACITY_EXPERIMENTS:
+        files += [p for n in layout.TRAIN_FILES for p in per_target(e, n)]
+    return files
+
+
+# ------------------------------------------------------------------ figures
+def figure_inputs(wildcards):
+    return figreg.FIGURES[wildcards.figure].tables
+
+
+def figure_settings():
+    """The config as the captions' fields see it (lists written out for reading)."""
+    shown = config["neurons"]["show_layers"]
+    listed = ", ".join(map(str, shown[:-1])) + (" and " if len(shown) > 1 else "")
+    return config | {"neurons": config["neurons"] | {"show_layers": listed + str(shown[-1])}}
+
+
+def figure_caption(wildcards):
+    return figreg.FIGURES[wildcards.figure].caption_for(figure_settings())
+
+
+def figure_category(wildcards):
+    return figreg.category(wildcards.figure)
+
+
+def figure_label(wildcards):
+    f = figreg.FIGURES[wildcards.figure]
+    return {"figure": f"Figure {f.number}", "title": f.title}
+
+
+# ------------------------------------------------------------------ claims
 def _claim_tables():
     try:
         claims = yaml.safe_load(Path(config["audit"]["claims"]).read_text())["claims"]
@@ -144,16 +170,3 @@ def _claim_tables():
 
 
 CLAIM_TABLES = _claim_tables()
-FIGURE_CATEGORIES = {
-    "1. Experiment 1: gradient flow": EXP1_FIGURES,
-    "2. Experiment 2: dead neurons": EXP2_FIGURES,
-    "3. Experiment 3: representational capacity": EXP3_FIGURES,
-}
-
-
-def figure_category(wildcards):
-    return next(c for c, figs in FIGURE_CATEGORIES.items() if wildcards.figure in figs)
-
-
-def figure_label(wildcards):
-    return {"figure": f"Figure {wildcards.figure.split('_')[0][3:]}"}

@@ -1,9 +1,9 @@
 rule data_sine:
     """The study's dataset, y = sin(x) + N(0, noise_std²), written once."""
     input:
-        code=pkg("jobs", "data"),
+        code=code("data_sine.py"),
     output:
-        "results/data/sine.parquet",
+        layout.sine_data(),
     log:
         "results/logs/data/sine.log",
     benchmark:
@@ -22,9 +22,9 @@ rule data_sine:
 rule data_target_train:
     """Experiment 3: one target's noisy training set (the sine data's noise model by default)."""
     input:
-        code=pkg("jobs", "data"),
+        code=code("data_target.py"),
     output:
-        "results/data/targets/{target}_train.parquet",
+        layout.target_data("{target}", "train"),
     log:
         "results/logs/data/{target}_train.log",
     benchmark:
@@ -43,9 +43,9 @@ rule data_target_train:
 rule data_target_test:
     """Experiment 3: one target's dense, clean, evenly spaced test grid."""
     input:
-        code=pkg("jobs", "data"),
+        code=code("data_target.py"),
     output:
-        "results/data/targets/{target}_test.parquet",
+        layout.target_data("{target}", "test"),
     log:
         "results/logs/data/{target}_test.log",
     benchmark:

@@ -4,22 +4,22 @@
 rule figure:
     """Draw one figure of the study (PNG and PDF) from its Parquet tables."""
     input:
-        tables=figure_tables,
-        code=pkg("plotting", "names"),
+        unpack(figure_inputs),
+        code=code("figure.py"),
     output:
         png=report(
-            "results/figures/{figure}.png",
+            layout.figure_path("{figure}", "png"),
             caption="../report/figure.rst",
             category=figure_category,
             labels=figure_label,
         ),
-        pdf="results/figures/{figure}.pdf",
+        pdf=layout.figure_path("{figure}", "pdf"),
     log:
         "results/logs/figures/{figure}.log",
     benchmark:
         "results/benchmarks/figures/{figure}.tsv"
     wildcard_constraints:
-        figure="|".join(FIGURES),
+        figure="|".join(figreg.FIGURES),
     conda:
         "../../envs/plot.yaml"
     threads: 1
@@ -27,49 +27,24 @@ rule figure:
         mem_mb=1000,
     params:
         style=config["figures"],
+        caption=figure_caption,
     script:
         "../scripts/figure.py"
 
 
 rule exp1:
-    """Experiment 1 (gradient flow): tables and Figures 1-6."""
+    """Experiment 1 (gradient flow): tables and its figures."""
     input:
-        expand(
-            "results/metrics/{table}.parquet",
-            table=[
-                "loss",
-                "gradient_flow",
-                "gradient_ratio",
-                "runs",
-                "activation_curves",
-            ],
-        ),
-        expand("results/metrics/exp1/{table}.parquet", table=HISTORY_TABLES),
-        figure_files(*EXP1_FIGURES),
+        experiment_target("exp1"),
 
 
 rule exp2:
-    """Experiment 2 (dead neurons, lr 0.1): tables and Figures 7-9."""
+    """Experiment 2 (dead neurons, high learning rate): tables and its figures."""
     input:
-        expand(
-            "results/metrics/exp2/{table}.parquet",
-            table=HISTORY_TABLES + WEIGHT_TABLES,
-        ),
-        expand(
-            "results/metrics/{table}.parquet",
-            table=[
-                "neurons",
-                "dead_neurons",
-                "sparsity",
-                "activation_hist",
-                "hidden_activations",
-            ],
-        ),
-        figure_files(*EXP2_FIGURES),
+        experiment_target("exp2"),
 
 
 rule exp3:
-    """Experiment 3 (representational capacity): tables and Figures 10-11."""
+    """Experiment 3 (representational capacity): tables and its figures."""
     input:
-        CAPACITY_TABLES.values(),
-        figure_files(*EXP3_FIGURES),
+        experiment_target("exp3"),

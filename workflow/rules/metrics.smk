@@ -1,31 +1,9 @@
-UNION_TABLES = [
-    "loss",
-    "gradient_flow",
-    "gradient_ratio",
-    "runs",
-    "neurons",
-    "dead_neurons",
-    "sparsity",
-    "activation_hist",
-    "hidden_activations",
-]
-HISTORY_TABLES = [
-    "loss",
-    "gradient_flow",
-    "gradient_ratio",
-    "runs",
-    "loss_summary",
-    "gradient_flow_summary",
-    "gradient_ratio_summary",
-]
-
-
 rule activation_curves:
     """Each activation and its analytic derivative on a grid (Figure 1, claims)."""
     input:
-        code=pkg("jobs", "activations", "names"),
+        code=code("activation_curves.py"),
     output:
-        "results/metrics/activation_curves.parquet",
+        layout.curves_path(),
     log:
         "results/logs/metrics/activation_curves.log",
     benchmark:
@@ -36,7 +14,7 @@ rule activation_curves:
     resources:
         mem_mb=500,
     params:
-        activations=config["activations"],
+        activations=ACTIVATIONS,
     script:
         "../scripts/activation_curves.py"
 
@@ -44,16 +22,18 @@ rule activation_curves:
 rule history_metrics:
     """Tidy loss and gradient-flow tables of one experiment, with summaries over seeds."""
     input:
-        loss=per_activation("{experiment}", "loss.parquet"),
-        grads=per_activation("{experiment}", "grads.parquet"),
-        runs=per_activation("{experiment}", "runs.parquet"),
-        code=pkg("jobs", "tables", "stats"),
+        loss=per_activation("{experiment}", "loss"),
+        grads=per_activation("{experiment}", "grads"),
+        runs=per_activation("{experiment}", "runs"),
+        code=code("history_metrics.py"),
     output:
-        **{t: f"results/metrics/{{experiment}}/{t}.parquet" for t in HISTORY_TABLES},
+        **layout.job_outputs("history", "{experiment}"),
     log:
         "results/logs/metrics/{experiment}_history.log",
     benchmark:
         "results/benchmarks/metrics/{experiment}_history.tsv"
+    wildcard_constraints:
+        experiment="|".join(SINE_EXPERIMENTS),
     conda:
         "../../envs/plot.yaml"
     threads: 1
@@ -63,49 +43,70 @@ rule history_metrics:
         "../scripts/history_metrics.py"
 
 
-WEIGHT_TABLES = [
-    "neurons",
-    "dead_neurons",
-    "sparsity",
-    "activation_hist",
-    "hidden_activations",
-    "dead_neurons_summary",
-    "sparsity_summary",
-]
-
-
 rule weight_metrics:
     """Dead neurons, sparsity and activation statistics from initial and trained weights."""
     input:
-        weights=per_activation("{experiment}", "weights.safetensors"),
-        runs=per_activation("{experiment}", "runs.parquet"),
-        data="results/data/sine.parquet",
-        code=pkg("jobs", "neurons", "train", "activations", "names", "tables", "stats"),
+        weights=per_activation("{experiment}", "weights"),
+        runs=per_activation("{experiment}", "runs"),
+        data=layout.sine_data(),
+        code=code("weight_metrics.py"),
     output:
-        **{t: f"results/metrics/{{experiment}}/{t}.parquet" for t in WEIGHT_TABLES},
+        **layout.job_outputs("weights", "{experiment}"),
     log:
         "results/logs/metrics/{experiment}_weights.log",
     benchmark:
         "results/benchmarks/metrics/{experiment}_weights.tsv"
+    wildcard_constraints:
+        experiment="|".join(SINE_EXPERIMENTS),
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
     params:
+        activations=ACTIVATIONS,
+        seeds=config["seeds"],
+        hp=train_hyper,
         neurons=config["neurons"],
     script:
         "../scripts/weight_metrics.py"
 
 
-rule union_table:
-    """One table over every experiment trained on the sine data (for users; figures read per experiment)."""
+rule capacity_metrics:
+    """Experiment 3: train/test MSE, test-grid predictions, winners with a paired test."""
     input:
-        tables=expand(
-            "results/metrics/{experiment}/{{table}}.parquet",
-            experiment=EXPERIMENTS_ON_SINE,
-        ),
-        code=pkg("jobs"),
+        weights=per_target("{experiment}", "weights"),
+        runs=per_target("{experiment}", "runs"),
+        train=[layout.target_data(t, "train") for t in TARGETS],
+        test=[layout.target_data(t, "test") for t in TARGETS],
+        code=code("capacity_metrics.py"),
+    output:
+        **layout.job_outputs("capacity", "{experiment}"),
+    log:
+        "results/logs/metrics/{experiment}_capacity.log",
+    benchmark:
+        "results/benchmarks/metrics/{experiment}_capacity.tsv"
+    wildcard_constraints:
+        experiment="|".join(CAPACITY_EXPERIMENTS),
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        activations=ACTIVATIONS,
+        targets=TARGETS,
+        seeds=config["seeds"],
+        hp=train_hyper,
+    script:
+        "../scripts/capacity_metrics.py"
+
+
+rule union_table:
+    """One table over every experiment of a kind (for users; figures read per experiment)."""
+    input:
+        tables=union_inputs,
+        code=code("union_table.py"),
     output:
         "results/metrics/{table}.parquet",
     log:
@@ -113,7 +114,7 @@ rule union_table:
     benchmark:
         "results/benchmarks/metrics/union_{table}.tsv"
     wildcard_constraints:
-        table="|".join(UNION_TABLES),
+        table="|".join(t.name for t in layout.TABLES.values() if t.union),
     conda:
         "../../envs/plot.yaml"
     threads: 1
@@ -121,36 +122,3 @@ rule union_table:
         mem_mb=1000,
     script:
         "../scripts/union_table.py"
-
-
-CAPACITY_TABLES = {
-    "capacity": "results/metrics/capacity.parquet",
-    "predictions": "results/metrics/predictions.parquet",
-    "capacity_summary": "results/metrics/exp3/capacity_summary.parquet",
-    "capacity_winners": "results/metrics/exp3/capacity_winners.parquet",
-}
-
-
-rule capacity_metrics:
-    """Experiment 3: train/test MSE, test-grid predictions, winners with a paired test."""
-    input:
-        weights=per_target("weights.safetensors"),
-        runs=per_target("runs.parquet"),
-        train=expand("results/data/targets/{target}_train.parquet", target=TARGETS),
-        test=expand("results/data/targets/{target}_test.parquet", target=TARGETS),
-        code=pkg("jobs", "train", "activations", "names", "tables", "stats"),
-    output:
-        **CAPACITY_TABLES,
-    log:
-        "results/logs/metrics/exp3_capacity.log",
-    benchmark:
-        "results/benchmarks/metrics/exp3_capacity.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-    params:
-        targets=TARGETS,
-    script:
-        "../scripts/capacity_metrics.py"

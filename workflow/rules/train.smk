@@ -1,17 +1,16 @@
 rule train:
     """All seeds of one activation, trained as one stacked model; histories and weights."""
     input:
-        data="results/data/sine.parquet",
-        code=pkg("jobs", "train", "activations", "names", "tables", "stats"),
+        data=layout.sine_data(),
+        code=code("train.py"),
     output:
-        loss="results/train/{experiment}/{activation}/loss.parquet",
-        grads="results/train/{experiment}/{activation}/grads.parquet",
-        runs="results/train/{experiment}/{activation}/runs.parquet",
-        weights="results/train/{experiment}/{activation}/weights.safetensors",
+        **layout.train_outputs("{experiment}", "{activation}"),
     log:
         "results/logs/train/{experiment}/{activation}.log",
     benchmark:
         "results/benchmarks/train/{experiment}/{activation}.tsv"
+    wildcard_constraints:
+        experiment="|".join(SINE_EXPERIMENTS),
     conda:
         "../../envs/torch.yaml"
     threads: config["train"]["threads"]
@@ -31,17 +30,16 @@ rule train:
 rule train_target:
     """Experiment 3: all seeds of one activation on one target, as one stacked model."""
     input:
-        data="results/data/targets/{target}_train.parquet",
-        code=pkg("jobs", "train", "activations", "names", "tables", "stats"),
+        data=layout.target_data("{target}", "train"),
+        code=code("train.py"),
     output:
-        loss="results/train/exp3/{target}/{activation}/loss.parquet",
-        grads="results/train/exp3/{target}/{activation}/grads.parquet",
-        runs="results/train/exp3/{target}/{activation}/runs.parquet",
-        weights="results/train/exp3/{target}/{activation}/weights.safetensors",
+        **layout.train_outputs("{experiment}", "{activation}", "{target}"),
     log:
-        "results/logs/train/exp3/{target}/{activation}.log",
+        "results/logs/train/{experiment}/{target}/{activation}.log",
     benchmark:
-        "results/benchmarks/train/exp3/{target}/{activation}.tsv"
+        "results/benchmarks/train/{experiment}/{target}/{activation}.tsv"
+    wildcard_constraints:
+        experiment="|".join(CAPACITY_EXPERIMENTS),
     conda:
         "../../envs/torch.yaml"
     threads: config["train"]["threads"]
@@ -49,9 +47,8 @@ rule train_target:
         mem_mb=2000,
         gpu=train_gpus(),
     params:
-        experiment="exp3",
         seeds=config["seeds"],
-        hp=hyper("exp3"),
+        hp=train_hyper,
         device=config["device"],
         log_every=config["train"]["log_every"],
         compile=config["train"]["compile"],

@@ -2,8 +2,10 @@
 from actflow import io, jobs
 
 io.setup_logging(snakemake.log[0])
-i, targets = snakemake.input, snakemake.params.targets
+i, p = snakemake.input, snakemake.params
+pairs = [(a, t) for t in p.targets for a in p.activations]  # the order of the rule's inputs
 jobs.capacity_metrics(
-    i.weights, i.runs, dict(zip(targets, i.train)), dict(zip(targets, i.test)),
-    dict(snakemake.output.items()), config=dict(snakemake.params.items()),
+    snakemake.wildcards.experiment, dict(zip(pairs, i.weights)), i.runs,
+    dict(zip(p.targets, i.train)), dict(zip(p.targets, i.test)), dict(snakemake.output.items()),
+    p.seeds, p.hp, config=dict(p.items()),
 )

@@ -3,8 +3,7 @@ from actflow import io, jobs
 
 io.setup_logging(snakemake.log[0])
 p, w = snakemake.params, snakemake.wildcards
-keys = {"experiment": p.experiment if "experiment" in p.keys() else w.experiment,
-        "activation": w.activation}
+keys = {"experiment": w.experiment, "activation": w.activation}
 if "target" in w.keys():
     keys["target"] = w.target
 jobs.train_job(

@@ -2,8 +2,10 @@
 from actflow import io, jobs
 
 io.setup_logging(snakemake.log[0])
-i, n = snakemake.input, snakemake.params.neurons
+i, p = snakemake.input, snakemake.params
+n = p.neurons
 jobs.weight_metrics(
-    snakemake.wildcards.experiment, i.weights, i.runs, i.data, dict(snakemake.output.items()),
-    n["grad_tol"], n["hist_bins"], n["show_layers"], config=dict(snakemake.params.items()),
+    snakemake.wildcards.experiment, dict(zip(p.activations, i.weights)), i.runs, i.data,
+    dict(snakemake.output.items()), p.seeds, p.hp, n["grad_tol"], n["hist_bins"],
+    n["show_layers"], config=dict(p.items()),
 )

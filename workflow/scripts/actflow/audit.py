@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import io
+from . import io, layout
 
 GPU_RTOL = 1e-3  # re-execution tolerance on a GPU (relative, on every number of the tables)
 
@@ -70,7 +70,7 @@ def manifest(files, config: dict, basedir, out_json, out_config) -> dict:
     """Hash every output file; record config, versions, device, platform, CPU and git state."""
     devices = set()
     for f in files:
-        if str(f).endswith("runs.parquet") and "/train/" in str(f):
+        if Path(f).name == layout.TRAIN_FILES["runs"] and str(f).startswith(f"{layout.RESULTS}/train/"):
             devices |= set(io.read_parquet(f)["device"].unique())
     cuda = None
     if any(d.startswith("cuda") for d in devices):
@@ -98,13 +98,11 @@ def manifest(files, config: dict, basedir, out_json, out_config) -> dict:
     return doc
 
 
-TRAIN_FILES = ("loss.parquet", "grads.parquet", "runs.parquet", "weights.safetensors")
-
-
 def training_jobs(manifest_doc) -> list[str]:
     """Folders of the training jobs listed in a manifest."""
+    weights = layout.TRAIN_FILES["weights"]
     return sorted({str(Path(f).parent) for f in manifest_doc["files"]
-                   if f.endswith("/weights.safetensors")})
+                   if Path(f).name == weights})
 
 
 def _compare(ref, new, exact: bool) -> str | None:
@@ -125,9 +123,7 @@ def _compare(ref, new, exact: bool) -> str | None:
             elif not a[col].equals(b[col]):
                 return f"column {col} differs"
         return None if not exact else "same values, different bytes (metadata)"
-    from .jobs import load_weights
-
-    (i1, f1, _), (i2, f2, _) = load_weights(ref), load_weights(new)
+    (i1, f1, _), (i2, f2, _) = io.load_weights(ref), io.load_weights(new)
     for key in f1:
         x, y = f1[key].double().numpy(), f2[key].double().numpy()
         ok = np.array_equal(x, y, equal_nan=True) if exact else np.allclose(
@@ -151,19 +147,20 @@ def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md,
     shutil.rmtree(scratch, ignore_errors=True)
     rows = []
     for folder in chosen:
-        meta = io.read_metadata(Path(folder) / "loss.parquet")["config"]
-        _, _, wmeta = jobs.load_weights(Path(folder) / "weights.safetensors")
+        files = {name: Path(folder) / f for name, f in layout.TRAIN_FILES.items()}
+        meta = io.read_metadata(files["loss"])["config"]
+        _, _, wmeta = io.load_weights(files["weights"])
         keys = {k: wmeta[k] for k in ("experiment", "activation", "target") if k in wmeta}
         dest = scratch / folder
-        out = {f.split(".")[0]: str(dest / f) for f in TRAIN_FILES}
+        out = {name: str(dest / f) for name, f in layout.TRAIN_FILES.items()}
         jobs.train_job(meta["data"], out, keys, meta["seeds"], meta["hp"], meta["device"], threads,
                        log_every=meta["log_every"], config=meta, compile=meta.get("compile", False))
-        runs = io.read_parquet(Path(folder) / "runs.parquet")
+        runs = io.read_parquet(files["runs"])
         exact = not runs["device"].astype(str).str.startswith("cuda").any()
-        for f in TRAIN_FILES:
-            ref = Path(folder) / f
+        for name, f in layout.TRAIN_FILES.items():
+            ref = files[name]
             recorded = doc["files"].get(str(ref))
-            new = Path(out[f.split(".")[0]])
+            new = Path(out[name])
             if recorded is None or not ref.exists() or sha256(ref) != recorded["sha256"]:
                 verdict, detail = "mismatch", "the file in results/ no longer matches the manifest"
             else:

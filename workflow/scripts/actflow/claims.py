@@ -64,10 +64,6 @@ def load(path) -> list[dict]:
     return claims
 
 
-def tables_needed(claims) -> list[str]:
-    return sorted({c["table"] for c in claims})
-
-
 def _region(test) -> tuple[float, float, str]:
     op, v = test["op"], test.get("value")
     if op in ("<", "<="):
@@ -179,7 +175,7 @@ def evaluate_winner(claim, df: pd.DataFrame) -> dict:
     return base | stats | {"verdict": "does not hold", "reason": lead}
 
 
-def evaluate(claims, table_paths: dict[str, str]) -> pd.DataFrame:
+def evaluate(claims, table_paths: dict[str, str], claims_file="config/claims.yaml") -> pd.DataFrame:
     rows, cache = [], {}
     for c in claims:
         path = table_paths[c["table"]]
@@ -189,7 +185,7 @@ def evaluate(claims, table_paths: dict[str, str]) -> pd.DataFrame:
         try:
             res = evaluate_winner(c, df) if c.get("kind") == "winner" else evaluate_value(c, df)
         except (KeyError, ClaimError) as err:
-            raise ClaimError(f"claim {c['id']!r} in config/claims.yaml: {err}") from err
+            raise ClaimError(f"claim {c['id']!r} in {claims_file}: {err}") from err
         rows.append({"claim": c["id"], "statement": c["statement"], "source": c.get("source", ""),
                      "table": c["table"], "table_sha256": digest} | res)
     out = pd.DataFrame(rows).reindex(columns=COLUMNS)

@@ -1,8 +1,8 @@
 """Validation of the workflow configuration, before any job runs.
 
 JSON Schema (``workflow/schemas/config.schema.yaml``) checks types, ranges and
-unknown keys and fills defaults; the names of activations and targets are
-``enum`` lists there (a test keeps them equal to the registries in the code).
+unknown keys and fills defaults; the allowed names of activations and targets are
+taken from the registries (:func:`with_registries`), not written in the schema.
 The checks below add what a schema cannot say: non-finite numbers, ranges.
 Every failure raises :class:`ConfigError` with one message naming the key,
 the reason and the fix.
@@ -64,7 +64,7 @@ def validate(config: dict, schema_path) -> dict:
     for path, value in _nonfinite(config):
         raise ConfigError(f"config key '{_key(path)}': {value} is not a finite number; fix {where}")
     with open(schema_path) as fh:
-        schema = yaml.safe_load(fh)
+        schema = with_registries(yaml.safe_load(fh))
     validator = _with_defaults(jsonschema.Draft7Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
@@ -87,6 +87,18 @@ def validate(config: dict, schema_path) -> dict:
     config.clear()
     config.update(canonical)
     return config
+
+
+def with_registries(schema: dict) -> dict:
+    """The schema with the allowed activation and target names taken from the registries
+    (actflow.activations.REGISTRY, actflow.data.TARGETS): the one list of each."""
+    from .activations import REGISTRY
+    from .data import TARGETS
+
+    props = schema["properties"]
+    props["activations"]["items"]["enum"] = list(REGISTRY)
+    props["exp3"]["properties"]["targets"]["items"]["enum"] = list(TARGETS)
+    return schema
 
 
 def _coerce_numbers(node):

@@ -1,18 +1,35 @@
-"""Target functions and seeded datasets (numpy only)."""
+"""Target functions and seeded datasets (numpy only).
+
+:data:`TARGETS` is the target registry: one entry per target function, with the label the
+figures show. The config schema's list of targets derives from it.
+"""
 
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-TARGETS = {
-    "sin": np.sin,
-    "abs": np.abs,
-    "step": lambda x: np.heaviside(x, 1.0),  # Heaviside, 0 for x<0 and 1 for x>=0
-    "sin10": lambda x: np.sin(10 * x),
-    "cubic": lambda x: x**3,
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # as in the config and the tables
+    label: str  # as the figures show it
+    fn: Callable[[np.ndarray], np.ndarray]
+
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in [
+        Target("sin", "sin(x)", np.sin),
+        Target("abs", "|x|", np.abs),
+        Target("step", "step (0/1)", lambda x: np.heaviside(x, 1.0)),  # 0 for x<0, 1 for x>=0
+        Target("sin10", "sin(10x)", lambda x: np.sin(10 * x)),
+        Target("cubic", "x³", lambda x: x**3),
+    ]
 }
 
 
@@ -22,11 +39,20 @@ class UnknownTargetError(KeyError):
 
 def target_fn(name: str):
     try:
-        return TARGETS[name]
+        return TARGETS[name].fn
     except KeyError:
         raise UnknownTargetError(
-            f"unknown target {name!r}; known targets: {', '.join(sorted(TARGETS))}"
+            f"unknown target {name!r}; known targets: {', '.join(TARGETS)}"
         ) from None
+
+
+def target_label(name: str) -> str:
+    return TARGETS[name].label if name in TARGETS else name
+
+
+def ordered_targets(names) -> list[str]:
+    order = list(TARGETS)
+    return sorted(set(names), key=lambda t: (order.index(t) if t in order else len(order), t))
 
 
 def _rng(seed: int, target: str) -> np.random.Generator:

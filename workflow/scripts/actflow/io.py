@@ -1,13 +1,16 @@
-"""Parquet and weight files: atomic writes, provenance metadata, checked reads.
+"""Parquet tables and weights files: atomic writes, provenance metadata, checked reads.
 
-Every table is written to a temporary name in the target folder and renamed
-into place, so a final path never holds a half-written file.  The file's
-key-value metadata carries the resolved config of the job and the versions of
-the packages that wrote it (no timestamps: reruns are byte-identical).
+Every file is written to a temporary name in the target folder and renamed into place, so a
+final path never holds a half-written file. A table's key-value metadata carries the resolved
+settings of the job and the versions of the packages that wrote it (no timestamps: reruns are
+byte-identical). A weights file (safetensors: loading never runs code) carries what it is:
+experiment, activation, target, seeds and training settings; a reader states what it expects
+and a file that is something else is refused.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import platform
@@ -99,6 +102,79 @@ def concat_parquet(paths, columns=None) -> pd.DataFrame:
     return pd.concat([read_parquet(p, columns) for p in paths], ignore_index=True)
 
 
+class OutputMismatchError(RuntimeError):
+    pass
+
+
+def write_tables(frames: dict[str, pd.DataFrame], out: dict, config: dict | None = None) -> None:
+    """Write each named table to its declared output path. The names a job produces must be
+    exactly the outputs its rule declares (both derive from actflow.layout): a table without a
+    path, or a path without a table, is an error in the code, named here before anything is
+    written."""
+    made, declared = set(frames), set(out)
+    if made != declared:
+        raise OutputMismatchError(
+            f"the job made the tables {sorted(made)} but its rule declares {sorted(declared)}: "
+            f"not declared: {sorted(made - declared)}, not made: {sorted(declared - made)}")
+    for name, frame in frames.items():
+        write_parquet(frame, out[name], config)
+
+
+# ------------------------------------------------------------------ weights
+WEIGHTS_META_KEY = "actflow"
+
+
+def save_weights(path, init: dict, final: dict, meta: dict) -> None:
+    """Initial and final stacked weights of one training job, with what they are in the
+    metadata (one JSON entry: safetensors writes its metadata map in no fixed order, so several
+    keys would make reruns differ byte-wise)."""
+    from safetensors.torch import save_file
+
+    tensors = {f"init.{k}": v for k, v in init.items()}
+    tensors |= {f"final.{k}": v for k, v in final.items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={WEIGHTS_META_KEY: json.dumps(meta, sort_keys=True)})
+
+
+def _mismatches(meta: dict, expect: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key, want in expect.items():
+        have = meta.get(key, "<absent>")
+        if isinstance(want, dict) and isinstance(have, dict):
+            out += _mismatches(have, want, f"{prefix}{key}.")
+        elif have != want:
+            out.append(f"{prefix}{key}: the file holds {have!r}, the job expects {want!r}")
+    return out
+
+
+def load_weights(path, expect: dict | None = None) -> tuple[dict, dict, dict]:
+    """(init, final, metadata) from a weights file; safetensors never unpickles. ``expect``
+    maps metadata keys (nested for ``hyper``) to the values the reading job needs; a file that
+    holds anything else (weights of another experiment, activation, depth or seed list copied
+    over this path) is refused, naming both."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get(WEIGHTS_META_KEY, "{}"))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise DamagedFileError(
+            f"{path} is not a readable weights file ({err}): delete it and rerun the workflow; "
+            f"Snakemake retrains that activation."
+        ) from err
+    wrong = _mismatches(meta, expect or {})
+    if wrong:
+        raise DamagedFileError(
+            f"{path} holds weights of another job ({'; '.join(wrong)}): it was copied or left "
+            f"over from another configuration. Delete it and rerun the workflow; Snakemake "
+            f"retrains it.")
+    init = {k[5:]: v for k, v in tensors.items() if k.startswith("init.")}
+    final = {k[6:]: v for k, v in tensors.items() if k.startswith("final.")}
+    return init, final, meta
+
+
 def setup_logging(path=None) -> None:
     """Log to the job's ``log:`` file (or stderr); an uncaught error is logged there too."""
     import logging
@@ -115,3 +191,16 @@ def setup_logging(path=None) -> None:
         sys.__excepthook__(kind, value, tb)
 
     sys.excepthook = log_uncaught
+    atexit.register(_log_modules)
+
+
+MODULES_LINE = "package modules this job loaded:"
+
+
+def _log_modules():
+    """At the job's end: which of the package's modules it loaded (a test compares them with the
+    code inputs its rule declares)."""
+    import logging
+
+    loaded = sorted(m.split(".", 1)[1] for m in sys.modules if m.startswith("actflow."))
+    logging.getLogger("actflow").info("%s %s", MODULES_LINE, " ".join(loaded))

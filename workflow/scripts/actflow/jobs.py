@@ -1,18 +1,18 @@
 """One function per workflow rule: plain arguments in, files out.
 
-The scripts in ``workflow/scripts`` only unpack Snakemake's object and call
-these, so each step can be run and tested without Snakemake.
+The scripts in ``workflow/scripts`` only unpack Snakemake's object and call these, so each step
+can be run and tested without Snakemake. Output names come from :mod:`actflow.layout`, and each
+metrics job checks that the tables it made are exactly the outputs its rule declares.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 
 import numpy as np
 import pandas as pd
 
-from . import io, tables
+from . import io  # everything else inside the functions: a job loads only what it runs
 
 
 # ---------------------------------------------------------------- data
@@ -31,63 +31,38 @@ def make_test_data(out, target, n_points, x_min, x_max, config=None):
 
 
 # ---------------------------------------------------------------- training
-def save_weights(path, result, meta: dict) -> None:
-    from safetensors.torch import save_file
-
-    tensors = {f"init.{k}": v for k, v in result.init_params.items()}
-    tensors |= {f"final.{k}": v for k, v in result.final_params.items()}
-    with io.atomic_path(path) as tmp:
-        # One metadata entry: safetensors writes its metadata map in no fixed order, so several
-        # keys would make reruns differ byte-wise.
-        save_file(tensors, str(tmp), metadata={"actflow": json.dumps(meta, sort_keys=True)})
-
-
-def load_weights(path) -> tuple[dict, dict, dict]:
-    """(init, final, metadata) from a weights file; safetensors never unpickles."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
-
-    try:
-        tensors = load_file(str(path))
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get("actflow", "{}"))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise io.DamagedFileError(
-            f"{path} is not a readable weights file ({err}): delete it and rerun the workflow; "
-            f"Snakemake retrains that activation."
-        ) from err
-    init = {k[5:]: v for k, v in tensors.items() if k.startswith("init.")}
-    final = {k[6:]: v for k, v in tensors.items() if k.startswith("final.")}
-    return init, final, meta
+def weights_identity(keys: dict, seeds, hyper: dict) -> dict:
+    """What a weights file says it is: the job's keys (experiment, activation, target), seeds
+    and training settings. Readers pass the same dict as ``expect`` to io.load_weights."""
+    return {**keys, "seeds": [int(s) for s in seeds], "hyper": dict(hyper)}
 
 
 def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log_every=50,
               config=None, compile=False):
     """Train every seed of one (experiment, activation[, target]) given by ``keys``."""
-    from . import train
+    from . import tables, train
 
     train.setup_torch(threads)
-    activation = keys["activation"]
     df = io.read_parquet(data, ["x", "y"])
     x = df["x"].to_numpy()[:, None]
     y = df["y"].to_numpy()[:, None]
     hyper = train.Hyper(**hp)
-    result = train.train(x, y, seeds, activation, hyper, device=device, log_every=log_every,
-                         compile=compile)
+    result = train.train(x, y, seeds, keys["activation"], hyper, device=device,
+                         log_every=log_every, compile=compile)
     runs = pd.DataFrame({**keys, "seed": list(seeds)})
-    loss, grads, summary = tables.history_tables(result, runs, float(np.var(df["y"])))
     noise = float(np.mean((df["y"] - df["y_clean"]) ** 2)) if "y_clean" in df else np.nan
-    summary.insert(summary.columns.get_loc("baseline_mse") + 1, "noise_mse", noise)
+    loss, grads, summary = tables.history_tables(result, runs, float(np.var(df["y"])), noise,
+                                                 hyper.settings())
     io.write_parquet(loss, out["loss"], config)
     io.write_parquet(grads, out["grads"], config)
     io.write_parquet(summary, out["runs"], config)
-    save_weights(out["weights"], result, {
-        **keys, "seeds": list(seeds), "hyper": hp,
+    io.save_weights(out["weights"], result.init_params, result.final_params, {
+        **weights_identity(keys, seeds, hp),
         "layout": "W as (runs, fan_in, fan_out), b as (runs, 1, fan_out)",
     })
-    n_div = int(summary["diverged"].sum())
     logging.getLogger("actflow.train").info(
-        "done in %.2f s; %d of %d seeds diverged", result.seconds, n_div, len(seeds))
+        "done in %.2f s; %d of %d seeds diverged", result.seconds, int(summary["diverged"].sum()),
+        len(seeds))
 
 
 # ---------------------------------------------------------------- metrics
@@ -98,41 +73,44 @@ def activation_curves(out, names, config=None):
 
 
 def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, config=None):
+    from . import tables
+
     loss = io.concat_parquet(loss_paths, ["experiment", "activation", "seed", "epoch", "loss"])
     grads = io.concat_parquet(grads_paths, ["experiment", "activation", "seed", "epoch", "layer"])
     runs = io.concat_parquet(runs_paths, ["experiment", "activation", "seed", "diverged"])
     ratio = tables.gradient_ratio(grads)
     frames = {"loss": loss, "gradient_flow": grads, "gradient_ratio": ratio, "runs": runs}
     frames |= tables.history_summaries(loss, grads, ratio)
-    for name, frame in frames.items():
-        io.write_parquet(frame, out[name], config)
+    io.write_tables(frames, out, config)
 
 
 def union(paths, out, config=None):
     io.write_parquet(io.concat_parquet(paths), out, config)
 
 
-def weight_metrics(experiment, weights, runs, data, out: dict, grad_tol, n_bins, show_layers,
-                   config=None):
+def weight_metrics(experiment, weights: dict, runs, data, out: dict, seeds, hyper: dict, grad_tol,
+                   n_bins, show_layers, config=None):
     """Dead neurons, sparsity and activation statistics of one experiment, at initialisation
-    and after training, for every activation."""
+    and after training, for every activation. ``weights`` maps activation -> weights file; each
+    file must hold that experiment's and activation's weights with these seeds and settings."""
     from . import neurons
     from .stats import summarize
 
     x = io.read_parquet(data, ["x"])["x"].to_numpy()
     status = io.concat_parquet(runs, ["activation", "seed", "diverged"])
     parts: dict[str, list] = {}
-    for path in weights:
-        init, final, meta = load_weights(path)
-        act, seeds, L = meta["activation"], meta["seeds"], meta["hyper"]["hidden_layers"]
-        st = status[status["activation"] == act].set_index("seed").loc[seeds]
+    L = hyper["hidden_layers"]
+    for act, path in weights.items():
+        keys = {"experiment": experiment, "activation": act}
+        init, final, _ = io.load_weights(path, expect=weights_identity(keys, seeds, hyper))
+        st = status[status["activation"] == act].set_index("seed").loc[list(seeds)]
         diverged = st["diverged"].to_numpy(dtype=bool)
         bins = neurons.histogram_edges([init, final], x, act, L, ok=~diverged, n_bins=n_bins)
         for stage, state, div in (("init", init, None), ("trained", final, diverged)):
-            keys = {"experiment": experiment, "stage": stage, "activation": act}
             tables_ = neurons.weight_metrics(
-                state, x, act, L, grad_tol, keys, seeds, diverged=div, bins=bins,
-                show_layers=[lay for lay in show_layers if lay <= L] if stage == "trained" else ())
+                state, x, act, L, grad_tol, {"experiment": experiment, "stage": stage,
+                                             "activation": act},
+                seeds, diverged=div, bins=bins, show_layers=show_layers if stage == "trained" else ())
             for name, df in tables_.items():
                 if df is not None:
                     parts.setdefault(name, []).append(df)
@@ -149,51 +127,52 @@ def weight_metrics(experiment, weights, runs, data, out: dict, grad_tol, n_bins,
     frames["sparsity_summary"] = pd.concat(
         [summarize(net_sparse, by, v) for v in ("exact_zero_fraction", "near_zero_fraction")],
         ignore_index=True)
-    for name, frame in frames.items():
-        io.write_parquet(frame, out[name], config)
+    io.write_tables(frames, out, config)
 
 
-def capacity_metrics(weights, runs, train_data: dict, test_data: dict, out: dict, config=None):
+def capacity_metrics(experiment, weights: dict, runs, train_data: dict, test_data: dict, out: dict,
+                     seeds, hyper: dict, config=None):
     """Train and test MSE of every (activation, target, seed), predictions on the test grid,
-    summaries over seeds and, per target, the winner with a paired comparison over seeds."""
-    from . import train
+    summaries over seeds and, per target, the winner with a paired comparison over seeds.
+    ``weights`` maps (activation, target) -> weights file."""
+    from . import model
     from .stats import summarize
     from .tables import capacity_winners
 
     status = io.concat_parquet(runs, ["activation", "target", "seed", "diverged"])
     cap, preds = [], []
-    for path in weights:
-        _, final, meta = load_weights(path)
-        act, target, seeds = meta["activation"], meta["target"], meta["seeds"]
-        L = meta["hyper"]["hidden_layers"]
+    L = hyper["hidden_layers"]
+    for (act, target), path in weights.items():
+        keys = {"experiment": experiment, "activation": act, "target": target}
+        _, final, _ = io.load_weights(path, expect=weights_identity(keys, seeds, hyper))
         tr = io.read_parquet(train_data[target], ["x", "y"])
         te = io.read_parquet(test_data[target], ["x", "y"])
-        p_tr = train.predict(final, tr["x"], act, L)
-        p_te = train.predict(final, te["x"], act, L)
+        p_tr = model.predict(final, tr["x"], act, L)
+        p_te = model.predict(final, te["x"], act, L)
         st = status[(status["activation"] == act) & (status["target"] == target)].set_index("seed")
         cap.append(pd.DataFrame({
-            "activation": act, "target": target, "seed": seeds,
-            "diverged": st.loc[seeds, "diverged"].to_numpy(dtype=bool),
+            "experiment": experiment, "activation": act, "target": target, "seed": list(seeds),
+            "diverged": st.loc[list(seeds), "diverged"].to_numpy(dtype=bool),
             "train_mse": ((p_tr - tr["y"].to_numpy()) ** 2).mean(axis=1),
             "test_mse": ((p_te - te["y"].to_numpy()) ** 2).mean(axis=1),
         }))
         n = len(te)
         preds.append(pd.DataFrame({
-            "activation": act, "target": target, "seed": np.repeat(seeds, n),
-            "x": np.tile(te["x"].to_numpy(), len(seeds)), "y_pred": p_te.reshape(-1),
-            "y_true": np.tile(te["y"].to_numpy(), len(seeds)),
+            "experiment": experiment, "activation": act, "target": target,
+            "seed": np.repeat(list(seeds), n), "x": np.tile(te["x"].to_numpy(), len(seeds)),
+            "y_pred": p_te.reshape(-1), "y_true": np.tile(te["y"].to_numpy(), len(seeds)),
         }))
     cap = pd.concat(cap, ignore_index=True)
+    by = ["experiment", "activation", "target"]
     frames = {
+        "target_runs": status,
         "capacity": cap,
         "predictions": pd.concat(preds, ignore_index=True),
         "capacity_summary": pd.concat(
-            [summarize(cap, ["activation", "target"], v, log=True) for v in ("test_mse", "train_mse")],
-            ignore_index=True),
+            [summarize(cap, by, v, log=True) for v in ("test_mse", "train_mse")], ignore_index=True),
         "capacity_winners": capacity_winners(cap),
     }
-    for name, frame in frames.items():
-        io.write_parquet(frame, out[name], config)
+    io.write_tables(frames, out, config)
 
 
 def audit_claims(claims_file, tables: dict, out: dict) -> None:
@@ -201,7 +180,7 @@ def audit_claims(claims_file, tables: dict, out: dict) -> None:
     from . import claims
 
     cl = claims.load(claims_file)
-    df = claims.evaluate(cl, tables)
+    df = claims.evaluate(cl, tables, claims_file)
     io.write_parquet(df, out["parquet"], {"claims_file": str(claims_file)})
     for key, text in (("markdown", claims.markdown(df)), ("html", claims.html(df))):
         with io.atomic_path(out[key]) as tmp:

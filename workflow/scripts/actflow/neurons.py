@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import activations, train
+from . import activations, model
 
 DEFINITIONS = ["zero", "nonpositive", "no_gradient"]
 NEAR_ZERO = 1e-6  # |a| below this counts as near zero in the sparsity table
@@ -25,9 +25,7 @@ NEAR_ZERO = 1e-6  # |a| below this counts as near zero in the sparsity table
 
 def layer_outputs(state, x, activation, hidden_layers):
     """(pre-activations, activations, derivatives) per hidden layer, each (runs, n, width)."""
-    runs = state["hidden1.weight"].shape[0]
-    xt = torch.tensor(np.array(x, dtype=np.float64)[:, None], dtype=state["hidden1.weight"].dtype)
-    zs = train.hidden_activations(state, xt.expand(runs, *xt.shape), activation, hidden_layers)
+    zs = model.pre_activations(state, x, activation, hidden_layers)
     act = activations.get(activation)
     return [(z, act.fn(z), act.derivative(z)) for z in zs]
 

@@ -18,7 +18,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 from . import io  # noqa: E402
-from .names import ORDER, label, ordered  # noqa: E402
+from .activations import ORDER, label, ordered  # noqa: E402  (the registry, without torch)
+from .data import ordered_targets, target_label  # noqa: E402
 
 log = logging.getLogger("actflow.plotting")
 PALETTE = dict(zip(ORDER, sns.color_palette("colorblind", len(ORDER))))
@@ -54,6 +55,14 @@ def _band(ax, df, x, name, **kw):
 
 def _empty(ax, msg="every run diverged:\nnothing finite to draw"):
     ax.text(0.5, 0.5, msg, ha="center", va="center", transform=ax.transAxes, color="firebrick")
+
+
+def _setting(runs: pd.DataFrame, column: str) -> str:
+    """A training setting of the runs behind a figure, as text (several values joined)."""
+    values = list(dict.fromkeys(runs[column].tolist()))
+    fmt = {"optimizer": lambda v: {"adam": "Adam", "sgd": "SGD"}.get(v, v),
+           "learning_rate": lambda v: f"{v:g}"}.get(column, str)
+    return "/".join(fmt(v) for v in values)
 
 
 def _seeds_note(df) -> str:
@@ -151,7 +160,7 @@ def fig2_telephone_game(curves: pd.DataFrame, flow: pd.DataFrame):
     return fig
 
 
-def fig3_gradient_by_layer(flow: pd.DataFrame):
+def fig3_gradient_by_layer(flow: pd.DataFrame, runs: pd.DataFrame):
     flow = flow[flow["metric"] == "weight_grad_norm"]
     epochs = _epochs_of_interest(flow["epoch"])
     fig, axes = plt.subplots(1, len(epochs), figsize=(4.6 * len(epochs), 4.6), sharey=True,
@@ -164,19 +173,20 @@ def fig3_gradient_by_layer(flow: pd.DataFrame):
         ax.set_xticks(sorted(flow["layer"].unique()))
     axes[0, 0].set_ylabel("weight-gradient norm ‖∂L/∂W_l‖_F")
     axes[0, -1].legend(loc="best", fontsize="small")
-    fig.suptitle("Figure 3. Gradient magnitude across layers (10-layer MLP, Experiment 1)\n"
-                 + _seeds_note(flow), fontsize="medium")
+    fig.suptitle(f"Figure 3. Gradient magnitude across layers ({_setting(runs, 'hidden_layers')}"
+                 f"-layer MLP, Experiment 1)\n" + _seeds_note(flow), fontsize="medium")
     return fig
 
 
-def fig4_gradient_ratio(ratio: pd.DataFrame):
+def fig4_gradient_ratio(ratio: pd.DataFrame, runs: pd.DataFrame):
     ratio = ratio[ratio["metric"] == "weight_grad_ratio"]
     fig, ax = plt.subplots(figsize=(8, 5))
     for name in ordered(ratio["activation"].unique()):
         _band(ax, ratio[ratio["activation"] == name].sort_values("epoch"), "epoch", name)
     ax.axhline(1.0, color="k", ls="--", lw=1.2, label="ideal ratio 1.0")
     ax.set(yscale="log", xlabel="epoch",
-           ylabel="‖∂L/∂W_last‖ / ‖∂L/∂W_1‖ (last hidden layer over first)")
+           ylabel=f"‖∂L/∂W_{_setting(runs, 'hidden_layers')}‖ / ‖∂L/∂W_1‖ "
+                  "(last hidden layer over first)")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_title("Figure 4. Gradient ratio over training (>1: the gradient shrinks on its way to "
                  "layer 1)\n" + _seeds_note(ratio), fontsize="medium")
@@ -224,12 +234,11 @@ def fig6_loss_curves(loss: pd.DataFrame, runs: pd.DataFrame):
         ax.plot([], [], " ", label=f"{label(name)}: {n} seed(s) diverged, left out")
     ax.set(yscale="log", xlabel="epoch", ylabel="training MSE")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
-    ax.set_title("Figure 6. Training loss (full-batch Adam)\n" + _seeds_note(loss), fontsize="medium")
+    ax.set_title(f"Figure 6. Training loss (full-batch {_setting(runs, 'optimizer')}, learning rate "
+                 f"{_setting(runs, 'learning_rate')})\n" + _seeds_note(loss), fontsize="medium")
     return fig
 
 
-STAGES = [("init", "exp2", "at initialisation"), ("trained", "exp1", "trained, Experiment 1"),
-          ("trained", "exp2", "trained, Experiment 2")]
 DEF_COLORS = dict(zip(["zero", "nonpositive", "no_gradient", "exact_zero_fraction",
                        "near_zero_fraction"], sns.color_palette("deep", 5)))
 
@@ -246,12 +255,18 @@ def _bars(ax, df, names, groups, group_col):
     ax.set_ylim(0, 1.2)
 
 
-def fig7_dead_neurons(dead1, sparse1, dead2, sparse2, runs2):
+def _stages(runs1, runs2):
+    return [("init", "exp2", "at initialisation"),
+            ("trained", "exp1", f"trained, Experiment 1 (lr {_setting(runs1, 'learning_rate')})"),
+            ("trained", "exp2", f"trained, Experiment 2 (lr {_setting(runs2, 'learning_rate')})")]
+
+
+def fig7_dead_neurons(dead1, sparse1, dead2, sparse2, runs1, runs2):
     dead = pd.concat([dead1, dead2])
     sparse = pd.concat([sparse1, sparse2])
     names = ordered(dead["activation"].unique())
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), sharey="row")
-    for col, (stage, exp, title) in enumerate(STAGES):
+    for col, (stage, exp, title) in enumerate(_stages(runs1, runs2)):
         sel = (dead["stage"] == stage) & (dead["experiment"] == exp)
         _bars(axes[0, col], dead[sel], names, ["zero", "nonpositive", "no_gradient"], "definition")
         sel = (sparse["stage"] == stage) & (sparse["experiment"] == exp)
@@ -275,15 +290,15 @@ def fig7_dead_neurons(dead1, sparse1, dead2, sparse2, runs2):
     axes[0, 2].legend(title="dead when, for every input,", fontsize="small", loc="upper left",
                       bbox_to_anchor=(1.01, 1))
     axes[1, 2].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.suptitle("Figure 7. Dead neurons and sparsity under stress (Experiment 2: high learning "
-                 "rate) against Experiment 1 and initialisation\nbars: mean over seeds; whiskers: "
+    fig.suptitle("Figure 7. Dead neurons and sparsity under stress (Experiment 2: learning rate "
+                 f"{_setting(runs2, 'learning_rate')}) against Experiment 1 and initialisation\nbars: mean over seeds; whiskers: "
                  "95 % interval. zero: output exactly 0; nonpositive: output ≤ 0; no gradient: "
                  "|σ′(z)| below tolerance", fontsize="medium")
     return fig
 
 
-def fig8_activation_distributions(*hists):
-    h = pd.concat(hists)
+def fig8_activation_distributions(hist1, hist2, runs1, runs2):
+    h = pd.concat([hist1, hist2])
     h = h[h["stage"] == "trained"]
     names = ordered(h["activation"].unique())
     exps = sorted(h["experiment"].unique())
@@ -314,7 +329,8 @@ def fig8_activation_distributions(*hists):
         ax.set_ylabel("share of values (pooled seeds)")
     fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(1, L), cmap), ax=axes, label="hidden layer")
     fig.suptitle("Figure 8. Distribution of activation values across layers (trained nets; "
-                 "exp1: lr 0.001, exp2: high lr; diverged runs left out)\nbin edges fixed per "
+                 f"exp1: lr {_setting(runs1, 'learning_rate')}, exp2: lr "
+                 f"{_setting(runs2, 'learning_rate')}; diverged runs left out)\nbin edges fixed per "
                  "activation over its 0.1–99.9 % range; the end bins also hold the values beyond",
                  fontsize="medium")
     return fig
@@ -352,19 +368,10 @@ def fig9_hidden_activations(hidden: pd.DataFrame):
     return fig
 
 
-TARGET_LABELS = {"sin": "sin(x)", "abs": "|x|", "step": "step (0/1)", "sin10": "sin(10x)",
-                 "cubic": "x³"}
-TARGET_ORDER = list(TARGET_LABELS)
-
-
-def _targets(names):
-    return sorted(set(names), key=lambda t: (TARGET_ORDER.index(t) if t in TARGET_ORDER else 99, t))
-
-
-def fig10_capacity_heatmap(summary: pd.DataFrame, winners: pd.DataFrame):
+def fig10_capacity_heatmap(summary: pd.DataFrame, winners: pd.DataFrame, runs: pd.DataFrame):
     s = summary[summary["metric"] == "test_mse"]
     names = ordered(s["activation"].unique())
-    targets = _targets(s["target"].unique())
+    targets = ordered_targets(s["target"].unique())
     grid = s.pivot(index="activation", columns="target", values="mean").reindex(index=names,
                                                                                  columns=targets)
     fig, ax = plt.subplots(figsize=(1.9 * len(targets) + 3, 0.9 * len(names) + 2.2))
@@ -386,11 +393,12 @@ def fig10_capacity_heatmap(summary: pd.DataFrame, winners: pd.DataFrame):
             ax.add_patch(plt.Rectangle((j - 0.48, i - 0.48), 0.96, 0.96, fill=False,
                                        ec="red" if holds else "0.6", lw=3 if holds else 1.2,
                                        ls="-" if holds else "--"))
-    ax.set_xticks(range(len(targets)), [TARGET_LABELS.get(t, t) for t in targets])
+    ax.set_xticks(range(len(targets)), [target_label(t) for t in targets])
     ax.set_yticks(range(len(names)), [label(n) for n in names])
     ax.grid(False)
     fig.colorbar(m, ax=ax, label="test MSE (geometric mean over seeds, log scale; darker = better)")
-    ax.set_title("Figure 10. Test MSE per activation × target (5 hidden layers, clean test grid)\n"
+    ax.set_title(f"Figure 10. Test MSE per activation × target ({_setting(runs, 'hidden_layers')} "
+                 "hidden layers, clean test grid)\n"
                  "red box: best activation whose lead over the runner-up holds across seeds "
                  "(paired 95 % interval above 0);\ngrey dashed box: lowest mean, lead not "
                  "established", fontsize="medium")
@@ -399,7 +407,7 @@ def fig10_capacity_heatmap(summary: pd.DataFrame, winners: pd.DataFrame):
 
 def fig11_predictions(pred: pd.DataFrame):
     names = ordered(pred["activation"].unique())
-    targets = _targets(pred["target"].unique())
+    targets = ordered_targets(pred["target"].unique())
     fig, axes = plt.subplots(len(targets), len(names), figsize=(3.4 * len(names), 2.6 * len(targets)),
                              squeeze=False, sharex=True)
     for r, target in enumerate(targets):
@@ -418,7 +426,7 @@ def fig11_predictions(pred: pd.DataFrame):
             if r == 0:
                 ax.set_title(label(name))
             if c == 0:
-                ax.set_ylabel(TARGET_LABELS.get(target, target))
+                ax.set_ylabel(target_label(target))
             if r == len(targets) - 1:
                 ax.set_xlabel("x")
     fig.suptitle("Figure 11. Learned functions (colour: mean over seeds, band: min–max over seeds) "
@@ -426,16 +434,10 @@ def fig11_predictions(pred: pd.DataFrame):
     return fig
 
 
-FIGURES = {f.__name__: f for f in (fig1_activations, fig2_telephone_game, fig3_gradient_by_layer,
-                                   fig4_gradient_ratio, fig5_gradient_over_epochs, fig6_loss_curves,
-                                   fig7_dead_neurons, fig8_activation_distributions,
-                                   fig9_hidden_activations, fig10_capacity_heatmap,
-                                   fig11_predictions)}
-
-
-def draw(name: str, tables: list[str], outputs: dict, dpi: int = 150, context: str = "notebook"):
+def draw(name: str, tables: dict, outputs: dict, dpi: int = 150, context: str = "notebook"):
+    """Draw figure ``name`` (an entry of actflow.figures.FIGURES, drawn by the function of the
+    same name here) from its tables, given by the keywords of that function."""
     style(context)
-    frames = [io.read_parquet(p) for p in tables]
-    fig = FIGURES[name](*frames)
+    fig = globals()[name](**{kw: io.read_parquet(p) for kw, p in tables.items()})
     save(fig, outputs, dpi)
-    log.info("drew %s from %s", name, ", ".join(map(str, tables)))
+    log.info("drew %s from %s", name, ", ".join(map(str, tables.values())))

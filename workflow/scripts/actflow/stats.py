@@ -38,7 +38,7 @@ def summarize(df: pd.DataFrame, by: list[str], value: str, log: bool = False) ->
     half = t_halfwidth(out["std"], out["count"])
     lo, hi = out["mean"] - half, out["mean"] + half
     if log:
-        out["mean"], lo, hi, out["std"] = 10 ** out["mean"], 10**lo, 10**hi, out["std"]
+        out["mean"], lo, hi = 10 ** out["mean"], 10**lo, 10**hi
     out = out.rename(columns={"count": "n_seeds", "std": "std_log10" if log else "std"})
     out["ci_low"], out["ci_high"] = lo, hi
     out["aggregate"] = "geometric_mean" if log else "mean"

@@ -8,11 +8,13 @@ import pandas as pd
 from .stats import summarize, t_halfwidth
 
 
-def history_tables(result, runs: pd.DataFrame, baseline_mse: np.ndarray | float):
+def history_tables(result, runs: pd.DataFrame, baseline_mse, noise_mse, settings: dict):
     """Long tables of one training job.
 
-    ``runs`` has one row per stacked run (columns such as experiment, activation,
-    seed, target); ``result`` is an ``actflow.train.Result``.
+    ``runs`` has one row per stacked run (columns such as experiment, activation, target,
+    seed); ``result`` is an ``actflow.train.Result``; ``baseline_mse`` and ``noise_mse`` are the
+    MSE of the best constant predictor and of the clean target (per run or shared);
+    ``settings`` the training settings (``actflow.train.Hyper``), recorded with every run.
     Returns (loss, grads, runs) DataFrames.
     """
     epochs, L, R = result.weight_grad.shape
@@ -39,7 +41,10 @@ def history_tables(result, runs: pd.DataFrame, baseline_mse: np.ndarray | float)
     summary["last_finite_loss"] = result.last_finite_loss.astype(np.float64)
     summary["final_loss"] = result.final_loss.astype(np.float64)
     summary["baseline_mse"] = np.broadcast_to(np.asarray(baseline_mse, dtype=np.float64), (R,))
+    summary["noise_mse"] = np.broadcast_to(np.asarray(noise_mse, dtype=np.float64), (R,))
     summary["epochs"] = epochs
+    for key in ("hidden_layers", "width", "optimizer", "learning_rate", "momentum"):
+        summary[key] = settings[key]
     summary["device"] = result.device
     return loss, grads, summary
 
@@ -89,9 +94,9 @@ def capacity_winners(cap: pd.DataFrame) -> pd.DataFrame:
     rows = []
     ok = cap[np.isfinite(cap["test_mse"]) & (cap["test_mse"] > 0)].copy()
     ok["log10_test_mse"] = np.log10(ok["test_mse"])
-    for target, g in ok.groupby("target", sort=False):
+    for (experiment, target), g in ok.groupby(["experiment", "target"], sort=False):
         geo = g.groupby("activation")["log10_test_mse"].mean().sort_values()
-        row = {"target": target, "best": geo.index[0], "best_test_mse": 10 ** geo.iloc[0],
+        row = {"experiment": experiment, "target": target, "best": geo.index[0], "best_test_mse": 10 ** geo.iloc[0],
                "runner_up": None, "runner_up_test_mse": np.nan, "n_pairs": 0,
                "mean_log10_ratio": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                "seeds_best_wins": 0, "lead_holds": False}
@@ -106,6 +111,6 @@ def capacity_winners(cap: pd.DataFrame) -> pd.DataFrame:
                     "ci_high": d.mean() + half, "seeds_best_wins": int((d > 0).sum()),
                     "lead_holds": bool(len(d) > 1 and d.mean() - half > 0)}
         rows.append(row)
-    columns = ["target", "best", "best_test_mse", "runner_up", "runner_up_test_mse", "n_pairs",
+    columns = ["experiment", "target", "best", "best_test_mse", "runner_up", "runner_up_test_mse", "n_pairs",
                "mean_log10_ratio", "ci_low", "ci_high", "seeds_best_wins", "lead_holds"]
     return pd.DataFrame(rows, columns=columns)

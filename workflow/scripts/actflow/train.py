@@ -1,35 +1,36 @@
 """Stacked-seed MLP training with gradient-flow recording (the only place torch trains).
 
-All runs of one job (seeds, and optionally several targets) are one model whose
-weights carry a leading *run* dimension: layer ``l`` has ``W_l`` of shape
-``(runs, fan_in, fan_out)`` and every layer is one batched matrix product.  The
-loss is the sum of the runs' own MSE losses, so each run's gradient is exactly
-the gradient of its own loss, and Adam/SGD update every element independently:
-run ``r`` follows the same trajectory as a separate ``nn.Sequential`` built after
-``torch.manual_seed(seed_r)`` (the tests check this).
+The model (initialisation, forward pass) is :mod:`actflow.model`: all runs of one job are one
+model with a leading run dimension. The loss is the sum of the runs' own MSE losses, so each
+run's gradient is exactly the gradient of its own loss, and Adam/SGD update every element
+independently: run ``r`` follows the trajectory of a separate ``nn.Sequential`` built after
+``torch.manual_seed(seed_r)`` and trained by ``torch.optim`` (the tests check every gradient
+tensor and every parameter after every step against that, in float64).
 
-Per epoch, per run and per hidden layer the loop records ‖∂L/∂W_l‖_F and
-‖∂L/∂z_l‖_F (z_l = pre-activation) and the loss, into tensors kept on the
-device and copied to the host once at the end.
+Per epoch, per run and per hidden layer the loop records ‖∂L/∂W_l‖_F and ‖∂L/∂z_l‖_F
+(z_l = pre-activation) and the loss, into tensors kept on the device and copied to the host
+once at the end.
+
+The backward pass is written out by hand (``grad_mode="manual"``, three batched products per
+layer and one activation-backward kernel); ``grad_mode="autograd"`` computes the same
+gradients with ``torch.autograd`` on the same stacked model (the benchmark compares the two).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
 
-from . import activations
+from . import activations, model
 
 log = logging.getLogger("actflow.train")
-
-
-HYPER_KEYS = ("hidden_layers", "width", "epochs", "optimizer", "learning_rate", "momentum")
+GRAD_MODES = ("manual", "autograd")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class Hyper:
     learning_rate: float = 1e-3
     momentum: float = 0.0  # SGD only
     dtype: str = "float32"  # "float64" for the equivalence tests
+
+    def settings(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -103,66 +107,6 @@ def _deterministic_cuda() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def layer_names(hidden_layers: int) -> list[str]:
-    return [f"hidden{i}" for i in range(1, hidden_layers + 1)] + ["output"]
-
-
-def init_params(seeds, hp: Hyper, in_dim: int = 1, out_dim: int = 1) -> dict[str, torch.Tensor]:
-    """PyTorch's nn.Linear default init, drawn per run from its own seed.
-
-    For each run the draws happen in the order nn.Sequential(Linear, ..., Linear)
-    makes them after ``torch.manual_seed(seed)``: weight (out, in) then bias,
-    layer by layer, U(-1/sqrt(fan_in), 1/sqrt(fan_in)).  Returned tensors are
-    stacked over runs: ``W`` as (runs, in, out) and ``b`` as (runs, 1, out).
-    """
-    dims = [in_dim] + [hp.width] * hp.hidden_layers + [out_dim]
-    names = layer_names(hp.hidden_layers)
-    per_run = {f"{n}.{k}": [] for n in names for k in ("weight", "bias")}
-    for seed in seeds:
-        g = torch.Generator().manual_seed(int(seed))
-        for name, fan_in, fan_out in zip(names, dims[:-1], dims[1:]):
-            bound = 1.0 / math.sqrt(fan_in)
-            w = torch.empty(fan_out, fan_in).uniform_(-bound, bound, generator=g)
-            b = torch.empty(fan_out).uniform_(-bound, bound, generator=g)
-            per_run[f"{name}.weight"].append(w.T)
-            per_run[f"{name}.bias"].append(b[None, :])
-    dtype = getattr(torch, hp.dtype)
-    return {k: torch.stack(v).to(dtype).contiguous() for k, v in per_run.items()}
-
-
-def forward(params: list[torch.Tensor], x: torch.Tensor, fn, hidden_layers: int):
-    """x: (runs, n, in); params: [W_1, b_1, …, W_out, b_out]. Returns the output
-    (runs, n, out), the pre-activations z_l and the activations h_l of the hidden layers."""
-    h, zs, hs = x, [], []
-    for i in range(hidden_layers):
-        zs.append(torch.baddbmm(params[2 * i + 1], h, params[2 * i]))
-        h = fn(zs[-1])
-        hs.append(h)
-    return torch.baddbmm(params[-1], h, params[-2]), zs, hs
-
-
-def hidden_activations(state: dict[str, torch.Tensor], x: torch.Tensor, activation: str,
-                       hidden_layers: int) -> list[torch.Tensor]:
-    """Pre-activations z_l of every hidden layer for inputs x (runs, n, in), no grad."""
-    params = [state[k] for k in _ordered_keys(hidden_layers)]
-    with torch.no_grad():
-        return forward(params, x, activations.get(activation).fn, hidden_layers)[1]
-
-
-def predict(state: dict[str, torch.Tensor], x, activation: str, hidden_layers: int) -> np.ndarray:
-    """Outputs of every stacked run for the inputs x (n,), as float64 (runs, n)."""
-    params = [state[k] for k in _ordered_keys(hidden_layers)]
-    xt = torch.tensor(np.array(x, dtype=np.float64)[:, None], dtype=params[0].dtype)
-    with torch.no_grad():
-        out = forward(params, xt.expand(params[0].shape[0], *xt.shape),
-                      activations.get(activation).fn, hidden_layers)[0]
-    return out[..., 0].double().numpy()
-
-
-def _ordered_keys(hidden_layers: int) -> list[str]:
-    return [f"{n}.{k}" for n in layer_names(hidden_layers) for k in ("weight", "bias")]
-
-
 def _make_optimizer(params, hp: Hyper):
     if hp.optimizer == "adam":
         # fused: one kernel per tensor for the whole update (measured faster on CPU and GPU)
@@ -193,44 +137,74 @@ def _layers(packed: list[torch.Tensor], L: int) -> list[torch.Tensor]:
 
 def _unpack(packed: list[torch.Tensor], L: int) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous()
-            for k, v in zip(_ordered_keys(L), _layers(packed, L))}
+            for k, v in zip(model.param_keys(L), _layers(packed, L))}
+
+
+def _pack_grads(g_w: list, g_b: list, g_wo, g_bo, L: int) -> list[torch.Tensor]:
+    grads = [g_w[0], g_b[0]]
+    if L > 1:
+        grads += [torch.stack(g_w[1:]), torch.stack(g_b[1:])]
+    return grads + [g_wo, g_bo]
+
+
+def _norms(grads: list[torch.Tensor], z_grads: list[torch.Tensor], L: int):
+    """‖∂L/∂z_l‖ (L, runs) and ‖∂L/∂W_l‖ (L, runs) per hidden layer."""
+    z_norm = torch.stack([torch.linalg.vector_norm(d, dim=(1, 2)) for d in z_grads])
+    w_norm = [torch.linalg.vector_norm(grads[0], dim=(1, 2))[None]]
+    if L > 1:
+        w_norm.append(torch.linalg.vector_norm(grads[2], dim=(2, 3)))
+    return z_norm, torch.cat(w_norm)
 
 
 def _make_step(act, L: int, record: bool):
     """One epoch's loss, gradients and gradient norms for the packed parameters, as a pure
     function (eager, or compiled whole by ``torch.compile``). The backward pass is written out
     by hand: an MLP needs three batched products per layer, and each activation's backward is
-    one ATen kernel (``Activation.backward``)."""
+    ``Activation.backward``."""
     fn, back = act.fn, act.backward
 
     def step(*args):
         packed, x, y = list(args[:-2]), args[-2], args[-1]
         layers = _layers(packed, L)
-        out, zs, hs = forward(layers, x, fn, L)
+        out, zs, hs = model.forward(layers, x, fn, L)
         resid = out - y
         loss = resid.pow(2).mean(dim=(1, 2))
         g = resid * (2.0 / resid[0].numel())  # dL/d(output) of each run's own mean loss
         g_wo = torch.bmm(hs[-1].transpose(1, 2), g)
         g_bo = g.sum(dim=1, keepdim=True)
         delta = back(torch.bmm(g, layers[-2].transpose(1, 2)), zs[-1], hs[-1])
-        g_w, g_b, z_norm = [None] * L, [None] * L, [None] * L
+        g_w, g_b, deltas = [None] * L, [None] * L, [None] * L
         for i in range(L - 1, -1, -1):  # layer i+1, from the last hidden layer back
-            if record:
-                z_norm[i] = torch.linalg.vector_norm(delta, dim=(1, 2))
+            deltas[i] = delta
             g_w[i] = torch.bmm((hs[i - 1] if i > 0 else x).transpose(1, 2), delta)
             g_b[i] = delta.sum(dim=1, keepdim=True)
             if i > 0:
                 delta = back(torch.bmm(delta, layers[2 * i].transpose(1, 2)), zs[i - 1], hs[i - 1])
-        grads = [g_w[0], g_b[0]]
-        if L > 1:
-            grads += [torch.stack(g_w[1:]), torch.stack(g_b[1:])]
-        grads += [g_wo, g_bo]
+        grads = _pack_grads(g_w, g_b, g_wo, g_bo, L)
         if not record:
             return loss, grads, None, None
-        w_norm = [torch.linalg.vector_norm(g_w[0], dim=(1, 2))[None]]
-        if L > 1:
-            w_norm.append(torch.linalg.vector_norm(grads[2], dim=(2, 3)))
-        return loss, grads, torch.stack(z_norm), torch.cat(w_norm)
+        return (loss, grads, *_norms(grads, deltas, L))
+
+    return step
+
+
+def _make_autograd_step(act, L: int, record: bool):
+    """The same step with ``torch.autograd`` computing the gradients of the same stacked model
+    (for the benchmark's comparison and as a cross-check of the hand-written pass)."""
+    fn = act.fn
+
+    def step(*args):
+        packed, x, y = list(args[:-2]), args[-2], args[-1]
+        with torch.enable_grad():
+            leaves = [p.detach().requires_grad_(True) for p in packed]
+            out, zs, _ = model.forward(_layers(leaves, L), x, fn, L)
+            loss = (out - y).pow(2).mean(dim=(1, 2))
+            wrt = leaves + (zs if record else [])
+            all_grads = torch.autograd.grad(loss.sum(), wrt)
+        grads = list(all_grads[:len(leaves)])
+        if not record:
+            return loss.detach(), grads, None, None
+        return (loss.detach(), grads, *_norms(grads, list(all_grads[len(leaves):]), L))
 
     return step
 
@@ -261,15 +235,22 @@ def train(
     log_every: int = 50,
     record: bool = True,
     compile: bool = False,
+    grad_mode: str = "manual",
+    trace: Callable[[int, dict, dict], None] | None = None,
 ) -> Result:
     """Train ``len(seeds)`` runs as one stacked model.
 
     x, y: (n, 1) shared by all runs, or (runs, n, 1) per run (e.g. several targets).
-    ``seeds[r]`` seeds the initial weights of run r. The tests check every recorded number
-    against autograd on plain ``nn.Linear`` models. ``record=False`` skips the gradient
-    norms (to measure what recording costs); ``compile=True`` runs the epoch step through
-    ``torch.compile`` (fused elementwise kernels; pays off for long runs, see bench/).
+    ``seeds[r]`` seeds the initial weights of run r. ``record=False`` skips the gradient norms
+    (to measure what recording costs); ``compile=True`` runs the epoch step through
+    ``torch.compile`` (fused elementwise kernels; pays off for long runs, see bench/);
+    ``grad_mode="autograd"`` takes the gradients from autograd instead of the hand-written
+    pass. ``trace(epoch, grads, params)``, if given, is called after every optimizer step with
+    the gradients used and the parameters after the step, per layer as in the weights files
+    (for the tests).
     """
+    if grad_mode not in GRAD_MODES:
+        raise ValueError(f"unknown grad_mode {grad_mode!r}; use one of {GRAD_MODES}")
     dev = resolve_device(device)
     if dev.type == "cuda":
         _deterministic_cuda()
@@ -283,10 +264,10 @@ def train(
     if y.dim() == 2:  # a stride-0 batch on every call
         y = y.expand(runs, *y.shape).contiguous()
 
-    init = init_params(seeds, hp)
+    init = model.init_params(seeds, L, hp.width, hp.dtype)
     params = _pack(init, L, dev)
     opt = _make_optimizer(params, hp)
-    step = _make_step(act, L, record)
+    step = (_make_step if grad_mode == "manual" else _make_autograd_step)(act, L, record)
     if compile:
         t_c = time.perf_counter()
         step = _compiled(step, (*params, x, y))
@@ -309,10 +290,13 @@ def train(
                 zg_h[epoch] = z_norm
                 wg_h[epoch] = w_norm
             opt.step()
+            if trace is not None:
+                trace(epoch + 1, *({k: v.clone() for k, v in _unpack(t, L).items()}
+                                   for t in (grads, params)))
             if log_every and ((epoch + 1) % log_every == 0 or epoch == 0 or epoch + 1 == E):
                 log.info("epoch %d/%d  mean loss %.6g  elapsed %.2f s", epoch + 1, E,
                          loss.nanmean().item(), time.perf_counter() - t0)
-        out, _, _ = forward(_layers(params, L), x, act.fn, L)
+        out, _, _ = model.forward(_layers(params, L), x, act.fn, L)
         final_loss = (out - y).pow(2).mean(dim=(1, 2))
     seconds = time.perf_counter() - t0
     return Result(

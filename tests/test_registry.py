@@ -1,0 +1,53 @@
+"""The registries are the one source of each name; every derived copy is checked against them."""
+
+import inspect
+import subprocess
+import sys
+
+from actflow import figures as figreg
+from actflow import layout
+from conftest import ROOT
+
+
+def test_each_figure_entry_matches_its_plotting_function():
+    from actflow import plotting
+
+    numbers = [f.number for f in figreg.FIGURES.values()]
+    assert sorted(numbers) == list(range(1, len(numbers) + 1))
+    for name, fig in figreg.FIGURES.items():
+        fn = getattr(plotting, name)
+        assert list(inspect.signature(fn).parameters) == list(fig.tables), name
+        assert fig.experiment in layout.EXPERIMENT_KINDS
+        assert fig.caption.startswith(f"**Figure {fig.number}.")
+        for path in fig.tables.values():
+            rel = path.removeprefix("results/")
+            assert layout.table_columns(rel) is not None, f"{name} reads {path}: no such table"
+
+
+def test_captions_take_settings_from_the_config_not_literals():
+    settings = {"exp1": {"hidden_layers": 7, "epochs": 99, "optimizer": "sgd", "learning_rate": 0.5},
+                "exp2": {"learning_rate": 0.25}, "exp3": {"hidden_layers": 3, "width": 16},
+                "neurons": {"show_layers": "1 and 7"}}
+    text = " ".join(f.caption_for(settings) for f in figreg.FIGURES.values())
+    assert "7 hidden layers" in text and "learning rate 0.5" in text and "0.25" in text
+    assert "3 hidden layers of 16 units" in text
+    for literal in ("10 hidden", "10-layer", "lr 0.001", "5 hidden", "full-batch Adam"):
+        assert literal not in text
+
+
+def test_every_registered_table_is_documented_in_its_own_section():
+    docs = (ROOT / "docs" / "outputs.md").read_text()
+    for table in list(layout.TABLES.values()) + [layout.ACTIVATION_CURVES]:
+        assert f"`{table.name}.parquet`" in docs or f"/{table.name}.parquet`" in docs, table.name
+        for col in table.columns:
+            assert f"`{col}`" in docs, (table.name, col)
+
+
+def test_figure_jobs_and_the_snakefile_s_registries_never_import_torch():
+    code = ("import sys; sys.path.insert(0, 'workflow/scripts'); "
+            "import actflow.plotting, actflow.figures, actflow.layout, actflow.activations, "
+            "actflow.config, actflow.codedeps; "
+            "bad = [m for m in ('torch',) if m in sys.modules]; "
+            "assert not bad, bad")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,128 @@
+"""The figure registry: one entry per figure of the study, the only place a figure is declared.
+
+An entry gives the figure's number and title, the experiment it belongs to (its category in
+the report), the tables it reads by keyword (the keywords are the parameters of its plotting
+function ``actflow.plotting.<name>``; a test checks they agree) and its caption. The figure
+rule, the report, the manifest and the tests derive from here; adding a figure is one entry
+and its plotting function.
+
+Captions are reStructuredText with ``{exp1[hidden_layers]}``-style fields, filled from the
+resolved configuration, so that they never state a depth or learning rate the run did not use.
+No matplotlib here: the Snakefile imports this module when it parses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import layout
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str  # file stem under results/figures/ and name of the plotting function
+    number: int
+    title: str
+    experiment: str  # exp1, exp2 or exp3: its category in the report
+    tables: dict  # keyword of the plotting function -> table path
+    caption: str
+
+    def caption_for(self, settings: dict) -> str:
+        return self.caption.format_map(settings)
+
+
+def _m(experiment, table):
+    return layout.TABLES[table].path(experiment)
+
+
+FIGURES: dict[str, Figure] = {f.name: f for f in [
+    Figure("fig1_activations", 1, "Activation functions and their derivatives", "exp1",
+           {"curves": layout.curves_path()},
+           "**Figure 1. Activation functions and their derivatives.** Top row: each activation "
+           "σ(x); bottom row: its derivative σ′(x), with the largest slope marked. Sigmoid's "
+           "derivative never exceeds 0.25, ReLU's is 1 for every positive input: the factor by "
+           "which each layer scales the backpropagated error at best."),
+    Figure("fig2_telephone_game", 2, "ReLU vs Sigmoid gradient flow at initialisation", "exp1",
+           {"curves": layout.curves_path(), "flow": _m("exp1", "gradient_flow_summary")},
+           "**Figure 2. ReLU vs Sigmoid gradient flow at initialisation (the \"telephone "
+           "game\").** Top: the error signal ‖∂L/∂z_l‖ of each of the {exp1[hidden_layers]} "
+           "hidden layers relative to the last one, as circles whose size and colour shrink as "
+           "the signal fades on its way back to layer 1. Bottom: the two functions, their "
+           "derivatives, and the same decay as a curve (log scale) against the study's "
+           "×0.25-per-layer argument. Mean over seeds (geometric), band = 95 % interval."),
+    Figure("fig3_gradient_by_layer", 3, "Gradient magnitude across layers", "exp1",
+           {"flow": _m("exp1", "gradient_flow_summary"), "runs": _m("exp1", "runs")},
+           "**Figure 3. Gradient magnitude across layers.** The weight-gradient norm ‖∂L/∂W_l‖ "
+           "of each of the {exp1[hidden_layers]} hidden layers (1 = input side) at the first, "
+           "middle and last epoch, log scale; line = geometric mean over seeds, band = 95 % "
+           "interval. A line falling towards layer 1 means vanishing gradients."),
+    Figure("fig4_gradient_ratio", 4, "Gradient ratio over training", "exp1",
+           {"ratio": _m("exp1", "gradient_ratio_summary"), "runs": _m("exp1", "runs")},
+           "**Figure 4. Gradient ratio over training.** ‖∂L/∂W_{exp1[hidden_layers]}‖ / "
+           "‖∂L/∂W_1‖ per epoch (log scale); 1.0 (dashed) means every layer receives the same "
+           "gradient, values far above 1 mean the first layers starve. Geometric mean over "
+           "seeds, band = 95 % interval."),
+    Figure("fig5_gradient_over_epochs", 5, "Gradient flow across epochs", "exp1",
+           {"flow": _m("exp1", "gradient_flow_summary")},
+           "**Figure 5. Gradient flow across epochs.** Heat map of ‖∂L/∂W_l‖ per hidden layer "
+           "(rows) and epoch (columns, {exp1[epochs]} in all), one panel per activation, shared "
+           "log colour scale: dark cells are layers starved of gradient."),
+    Figure("fig6_loss_curves", 6, "Training loss", "exp1",
+           {"loss": _m("exp1", "loss_summary"), "runs": _m("exp1", "runs")},
+           "**Figure 6. Training loss.** Training MSE per epoch (log scale) under full-batch "
+           "{exp1[optimizer]} at learning rate {exp1[learning_rate]}, geometric mean over seeds "
+           "with a 95 % band. Dashed: the constant-predictor baseline var(y); dotted: the noise "
+           "floor, the MSE of the noise-free sine. Diverged seeds are counted in the legend and "
+           "left out of the mean."),
+    Figure("fig7_dead_neurons", 7, "Dead neurons and sparsity", "exp2",
+           {"dead1": _m("exp1", "dead_neurons_summary"), "sparse1": _m("exp1", "sparsity_summary"),
+            "dead2": _m("exp2", "dead_neurons_summary"), "sparse2": _m("exp2", "sparsity_summary"),
+            "runs1": _m("exp1", "runs"), "runs2": _m("exp2", "runs")},
+           "**Figure 7. Dead neurons and sparsity.** Top: share of hidden neurons that are "
+           "dead, under three definitions (output exactly 0, output ≤ 0, or derivative below "
+           "tolerance for every training input); bottom: share of activation values that are "
+           "exactly 0 or nearly 0. Columns: at initialisation, after Experiment 1 (learning "
+           "rate {exp1[learning_rate]}) and after Experiment 2 (the study's stress test, "
+           "learning rate {exp2[learning_rate]}). Bars = mean over seeds, whiskers = 95 % "
+           "interval; the study's 6.6 % / 0 % dotted; diverged seeds are named and left out."),
+    Figure("fig8_activation_distributions", 8, "Distribution of activation values across layers",
+           "exp2",
+           {"hist1": _m("exp1", "activation_hist"), "hist2": _m("exp2", "activation_hist"),
+            "runs1": _m("exp1", "runs"), "runs2": _m("exp2", "runs")},
+           "**Figure 8. Distribution of activation values across layers.** For each activation "
+           "and experiment (learning rate {exp1[learning_rate]} and {exp2[learning_rate]}), the "
+           "share of activation values per bin (log scale), one line per hidden layer (colour = "
+           "depth), seeds pooled. Bin edges are fixed per activation; the end bins also hold "
+           "the values beyond the 0.1–99.9 % range."),
+    Figure("fig9_hidden_activations", 9, "Activation patterns of hidden layers", "exp2",
+           {"hidden": _m("exp1", "hidden_activations")},
+           "**Figure 9. Activation patterns at hidden layers {neurons[show_layers]}.** Each row "
+           "of a panel is one neuron (sorted by its mean output), each column one training "
+           "input (sorted), colour = the neuron's output; trained nets of Experiment 1, first "
+           "seed. A panel of uniform horizontal stripes means neurons that no longer depend on "
+           "the input."),
+    Figure("fig10_capacity_heatmap", 10, "Test MSE per activation and target", "exp3",
+           {"summary": _m("exp3", "capacity_summary"), "winners": _m("exp3", "capacity_winners"),
+            "runs": _m("exp3", "target_runs")},
+           "**Figure 10. Test MSE per activation × target** ({exp3[hidden_layers]} hidden "
+           "layers of {exp3[width]} units). Geometric mean over seeds of the test MSE on a "
+           "clean, dense grid, log colour scale (darker = better), each cell annotated. Red "
+           "box: the best activation for that target when its lead over the runner-up holds "
+           "across seeds (paired 95 % interval of the log ratio above 0); grey dashed box: "
+           "lowest mean without an established lead."),
+    Figure("fig11_predictions", 11, "Learned functions against the ground truth", "exp3",
+           {"pred": _m("exp3", "predictions")},
+           "**Figure 11. Learned functions against the ground truth.** Rows: targets; columns: "
+           "activations. Coloured line: prediction averaged over seeds, band: min–max over "
+           "seeds; black dashed: the clean target function."),
+]}
+
+
+def by_experiment(experiment: str) -> list[str]:
+    return [f.name for f in FIGURES.values() if f.experiment == experiment]
+
+
+def category(name: str) -> str:
+    """The report category of a figure: its experiment, numbered as in the study."""
+    exp = FIGURES[name].experiment
+    return f"{exp[3:]}. {layout.EXPERIMENT_TITLES[exp]}"

@@ -1,0 +1,84 @@
+"""The stacked MLP: initialisation, forward pass, predictions, per-layer pre-activations.
+
+All runs of one job (seeds, and optionally several targets) are one model whose parameters
+carry a leading *run* dimension: layer ``l`` has ``W_l`` of shape ``(runs, fan_in, fan_out)``
+and ``b_l`` of shape ``(runs, 1, fan_out)``; every layer is one batched matrix product. Run
+``r`` computes exactly what a separate ``nn.Sequential`` of ``nn.Linear`` layers built after
+``torch.manual_seed(seed_r)`` computes (the tests check it). Nothing here trains.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from . import activations
+
+
+def layer_names(hidden_layers: int) -> list[str]:
+    """``hidden1`` … ``hiddenN`` and ``output``: the layer names of weights files and tables."""
+    return [f"hidden{i}" for i in range(1, hidden_layers + 1)] + ["output"]
+
+
+def param_keys(hidden_layers: int) -> list[str]:
+    """Parameter names in forward order: hidden1.weight, hidden1.bias, …, output.bias."""
+    return [f"{n}.{k}" for n in layer_names(hidden_layers) for k in ("weight", "bias")]
+
+
+def init_params(seeds, hidden_layers: int, width: int, dtype: str = "float32", in_dim: int = 1,
+                out_dim: int = 1) -> dict[str, torch.Tensor]:
+    """PyTorch's ``nn.Linear`` default initialisation, drawn per run from its own seed.
+
+    For each run the draws happen in the order ``nn.Sequential(Linear, ..., Linear)`` makes them
+    after ``torch.manual_seed(seed)``: weight (out, in) then bias, layer by layer, each from
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)). Returned tensors are stacked over runs.
+    """
+    dims = [in_dim] + [width] * hidden_layers + [out_dim]
+    names = layer_names(hidden_layers)
+    per_run = {k: [] for k in param_keys(hidden_layers)}
+    for seed in seeds:
+        g = torch.Generator().manual_seed(int(seed))
+        for name, fan_in, fan_out in zip(names, dims[:-1], dims[1:]):
+            bound = 1.0 / math.sqrt(fan_in)
+            w = torch.empty(fan_out, fan_in).uniform_(-bound, bound, generator=g)
+            b = torch.empty(fan_out).uniform_(-bound, bound, generator=g)
+            per_run[f"{name}.weight"].append(w.T)
+            per_run[f"{name}.bias"].append(b[None, :])
+    dt = getattr(torch, dtype)
+    return {k: torch.stack(v).to(dt).contiguous() for k, v in per_run.items()}
+
+
+def forward(params: list[torch.Tensor], x: torch.Tensor, fn, hidden_layers: int):
+    """x: (runs, n, in); params: [W_1, b_1, …, W_out, b_out]. Returns the output (runs, n, out),
+    the pre-activations z_l and the activations h_l = σ(z_l) of the hidden layers."""
+    h, zs, hs = x, [], []
+    for i in range(hidden_layers):
+        zs.append(torch.baddbmm(params[2 * i + 1], h, params[2 * i]))
+        h = fn(zs[-1])
+        hs.append(h)
+    return torch.baddbmm(params[-1], h, params[-2]), zs, hs
+
+
+def _inputs(state, x) -> torch.Tensor:
+    """Inputs x (n,) as (runs, n, 1) in the dtype of the weights."""
+    w = state["hidden1.weight"]
+    xt = torch.tensor(np.array(x, dtype=np.float64)[:, None], dtype=w.dtype)
+    return xt.expand(w.shape[0], *xt.shape)
+
+
+def pre_activations(state: dict[str, torch.Tensor], x, activation: str,
+                    hidden_layers: int) -> list[torch.Tensor]:
+    """Pre-activations z_l (runs, n, width) of every hidden layer for inputs x (n,), no grad."""
+    params = [state[k] for k in param_keys(hidden_layers)]
+    with torch.no_grad():
+        return forward(params, _inputs(state, x), activations.get(activation).fn, hidden_layers)[1]
+
+
+def predict(state: dict[str, torch.Tensor], x, activation: str, hidden_layers: int) -> np.ndarray:
+    """Outputs of every stacked run for the inputs x (n,), as float64 (runs, n)."""
+    params = [state[k] for k in param_keys(hidden_layers)]
+    with torch.no_grad():
+        out = forward(params, _inputs(state, x), activations.get(activation).fn, hidden_layers)[0]
+    return out[..., 0].double().numpy()
