@@ -8,7 +8,7 @@ VENV ?= .venv
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: run resume test audit report lint clean-results browser
+.PHONY: run resume test audit verify repair report lint clean-results browser
 
 $(BIN)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
@@ -22,8 +22,9 @@ run: $(BIN)/.installed
 	$(BIN)/snakemake --report results/report.html
 
 # After a run was killed (SIGKILL, node reclaimed, power loss): remove the lock it left, then
-# continue; incomplete jobs are rerun. Only when no other run is active in this folder.
+# continue; incomplete jobs are rerun. Refuses while a Snakemake process works in this folder.
 resume: $(BIN)/.installed
+	PYTHONPATH=workflow/scripts $(BIN)/python -m actflow.guard --no-running-snakemake .
 	$(BIN)/snakemake --unlock
 	$(MAKE) run
 
@@ -32,6 +33,14 @@ report: $(BIN)/.installed
 
 audit: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) audit
+
+# Every output against the manifest: missing, changed and unlisted files (rebuilds nothing).
+verify: $(BIN)/.installed
+	PYTHONPATH=workflow/scripts $(BIN)/python -m actflow.audit verify
+
+# Rebuild what verify finds missing or changed, then everything that depends on it.
+repair: $(BIN)/.installed
+	PYTHONPATH=workflow/scripts $(BIN)/python -m actflow.audit repair --snakemake $(BIN)/snakemake --cores $(CORES)
 
 # Debian's chromium renders the HTML report in tests/test_report.py.
 browser:

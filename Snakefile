@@ -32,8 +32,24 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/audit.smk"
 
 
+check_folders()
+
+
+onstart:
+    run_started()
+
+
+onsuccess:
+    guard.discard_backup(".")
+
+
+onerror:
+    run_failed()
+
+
 localrules:
     all,
+    verify,
     exp1,
     exp2,
     exp3,

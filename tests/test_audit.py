@@ -86,6 +86,7 @@ def test_audit_reexecutes_exactly_and_reports_tampering_without_overwriting(tiny
     table = io.read_parquet(tiny_copy / "results/audit/reexecution.parquet")
     assert len(table) == 8 * 4  # every training job of the tiny run, 4 files each
     assert (table["verdict"] == "match").all() and (table["mode"] == "exact").all()
+    assert "0 missing, 0 changed" in (tiny_copy / "results/audit/reexecution.md").read_text()
     assert not (tiny_copy / "results/audit/scratch").exists()
 
     victim = tiny_copy / "results/train/exp1/relu/loss.parquet"
@@ -97,6 +98,10 @@ def test_audit_reexecutes_exactly_and_reports_tampering_without_overwriting(tiny
               configfiles=(conf,))
     table = io.read_parquet(tiny_copy / "results/audit/reexecution.parquet")
     bad = table[table["verdict"] != "match"]
-    assert list(zip(bad["job"], bad["file"])) == [("results/train/exp1/relu", "loss.parquet")]
+    # verify (every output) names it, and the retrained job differs from it
+    assert list(zip(bad["job"], bad["file"], bad["verdict"])) == [
+        ("(every output)", "results/train/exp1/relu/loss.parquet", "changed"),
+        ("results/train/exp1/relu", "loss.parquet", "mismatch")]
     assert _sha(victim) == tampered  # the audit never overwrites results
-    assert "1 mismatch" in (tiny_copy / "results/audit/reexecution.md").read_text()
+    md = (tiny_copy / "results/audit/reexecution.md").read_text()
+    assert "2 mismatch" in md and "1 changed" in md

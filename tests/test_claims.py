@@ -1,10 +1,13 @@
 """Claim verdicts: the interval against the threshold, on hand-made tables."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from actflow import claims
+from conftest import ROOT
 
 CLAIM = {"id": "c", "statement": "s", "table": "t", "column": "v"}
 
@@ -34,7 +37,7 @@ def test_verdict_compares_the_interval_with_the_region(values, test, verdict):
 def test_diverged_seeds_are_left_out_and_counted():
     df = table([0.1, 0.1, 0.2, np.nan]).assign(diverged=[False, False, False, True])
     res = claims.evaluate_value(CLAIM | {"test": {"op": "<", "value": 1}}, df)
-    assert res["n_seeds"] == 3 and res["n_left_out"] == 1 and "1 diverged" in res["reason"]
+    assert res["n_seeds"] == 3 and res["n_left_out"] == 1 and "1 seed(s) without a finite value" in res["reason"]
 
 
 def test_filters_by_value_list_last_and_fraction():
@@ -62,10 +65,107 @@ def test_winner_claim():
 
 def test_malformed_claims_file_is_refused_with_the_claim_named(tmp_path):
     f = tmp_path / "claims.yaml"
-    f.write_text("claims:\n  - id: a\n    statement: s\n    table: t\n    column: v\n"
-                 "    test: {op: '~', value: 1}\n")
+    f.write_text("claims:\n  - id: a\n    statement: s\n    table: metrics/loss.parquet\n"
+                 "    column: loss\n    test: {op: '~', value: 1}\n")
     with pytest.raises(claims.ClaimError, match="claim 'a': test.op must be one of"):
         claims.load(f)
     f.write_text("claims: []\n")
     with pytest.raises(claims.ClaimError, match="non-empty list"):
         claims.load(f)
+
+
+# ------------------------------------------------------------------ the claims file, checked first
+GOOD = {"id": "c", "statement": "s", "table": "metrics/dead_neurons.parquet",
+        "filter": {"experiment": "exp2", "activation": "relu"}, "column": "dead_fraction",
+        "test": {"op": "<", "value": 0.5}}
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"table": "../config/claims.yaml"}, "must be a path relative to results/ .* inside it"),
+    ({"table": "../../../etc/passwd"}, "inside it"),
+    ({"table": "/etc/passwd"}, "inside it"),
+    ({"table": "metrics/exp1/no_such_table.parquet"}, "is not a table the workflow writes"),
+    ({"table": "metrics"}, "is not a table the workflow writes"),  # a directory
+    ({"table": None}, "table must be a path"),
+    ({"column": "dead_fractoin"}, "column 'dead_fractoin' is not a column of metrics/dead_neurons"),
+    ({"filter": {"experimnt": "exp2"}}, "filter column 'experimnt' is not a column"),
+    ({"test": {"op": "approx", "value": 0.1}}, "takes exactly the keys .*missing \\['tolerance'\\]"),
+    ({"test": {"op": "<", "value": "0.5"}}, "test.value must be a number"),
+    ({"test": {"op": "between", "range": [1, 0]}}, "low < high"),
+    ({"test": {"op": "~", "value": 1}}, "test.op must be one of"),
+    ({"per_seed": "sum"}, "per_seed must be one of"),
+    ({"colour": "red"}, "unknown key\\(s\\) \\['colour'\\]"),
+    ({"requires": {"depth": {"op": ">=", "value": 2}}}, "'depth' is not a column of runs.parquet"),
+])
+def test_a_malformed_claim_is_refused_naming_file_and_claim(change, message):
+    with pytest.raises(claims.ClaimError) as err:
+        claims.check([dict(GOOD) | change], "my_claims.yaml")
+    assert str(err.value).startswith("my_claims.yaml: claim 'c'")
+    assert re.search(message, str(err.value)), str(err.value)
+
+
+def test_a_claim_without_a_table_key_is_named():
+    with pytest.raises(claims.ClaimError, match="my.yaml: claim 1 'c': lacks the key 'table'"):
+        claims.check([{"id": "c", "statement": "s"}], "my.yaml")
+
+
+def test_the_project_s_claims_file_passes_and_ratio_claims_require_two_layers():
+    cl = claims.load(ROOT / "config/claims.yaml")
+    ratio = [c for c in cl if "gradient_ratio" in c["table"]]
+    assert ratio and all(c["requires"]["hidden_layers"]["value"] >= 2 for c in ratio)
+
+
+def test_a_ratio_claim_on_a_single_layer_net_is_not_applicable(tmp_path):
+    from actflow import io
+
+    ratio = pd.DataFrame({"experiment": "exp1", "activation": "relu", "seed": [0, 1], "epoch": 1,
+                          "weight_grad_ratio": 1.0, "preact_grad_ratio": 1.0,
+                          "log10_weight_grad_ratio": 0.0})
+    runs = pd.DataFrame({"experiment": "exp1", "activation": "relu", "seed": [0, 1],
+                         "hidden_layers": 1, "outcome": "trained"})
+    io.write_parquet(ratio, tmp_path / "r.parquet")
+    io.write_parquet(runs, tmp_path / "runs.parquet")
+    claim = claims.check([{"id": "r", "statement": "s", "table": "metrics/gradient_ratio.parquet",
+                           "filter": {"experiment": "exp1", "activation": "relu"},
+                           "column": "log10_weight_grad_ratio",
+                           "test": {"op": "between", "range": [-0.5, 0.5]},
+                           "requires": {"hidden_layers": {"op": ">=", "value": 2}}}], "f")
+    out = claims.evaluate(claim, {"metrics/gradient_ratio.parquet": tmp_path / "r.parquet"}, "f",
+                          {"sine": tmp_path / "runs.parquet"}).iloc[0]
+    assert out["verdict"] == "not applicable"
+    assert "hidden_layers >= 2" in out["reason"] and "hidden_layers = 1" in out["reason"]
+
+
+def test_reasons_name_exploded_and_collapsed_runs_and_never_contradict_the_runs(tmp_path):
+    from actflow import io, tables
+
+    runs = pd.DataFrame({"experiment": "exp2", "activation": "leaky_relu", "seed": range(5),
+                         "diverged": [False, False, False, False, True],
+                         "final_loss": [0.01, 1e5, 0.5, 0.02, float("nan")],
+                         "baseline_mse": 0.5})
+    runs["outcome"] = tables.outcomes(runs, collapse_rtol=0.02, explode_factor=10)
+    assert list(runs["outcome"]) == ["trained", "exploded", "collapsed", "trained", "non-finite"]
+    dead = pd.DataFrame({"experiment": "exp2", "activation": "leaky_relu", "seed": range(5),
+                         "diverged": runs["diverged"], "dead_fraction": [0, 0, 0.5, 0, np.nan]})
+    io.write_parquet(dead, tmp_path / "d.parquet")
+    io.write_parquet(runs, tmp_path / "runs.parquet")
+    claim = claims.check([GOOD | {"filter": {"experiment": "exp2", "activation": "leaky_relu"}}], "f")
+    out = claims.evaluate(claim, {GOOD["table"]: tmp_path / "d.parquet"}, "f",
+                          {"sine": tmp_path / "runs.parquet"}).iloc[0]
+    assert out["n_seeds"] == 4 and out["n_left_out"] == 1
+    assert "5 runs: 2 trained, 1 collapsed, 1 exploded, 1 non-finite" in out["reason"]
+    # all seeds without a value: the reason counts the outcomes instead of guessing
+    dead["dead_fraction"] = np.nan
+    io.write_parquet(dead, tmp_path / "d.parquet")
+    out = claims.evaluate(claim, {GOOD["table"]: tmp_path / "d.parquet"}, "f",
+                          {"sine": tmp_path / "runs.parquet"}).iloc[0]
+    assert "no seed has a finite value (5 runs: 2 trained" in out["reason"]
+
+
+def test_claim_text_is_escaped_in_the_html():
+    df = pd.DataFrame([{"claim": "x", "statement": "<script>alert(1)</script> & more",
+                        "measured_mean": 1.0, "ci_low": 0.5, "ci_high": 1.5, "n_seeds": 2,
+                        "verdict": "holds", "reason": "a < b"}])
+    page = claims.html(df)
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
+    assert "a &lt; b" in page

@@ -1,4 +1,10 @@
-"""Bad configuration stops before any job, naming the key and the reason."""
+"""Bad configuration stops before any job, naming the key, the value and the fix.
+
+Every malformed value is checked in-process against the validation the Snakefile runs
+(``actflow.config.validate``: the same code path); a few representative cases go through a
+real Snakemake process to show that the message reaches the user before any job and that no
+finished result changes.
+"""
 
 import hashlib
 import re
@@ -7,8 +13,8 @@ import shutil
 import pytest
 import yaml
 
-from actflow.config import ConfigError, validate
-from conftest import ROOT, TINY, copy_workflow, snakemake
+from actflow.config import ConfigError, load_yaml, validate
+from conftest import ROOT, TINY, snakemake
 
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 BAD = [
@@ -19,6 +25,11 @@ BAD = [
     ({"exp1": {"hidden_layers": 0}}, "exp1.hidden_layers", "minimum"),
     ({"exp1": {"width": 0}}, "exp1.width", "minimum"),
     ({"exp1": {"epochs": 10.5}}, "exp1.epochs", "not of type 'integer'"),
+    # whole-valued floats are refused, not converted (the value a job gets is the value written)
+    ({"exp1": {"epochs": 13.0}}, "exp1.epochs", r"13\.0 is not of type 'integer'.*\(13\)"),
+    ({"exp1": {"epochs": "1e3"}}, "exp1.epochs", r"1000\.0 is not of type 'integer'.*\(1000\)"),
+    ({"exp2": {"width": 8.0}}, "exp2.width", "not of type 'integer'.*whole number"),
+    ({"exp1": {"epochs": True}}, "exp1.epochs", "not of type 'integer'"),
     ({"exp1": {"learning_rate": 0}}, "exp1.learning_rate", "less than or equal to the minimum of 0"),
     ({"exp1": {"learning_rate": -0.1}}, "exp1.learning_rate", "less than or equal"),
     ({"exp1": {"learning_rate": float("nan")}}, "exp1.learning_rate", "not a finite number"),
@@ -30,11 +41,22 @@ BAD = [
     ({"data": {"noise_std": -1}}, "data.noise_std", "minimum"),
     ({"seeds": [0, 1, 1]}, "seeds", "non-unique"),
     ({"seeds": "0,1"}, "seeds", "not of type 'array'"),
+    # torch keeps the low 32 bits of a seed: 2^32 would train the same run as 0
+    ({"seeds": [0, 4294967296]}, "seeds[1]", "greater than the maximum of 4294967295"),
+    ({"seeds": [0, 2**64 + 3]}, "seeds[1]", "greater than the maximum"),
     ({"device": "tpu"}, "device", "not one of \\['auto', 'cpu', 'cuda'\\]"),
     ({"figures": {"dpi": 0}}, "figures.dpi", "minimum"),
     ({"train": {"compile": "yes"}}, "train.compile", "not of type 'boolean'"),
     ({"exp9": {}}, "(top level)", "'exp9' was unexpected"),
     ({"data": None}, "data", "not of type 'object'"),
+    # cross-field and size checks: what training and the metrics would fail on after starting
+    ({"neurons": {"show_layers": [1, 99]}}, "neurons.show_layers",
+     "layer 99 is deeper than exp1.hidden_layers = 10: list layers between 1 and 10"),
+    ({"exp2": {"width": 1000000}}, "exp2", r"would need about [\d,]+ MB .*width 1000000.*"
+                                           r"train.mem_mb is 4,000"),
+    ({"exp1": {"epochs": 1000000000}}, "exp1", r"would need about [\d,]+ MB .*1000000000 epochs"),
+    ({"exp3": {"n_test": 10000000}}, "exp3", "capacity-metrics job would need"),
+    ({"outcomes": {"explode_factor": 0.5}}, "outcomes.explode_factor", "minimum"),
 ]
 
 
@@ -46,6 +68,7 @@ def test_bad_config_names_key_and_reason(override, key, reason):
     assert f"config key '{key}'" in msg
     assert re.search(reason, msg), msg
     assert "fix config/config.yaml" in msg
+    assert "\n" not in msg  # one line
 
 
 def test_config_that_is_not_a_mapping_is_refused():
@@ -53,13 +76,40 @@ def test_config_that_is_not_a_mapping_is_refused():
         validate(["sigmoid"], SCHEMA)
 
 
+def test_a_config_at_the_memory_limit_passes_and_raising_the_limit_admits_more():
+    assert validate({"exp1": {"width": 256}}, SCHEMA)
+    big = {"exp1": {"width": 2000}}
+    with pytest.raises(ConfigError, match="train.mem_mb"):
+        validate(dict(big), SCHEMA)
+    assert validate(big | {"train": {"mem_mb": 64000}}, SCHEMA)
+
+
+def test_numbers_given_as_text_on_the_command_line_are_numbers():
+    cfg = validate({"figures": {"dpi": "120"}, "exp1": {"learning_rate": "1e-2"}}, SCHEMA)
+    assert cfg["figures"]["dpi"] == 120 and cfg["exp1"]["learning_rate"] == 0.01
+    with pytest.raises(ConfigError, match="exp1.learning_rate.*not a finite number"):
+        validate({"exp1": {"learning_rate": "nan"}}, SCHEMA)
+
+
+def test_duplicate_yaml_keys_are_refused_with_both_lines(tmp_path):
+    f = tmp_path / "dup.yaml"
+    f.write_text("exp1:\n  epochs: 10\n  width: 8\n  epochs: 20\n")
+    with pytest.raises(ConfigError, match=r"dup.yaml: the key 'epochs' appears twice .*lines 2 and 4"):
+        load_yaml(f)
+
+
+# ------------------------------------------------------------------ through Snakemake
 def _digest(folder):
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
 
-CLI_CASES = [(yaml.safe_dump(o), re.escape(f"config key '{k}'") + ".*" + r) for o, k, r in BAD] + [
-    ("exp1: {epochs: 5\n", "not valid JSON or YAML"),  # YAML that does not parse (Snakemake's message)
-]
+CLI_CASES = {  # one per kind of check: schema, cross-field, size, YAML syntax, duplicate key
+    "unknown-activation": ("activations: [sigmoid, swish]\n", r"config key 'activations\[1\]'"),
+    "show-layers": ("neurons: {show_layers: [99]}\n", r"config key 'neurons.show_layers': layer 99"),
+    "float-epochs": ("exp1: {epochs: 13.0}\n", r"config key 'exp1.epochs': 13.0 is not of type"),
+    "yaml-does-not-parse": ("exp1: {epochs: 5\n", "not valid JSON or YAML"),
+    "duplicate-key": ("exp1: {epochs: 5}\nexp1: {epochs: 6}\n", "the key 'exp1' appears twice"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +120,9 @@ def shared_copy(tmp_path_factory, tiny_run):
     return wd
 
 
-@pytest.mark.parametrize("text,expected", CLI_CASES, ids=[b[1] for b in BAD] + ["yaml-does-not-parse"])
-def test_snakemake_stops_before_any_job_and_results_are_untouched(shared_copy, tmp_path, text,
-                                                                  expected):
+@pytest.mark.parametrize("case", sorted(CLI_CASES))
+def test_snakemake_stops_before_any_job_and_results_are_untouched(shared_copy, tmp_path, case):
+    text, expected = CLI_CASES[case]
     wd = shared_copy
     before = _digest(wd / "results")
     bad = tmp_path / "bad.yaml"
@@ -86,8 +136,6 @@ def test_snakemake_stops_before_any_job_and_results_are_untouched(shared_copy, t
     assert _digest(wd / "results") == before
 
 
-def test_numbers_given_as_text_on_the_command_line_are_numbers():
-    cfg = validate({"figures": {"dpi": "120"}, "exp1": {"learning_rate": "1e-2"}}, SCHEMA)
-    assert cfg["figures"]["dpi"] == 120 and cfg["exp1"]["learning_rate"] == 0.01
-    with pytest.raises(ConfigError, match="exp1.learning_rate.*not a finite number"):
-        validate({"exp1": {"learning_rate": "nan"}}, SCHEMA)
+def test_the_default_config_and_every_config_in_the_docs_validate():
+    for text in (ROOT / "config/config.yaml", TINY):
+        assert validate(yaml.safe_load(text.read_text()), SCHEMA)

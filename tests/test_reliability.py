@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -84,15 +85,20 @@ def test_damaged_table_is_named_and_the_documented_command_recovers(tiny_copy):
     victim = tiny_copy / "results/train/exp1/relu/loss.parquet"
     good = victim.read_bytes()
     victim.write_bytes(good[: len(good) // 2])  # truncated, as by a full disk
+    before = {p: p.read_bytes() for p in (tiny_copy / "results/metrics").rglob("*.parquet")}
     proc = snakemake(tiny_copy, "--forcerun", "history_metrics", check=False)
     out = proc.stdout + proc.stderr + "".join(
         p.read_text() for p in (tiny_copy / "results/logs/metrics").glob("*history.log"))
     assert proc.returncode != 0
     assert "results/train/exp1/relu/loss.parquet is not a readable Parquet file" in out
-    assert "delete it and rerun" in out
-    # documented recovery: delete the damaged file, run again
-    victim.unlink()
-    snakemake(tiny_copy)
+    assert "make repair" in out
+    # the failed jobs' previous tables are all back, byte-identical
+    assert {p: p.read_bytes() for p in (tiny_copy / "results/metrics").rglob("*.parquet")} == before
+    # the documented recovery: make repair (verify, delete what differs, rebuild, run)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "workflow/scripts"))
+    subprocess.run([sys.executable, "-m", "actflow.audit", "repair", "--snakemake", SNAKEMAKE,
+                    "--cores", "2", "--", "--configfile", str(TINY)], cwd=tiny_copy, env=env,
+                   check=True, capture_output=True)
     assert victim.read_bytes() == good
 
 
@@ -105,13 +111,21 @@ def test_damaged_weights_are_named(tiny_copy):
         io.load_weights(victim)
 
 
-def test_a_second_run_in_the_same_folder_is_refused(tmp_path, slow_config):
+def test_a_second_run_and_resume_are_refused_while_a_run_is_active(tmp_path, slow_config):
     wd = copy_workflow(tmp_path / "wf")
     first = _start(wd, slow_config)
     _wait_for_training(wd)
     second = snakemake(wd, TARGET, configfiles=(slow_config,), check=False)
     assert second.returncode != 0
     assert re.search(r"cannot be locked|LockException", second.stdout + second.stderr)
+    # `make resume` would remove the lock: its first step refuses, naming the running PID
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "workflow/scripts"))
+    guard = subprocess.run([sys.executable, "-m", "actflow.guard", "--no-running-snakemake", "."],
+                           cwd=wd, env=env, capture_output=True, text=True)
+    assert guard.returncode == 1
+    assert f"PID {first.pid}" in guard.stdout and "not stale" in guard.stdout
+    assert "PYTHONPATH=workflow/scripts $(BIN)/python -m actflow.guard --no-running-snakemake ." \
+        in (ROOT / "Makefile").read_text()
     out, _ = first.communicate(timeout=300)
     assert first.returncode == 0, out
     assert (wd / TARGET).exists()

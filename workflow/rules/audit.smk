@@ -5,7 +5,8 @@ rule audit_claims:
     """Evaluate every claim of config/claims.yaml against the measured tables."""
     input:
         claims=config["audit"]["claims"],
-        tables=[f"results/{t}" for t in CLAIM_TABLES],
+        tables=[f"{layout.RESULTS}/{t}" for t in CLAIM_TABLES],
+        runs=[layout.TABLES[t].union_path() for t in RUN_KINDS.values()],
         code=code("audit_claims.py"),
     output:
         parquet=layout.AUDIT["claims_parquet"],
@@ -27,6 +28,7 @@ rule audit_claims:
         mem_mb=2000,
     params:
         tables=CLAIM_TABLES,
+        run_kinds=list(RUN_KINDS),
     script:
         "../scripts/audit_claims.py"
 
@@ -37,7 +39,10 @@ MANIFEST_FILES = sorted(
         data_files()
         + train_files()
         + [p for e in layout.EXPERIMENT_KINDS for p in experiment_target(e)]
-        + [layout.AUDIT[k] for k in ("claims_parquet", "claims_markdown", "claims_html")]
+        + [
+            layout.AUDIT[k]
+            for k in ("claims_parquet", "claims_markdown", "claims_html")
+        ]
     )
 )
 
@@ -99,3 +104,16 @@ rule audit:
         scratch="results/audit/scratch",
     script:
         "../scripts/reexecute.py"
+
+
+rule verify:
+    """Every output against the manifest (missing, changed, unlisted files); rebuilds nothing."""
+    log:
+        "results/logs/audit/verify.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    params:
+        manifest=layout.AUDIT["manifest"],
+    script:
+        "../scripts/verify.py"

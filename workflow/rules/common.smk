@@ -6,17 +6,23 @@ import sys
 from pathlib import Path
 
 import yaml
+from snakemake.logging import logger
 
 SCRIPTS = os.path.join(workflow.basedir, "workflow", "scripts")
 sys.path.insert(0, SCRIPTS)
 
+from actflow import claims as claimreg  # noqa: E402
 from actflow import figures as figreg  # noqa: E402
-from actflow import layout  # noqa: E402
+from actflow import guard, layout  # noqa: E402
 from actflow.codedeps import package_modules  # noqa: E402
-from actflow.config import ConfigError, validate  # noqa: E402
+from actflow.config import ConfigError, load_yaml, validate  # noqa: E402
 
 SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 try:
+    for (
+        _file
+    ) in workflow.configfiles:  # YAML keeps the last of a duplicate key silently
+        load_yaml(_file)
     validate(config, SCHEMA)
 except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
@@ -28,14 +34,18 @@ TRAIN_KEYS = list(
 ACTIVATIONS = config["activations"]
 TARGETS = config["exp3"]["targets"]
 SINE_EXPERIMENTS = [e for e, k in layout.EXPERIMENT_KINDS.items() if k == "sine"]
-CAPACITY_EXPERIMENTS = [e for e, k in layout.EXPERIMENT_KINDS.items() if k == "capacity"]
+CAPACITY_EXPERIMENTS = [
+    e for e, k in layout.EXPERIMENT_KINDS.items() if k == "capacity"
+]
 
 
 def code(script):
     """The package modules that ``script`` imports (transitively) as inputs of its rule, so that
     editing one reruns exactly the jobs that run it. Relative to the working directory, so that
     a moved or copied project keeps its cache."""
-    found = package_modules(os.path.join(SCRIPTS, script), os.path.join(SCRIPTS, "actflow"))
+    found = package_modules(
+        os.path.join(SCRIPTS, script), os.path.join(SCRIPTS, "actflow")
+    )
     return [os.path.relpath(p) for p in found]
 
 
@@ -78,7 +88,11 @@ def per_activation(experiment, name):
 
 
 def per_target(experiment, name):
-    return [layout.train_outputs(experiment, a, t)[name] for t in TARGETS for a in ACTIVATIONS]
+    return [
+        layout.train_outputs(experiment, a, t)[name]
+        for t in TARGETS
+        for a in ACTIVATIONS
+    ]
 
 
 def experiment_tables(experiment):
@@ -106,7 +120,7 @@ def figure_files(names):
 
 
 def experiment_target(experiment):
-    """What the target rule of an experiment builds: its tables, its unions, its figures."""
+    """What an experiment's target builds (its tables, its unions, its figures)."""
     kind = layout.EXPERIMENT_KINDS[experiment]
     extra = [layout.curves_path()] if experiment == "exp1" else []
     return (
@@ -141,7 +155,9 @@ def figure_settings():
     """The config as the captions' fields see it (lists written out for reading)."""
     shown = config["neurons"]["show_layers"]
     listed = ", ".join(map(str, shown[:-1])) + (" and " if len(shown) > 1 else "")
-    return config | {"neurons": config["neurons"] | {"show_layers": listed + str(shown[-1])}}
+    return config | {
+        "neurons": config["neurons"] | {"show_layers": listed + str(shown[-1])}
+    }
 
 
 def figure_caption(wildcards):
@@ -158,15 +174,59 @@ def figure_label(wildcards):
 
 
 # ------------------------------------------------------------------ claims
-def _claim_tables():
+try:
+    CLAIMS = claimreg.load(config["audit"]["claims"])
+except claimreg.ClaimError as err:
+    raise WorkflowError(f"Invalid claims file: {err}") from None
+CLAIM_TABLES = claimreg.tables(CLAIMS)
+RUN_KINDS = {"sine": "runs", "capacity": "target_runs"}  # the runs table of each kind
+
+
+# ------------------------------------------------------------------ guards around a run
+def check_folders():
+    """Every folder the rules write into must be a folder (called after all rules are read)."""
+    paths = []
+    for r in workflow.rules:
+        for f in [*r.output, *r.log, *([r.benchmark] if r.benchmark else [])]:
+            static = str(f).split("{", 1)[0]  # up to the first wildcard
+            paths.append(static + "x" if static.endswith("/") else static)
     try:
-        claims = yaml.safe_load(Path(config["audit"]["claims"]).read_text())["claims"]
-        return sorted({c["table"] for c in claims})
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as err:
+        guard.check_output_dirs(paths)
+    except guard.GuardError as err:
+        raise WorkflowError(str(err)) from None
+
+
+def run_started():
+    """Before any job (not on dry runs): refuse what would fail or mislead, then back up every
+    finished result, so that a failing job cannot lose one (actflow.guard)."""
+    if config["device"] == "cuda" and workflow.local_exec:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise WorkflowError(
+                f"config device: cuda, but this run executes locally and torch "
+                f"{torch.__version__} sees no CUDA device: set device: auto or cpu (or run "
+                "on a GPU machine, or through profiles/slurm on a GPU partition)"
+            )
+    jobs = list(workflow.dag.needrun_jobs())
+    rebuilt = {str(f) for j in jobs for f in j.output}
+    read = {str(f) for j in jobs for f in j.input} - rebuilt
+    bad = guard.tampered(read, layout.AUDIT["manifest"])
+    if bad:
         raise WorkflowError(
-            f"Cannot read the claims file {config['audit']['claims']} ({err}): it must be YAML "
-            "with a list under 'claims:', each claim with a 'table' (see config/claims.yaml)"
-        ) from None
+            f"{len(bad)} finished result(s) changed since the manifest certified them, with "
+            f"their size and modification time kept (damaged or edited, not rewritten by a "
+            f"job): {', '.join(bad)}. No job has read them. Delete them and run again (or "
+            f"make repair), which rebuilds them and what depends on them."
+        )
+    guard.backup(".", workflow.persistence)
 
 
-CLAIM_TABLES = _claim_tables()
+def run_failed():
+    restored = guard.restore(".", workflow.persistence)
+    guard.discard_backup(".")
+    if restored:
+        logger.warning(
+            f"Restored {len(restored)} finished result(s) that the failed job(s) had deleted, "
+            f"byte-identical, with their old metadata: {', '.join(restored)}"
+        )

@@ -39,6 +39,8 @@ rule history_metrics:
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        outcomes=config["outcomes"],
     script:
         "../scripts/history_metrics.py"
 
@@ -62,7 +64,7 @@ rule weight_metrics:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=config["train"]["mem_mb"],
     params:
         activations=ACTIVATIONS,
         seeds=config["seeds"],
@@ -92,12 +94,13 @@ rule capacity_metrics:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=config["train"]["mem_mb"],
     params:
         activations=ACTIVATIONS,
         targets=TARGETS,
         seeds=config["seeds"],
         hp=train_hyper,
+        outcomes=config["outcomes"],
     script:
         "../scripts/capacity_metrics.py"
 

@@ -15,7 +15,7 @@ rule train:
         "../../envs/torch.yaml"
     threads: config["train"]["threads"]
     resources:
-        mem_mb=2000,
+        mem_mb=config["train"]["mem_mb"],
         gpu=train_gpus(),
     params:
         seeds=config["seeds"],
@@ -44,7 +44,7 @@ rule train_target:
         "../../envs/torch.yaml"
     threads: config["train"]["threads"]
     resources:
-        mem_mb=2000,
+        mem_mb=config["train"]["mem_mb"],
         gpu=train_gpus(),
     params:
         seeds=config["seeds"],

@@ -2,5 +2,6 @@
 from actflow import io, jobs
 
 io.setup_logging(snakemake.log[0])
-tables = dict(zip(snakemake.params.tables, snakemake.input.tables))
-jobs.audit_claims(snakemake.input.claims, tables, dict(snakemake.output.items()))
+i, p = snakemake.input, snakemake.params
+jobs.audit_claims(i.claims, dict(zip(p.tables, i.tables)), dict(zip(p.run_kinds, i.runs)),
+                  dict(snakemake.output.items()))

@@ -7,5 +7,5 @@ pairs = [(a, t) for t in p.targets for a in p.activations]  # the order of the r
 jobs.capacity_metrics(
     snakemake.wildcards.experiment, dict(zip(pairs, i.weights)), i.runs,
     dict(zip(p.targets, i.train)), dict(zip(p.targets, i.test)), dict(snakemake.output.items()),
-    p.seeds, p.hp, config=dict(p.items()),
+    p.seeds, p.hp, p.outcomes, config=dict(p.items()),
 )

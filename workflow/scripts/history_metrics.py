@@ -4,4 +4,5 @@ from actflow import io, jobs
 io.setup_logging(snakemake.log[0])
 i = snakemake.input
 jobs.history_metrics(i.loss, i.grads, i.runs, dict(snakemake.output.items()),
-                     {"experiment": snakemake.wildcards.experiment})
+                     snakemake.params.outcomes,
+                     {"experiment": snakemake.wildcards.experiment} | dict(snakemake.params.items()))

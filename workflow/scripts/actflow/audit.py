@@ -66,8 +66,81 @@ def _versions() -> dict:
     return out
 
 
+def _png_problem(path) -> str | None:
+    """A PNG decodes when its signature, every chunk's CRC and the compressed image data are
+    intact (checked without an imaging library, which the torch environment lacks)."""
+    import struct
+    import zlib
+
+    data = Path(path).read_bytes()
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "not a PNG image"
+    pos, idat, ended = 8, [], False
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        crc = data[pos + 8 + length:pos + 12 + length]
+        if len(body) != length or len(crc) != 4 or zlib.crc32(kind + body) != struct.unpack(">I", crc)[0]:
+            return f"PNG chunk {kind!r} is truncated or corrupted"
+        if kind == b"IDAT":
+            idat.append(body)
+        ended = kind == b"IEND"
+        pos += 12 + length
+        if ended:
+            break
+    if not ended or not idat:
+        return "PNG image is truncated (no image end)"
+    try:
+        zlib.decompress(b"".join(idat))
+    except zlib.error as err:
+        return f"PNG image data does not decompress ({err})"
+    return None
+
+
+def unreadable(path) -> str | None:
+    """Why ``path`` cannot be read back as what its name says, or None if it can. A Parquet
+    table must open and read, a PNG decode, a PDF be complete, a weights file load, a text file
+    be non-empty UTF-8."""
+    path = Path(path)
+    if path.stat().st_size == 0:
+        return "empty file"
+    suffix = path.suffix
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            pq.read_table(path)
+        elif suffix == ".png":
+            return _png_problem(path)
+        elif suffix == ".pdf":
+            data = path.read_bytes()
+            if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-1024:]:
+                return "not a complete PDF (no %PDF- header or %%EOF trailer)"
+        elif suffix == ".safetensors":
+            from safetensors.numpy import load_file
+
+            load_file(str(path))
+        elif suffix in (".md", ".html", ".yaml", ".json", ".tsv", ".txt"):
+            path.read_text(encoding="utf-8")
+    except Exception as err:  # noqa: BLE001 - any failure to read back is the answer
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+class UncertifiableError(RuntimeError):
+    pass
+
+
 def manifest(files, config: dict, basedir, out_json, out_config) -> dict:
-    """Hash every output file; record config, versions, device, platform, CPU and git state."""
+    """Hash every output file; record config, versions, device, platform, CPU and git state.
+    A file that cannot be read back as what it is (see :func:`unreadable`) is not certified:
+    the job fails naming it."""
+    bad = {str(f): why for f in files if (why := unreadable(f))}
+    if bad:
+        raise UncertifiableError(
+            "refusing to certify files that do not read back: "
+            + "; ".join(f"{f}: {why}" for f, why in sorted(bad.items()))
+            + ". Delete them and run the workflow again (make repair).")
     devices = set()
     for f in files:
         if Path(f).name == layout.TRAIN_FILES["runs"] and str(f).startswith(f"{layout.RESULTS}/train/"):
@@ -89,13 +162,56 @@ def manifest(files, config: dict, basedir, out_json, out_config) -> dict:
         "cpu": _cpu(),
         "cpu_count": os.cpu_count(),
         "git": _git(basedir),
-        "files": {str(f): {"sha256": sha256(f), "bytes": os.path.getsize(f)} for f in sorted(files)},
+        "files": {str(f): {"sha256": sha256(f), "bytes": os.path.getsize(f),
+                           "mtime_ns": os.stat(f).st_mtime_ns} for f in sorted(files)},
     }
     with io.atomic_path(out_json) as tmp:
         tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     with io.atomic_path(out_config) as tmp:
         tmp.write_text(yaml.safe_dump(config, sort_keys=True))
     return doc
+
+
+def _on_disk(root: Path) -> set[str]:
+    from .guard import certified_files
+
+    return set(certified_files(root))
+
+
+def verify(manifest_path=layout.AUDIT["manifest"], root=".") -> dict:
+    """Every output against the manifest: ``missing`` (listed, not on disk), ``changed`` (size
+    or SHA-256 differs), ``unlisted`` (on disk under results/, not in the manifest; logs and benchmarks aside) and
+    ``ok`` (their count). Like ``dvc status``: it rebuilds nothing."""
+    root = Path(root)
+    try:
+        files = json.loads((root / manifest_path).read_text())["files"]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{manifest_path} does not exist: run the workflow first "
+                                f"(make run) so that there is a manifest to verify against") from None
+    missing, changed, ok = [], [], 0
+    for rel, rec in sorted(files.items()):
+        path = root / rel
+        if not path.exists():
+            missing.append(rel)
+        elif path.stat().st_size != rec["bytes"] or sha256(path) != rec["sha256"]:
+            changed.append(rel)
+        else:
+            ok += 1
+    unlisted = sorted(_on_disk(root) - set(files))
+    return {"missing": missing, "changed": changed, "unlisted": unlisted, "ok": ok}
+
+
+def verify_report(result: dict) -> str:
+    lines = [f"{result['ok']} file(s) match the manifest."]
+    for key, what in (("missing", "listed in the manifest but missing"),
+                      ("changed", "changed since the manifest certified them"),
+                      ("unlisted", "not in the manifest (made by another run or copied in)")):
+        if result[key]:
+            lines.append(f"{len(result[key])} {what}:")
+            lines += [f"  {key}: {f}" for f in result[key]]
+    if result["missing"] or result["changed"]:
+        lines.append("To rebuild the missing and changed files and what depends on them: make repair")
+    return "\n".join(lines)
 
 
 def training_jobs(manifest_doc) -> list[str]:
@@ -134,18 +250,22 @@ def _compare(ref, new, exact: bool) -> str | None:
 
 
 def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md, threads=1):
-    """Retrain ``sample`` training jobs of the manifest in ``scratch`` and compare their files
-    with the manifest's hashes (exact on the CPU, within GPU_RTOL on a GPU). Never writes
-    under the original paths."""
+    """First verify every output against the manifest (:func:`verify`); then retrain ``sample``
+    training jobs of the manifest in ``scratch`` and compare their files with the manifest's
+    hashes (exact on the CPU, within GPU_RTOL on a GPU). Never writes under the original paths."""
     from . import jobs
 
     doc = json.loads(Path(manifest_path).read_text())
+    checked = verify(manifest_path)
+    rows = [{"job": "(every output)", "file": f, "mode": "hash", "verdict": kind, "detail": what}
+            for kind, what in (("missing", "listed in the manifest, not on disk"),
+                               ("changed", "differs from the manifest's SHA-256 or size"))
+            for f in checked[kind]]
     folders = training_jobs(doc)
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(folders, size=min(sample, len(folders)), replace=False).tolist())
     scratch = Path(scratch)
     shutil.rmtree(scratch, ignore_errors=True)
-    rows = []
     for folder in chosen:
         files = {name: Path(folder) / f for name, f in layout.TRAIN_FILES.items()}
         meta = io.read_metadata(files["loss"])["config"]
@@ -174,8 +294,12 @@ def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md,
     io.write_parquet(table, out_table, {"sample": sample, "seed": seed})
     bad = table[table["verdict"] != "match"]
     lines = ["# Re-execution audit", "",
+             f"Every output checked against `results/audit/manifest.json`: {checked['ok']} match, "
+             f"{len(checked['missing'])} missing, {len(checked['changed'])} changed"
+             + (f", {len(checked['unlisted'])} unlisted (not certified: "
+                f"{', '.join(checked['unlisted'])})" if checked["unlisted"] else "") + ".", "",
              f"{len(chosen)} of {len(folders)} training jobs retrained in a scratch folder and "
-             f"compared with `results/audit/manifest.json`.", "",
+             f"compared with the manifest.", "",
              "| job | file | mode | verdict | detail |", "|---|---|---|---|---|"]
     lines += [f"| {r.job} | {r.file} | {r.mode} | **{r.verdict}** | {r.detail} |"
               for r in table.itertuples()]
@@ -183,3 +307,51 @@ def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md,
     with io.atomic_path(out_md) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     return table
+
+
+def repair(snakemake_bin: str, cores: str = "all", extra=()) -> int:
+    """Delete the results that differ from the manifest, rebuild them and every missing one
+    (as explicit targets: Snakemake does not rebuild a missing intermediate whose downstream
+    files exist), then run the whole workflow, which reruns what depends on them."""
+    import subprocess
+
+    result = verify()
+    for rel in result["changed"]:
+        Path(rel).unlink()
+    targets = result["missing"] + result["changed"]
+    print(verify_report(result))
+    options = ["--cores", cores, *extra]  # after the targets: --configfile takes several values
+    if targets:
+        print(f"rebuilding {len(targets)} file(s), then everything that depends on them")
+        code = subprocess.call([snakemake_bin, *targets, *options])
+        if code:
+            return code
+    return subprocess.call([snakemake_bin, *options])
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m actflow.audit",
+                                 description="Check results against the manifest, or repair them.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="list missing, changed and unlisted results (make verify)")
+    v.add_argument("--manifest", default=layout.AUDIT["manifest"])
+    r = sub.add_parser("repair", help="rebuild missing and changed results (make repair)")
+    r.add_argument("--snakemake", default="snakemake")
+    r.add_argument("--cores", default="all")
+    r.add_argument("snakemake_args", nargs="*", help="after --: more arguments for Snakemake")
+    a = ap.parse_args(argv)
+    if a.command == "verify":
+        try:
+            result = verify(a.manifest)
+        except FileNotFoundError as err:
+            print(err)
+            return 2
+        print(verify_report(result))
+        return 1 if (result["missing"] or result["changed"] or result["unlisted"]) else 0
+    return repair(a.snakemake, a.cores, a.snakemake_args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,63 +7,194 @@ t-interval are computed; the verdict compares the *interval* with the region:
 
 - ``holds``: the whole interval lies in the region;
 - ``does not hold``: the interval lies wholly outside it;
-- ``inconclusive``: the interval straddles a border of the region (or too few seeds).
+- ``inconclusive``: the interval straddles a border of the region (or too few seeds);
+- ``not applicable``: the run cannot test it (``requires`` on the runs' settings fails, for
+  example a gradient ratio of a net with a single hidden layer).
 
 ``kind: winner`` claims instead read ``exp3/capacity_winners`` and check that the named
 activation is best on the target with a lead that holds across seeds.
+
+The claims file is checked whole before any job runs (:func:`load`): known keys, known test
+operators with numeric parameters, a table the workflow writes (under ``results/``, never
+outside), columns that table has. Every reason states the outcome of the runs it used
+(``runs.parquet``: trained, collapsed, exploded, non-finite).
+
+Importing this module loads no pandas or numpy (the Snakefile checks the claims when it parses).
 """
 
 from __future__ import annotations
 
 import hashlib
+import html as _html
 import math
+import posixpath
 
-import numpy as np
-import pandas as pd
-import yaml
+from . import layout
 
-from . import io
-from .stats import t_halfwidth
-
-VERDICTS = ("holds", "does not hold", "inconclusive")
-REDUCERS = {"mean": "mean", "max": "max", "min": "min", "median": "median", "last": "last"}
-TRANSFORMS = {None: lambda v: v, "log10": np.log10, "abs": np.abs}
+VERDICTS = ("holds", "does not hold", "inconclusive", "not applicable")
+REDUCERS = ("mean", "max", "min", "median", "last")
+TRANSFORMS = (None, "log10", "abs")
+OPS = ("<", "<=", ">", ">=", "approx", "between")
 COLUMNS = ["claim", "statement", "source", "condition", "expected", "measured_mean", "ci_low",
-           "ci_high", "n_seeds", "n_left_out", "verdict", "reason", "table", "table_sha256"]
+           "ci_high", "n_seeds", "n_left_out", "outcomes", "verdict", "reason", "table",
+           "table_sha256"]
+VALUE_KEYS = {"id", "statement", "source", "table", "filter", "column", "per_seed", "transform",
+              "test", "requires", "kind"}
+WINNER_KEYS = {"id", "statement", "source", "table", "kind", "target", "expect_best", "requires"}
+RUNS_TABLES = {"sine": layout.TABLES["runs"], "capacity": layout.TABLES["target_runs"]}
 
 
 class ClaimError(ValueError):
     pass
 
 
-def load(path) -> list[dict]:
-    with open(path) as fh:
-        doc = yaml.safe_load(fh) or {}
-    claims = doc.get("claims")
+# ------------------------------------------------------------------ checking the claims file
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_test(test, where) -> None:
+    if not isinstance(test, dict):
+        raise ClaimError(f"{where}: test must be a mapping such as {{op: '<', value: 0.5}}")
+    op = test.get("op")
+    if op not in OPS:
+        raise ClaimError(f"{where}: test.op must be one of {', '.join(OPS)} (got {op!r})")
+    need = {"approx": {"op", "value", "tolerance"}, "between": {"op", "range"}}.get(op, {"op", "value"})
+    missing, extra = need - set(test), set(test) - need
+    if missing or extra:
+        raise ClaimError(f"{where}: test with op {op!r} takes exactly the keys {sorted(need)}"
+                         + (f"; missing {sorted(missing)}" if missing else "")
+                         + (f"; unknown {sorted(extra)}" if extra else ""))
+    if "value" in test and not _number(test["value"]):
+        raise ClaimError(f"{where}: test.value must be a number (got {test['value']!r})")
+    if op == "approx" and not (_number(test["tolerance"]) and test["tolerance"] >= 0):
+        raise ClaimError(f"{where}: test.tolerance must be a number ≥ 0 (got {test['tolerance']!r})")
+    if op == "between":
+        r = test["range"]
+        if not (isinstance(r, list) and len(r) == 2 and all(map(_number, r)) and r[0] < r[1]):
+            raise ClaimError(f"{where}: test.range must be [low, high] with low < high (got {r!r})")
+
+
+def table_of(table, where) -> str:
+    """The claim's table as a normalised path relative to results/, which must be a table the
+    workflow writes: no absolute path, no way out of results/."""
+    if not isinstance(table, str) or not table:
+        raise ClaimError(f"{where}: table must be a path relative to results/, such as "
+                         f"metrics/loss.parquet (got {table!r})")
+    norm = posixpath.normpath(table)
+    if posixpath.isabs(table) or norm.startswith("..") or norm.startswith("results/"):
+        raise ClaimError(f"{where}: table {table!r} must be a path relative to results/ (such as "
+                         f"metrics/loss.parquet) that stays inside it")
+    if layout.table_columns(norm) is None:
+        raise ClaimError(f"{where}: table {table!r} is not a table the workflow writes; tables "
+                         f"are listed in docs/outputs.md, e.g. metrics/loss.parquet, "
+                         f"metrics/exp1/gradient_ratio_summary.parquet")
+    return norm
+
+
+def _check_filter(flt, columns, where) -> None:
+    if flt is None:
+        return
+    if not isinstance(flt, dict):
+        raise ClaimError(f"{where}: filter must be a mapping of column to value")
+    for key, want in flt.items():
+        if key not in columns:
+            raise ClaimError(f"{where}: filter column {key!r} is not a column of the table "
+                             f"(columns: {', '.join(columns)})")
+        if isinstance(want, dict):
+            if not want or set(want) - {"from_fraction", "to_fraction"} or not all(
+                    _number(v) and 0 <= v <= 1 for v in want.values()):
+                raise ClaimError(f"{where}: filter {key}: a range is {{from_fraction: f, "
+                                 f"to_fraction: g}} with fractions between 0 and 1")
+
+
+def _check_requires(req, where) -> None:
+    if req is None:
+        return
+    cols = RUNS_TABLES["sine"].columns
+    if not isinstance(req, dict):
+        raise ClaimError(f"{where}: requires must map a runs column to a test")
+    for col, test in req.items():
+        if col not in cols:
+            raise ClaimError(f"{where}: requires: {col!r} is not a column of runs.parquet "
+                             f"(columns: {', '.join(cols)})")
+        _check_test(test, f"{where}: requires.{col}")
+
+
+def check(claims, source) -> list[dict]:
+    """Check every claim; return the claims with their tables normalised."""
     if not isinstance(claims, list) or not claims:
-        raise ClaimError(f"{path}: expected a non-empty list under 'claims:'")
+        raise ClaimError(f"{source}: expected a non-empty list under 'claims:'")
     seen = set()
     for i, c in enumerate(claims):
+        where = f"{source}: claim {i + 1}"
+        if not isinstance(c, dict):
+            raise ClaimError(f"{where}: each claim is a mapping of keys (id, statement, table, ...)")
         for key in ("id", "statement", "table"):
             if key not in c:
-                raise ClaimError(f"{path}: claim {i + 1} lacks the key '{key}'")
+                raise ClaimError(f"{where}{' ' + repr(c['id']) if 'id' in c else ''}: lacks the "
+                                 f"key '{key}'")
+        if not isinstance(c["id"], str) or not c["id"].replace("_", "").isalnum():
+            raise ClaimError(f"{where}: id must be letters, digits and underscores (got {c['id']!r})")
+        where = f"{source}: claim {c['id']!r}"
         if c["id"] in seen:
-            raise ClaimError(f"{path}: claim id {c['id']!r} appears twice")
+            raise ClaimError(f"{where} appears twice")
         seen.add(c["id"])
-        if c.get("kind", "value") == "value":
-            for key in ("column", "test"):
-                if key not in c:
-                    raise ClaimError(f"{path}: claim {c['id']!r} lacks the key '{key}'")
-            if c["test"].get("op") not in ("<", "<=", ">", ">=", "approx", "between"):
-                raise ClaimError(f"{path}: claim {c['id']!r}: test.op must be one of <, <=, >, >=, "
-                                 f"approx, between")
-            if c.get("per_seed", "mean") not in REDUCERS:
-                raise ClaimError(f"{path}: claim {c['id']!r}: per_seed must be one of {list(REDUCERS)}")
-            if c.get("transform") not in TRANSFORMS:
-                raise ClaimError(f"{path}: claim {c['id']!r}: transform must be log10, abs or absent")
+        kind = c.get("kind", "value")
+        if kind not in ("value", "winner"):
+            raise ClaimError(f"{where}: kind must be value or winner (got {kind!r})")
+        allowed = VALUE_KEYS if kind == "value" else WINNER_KEYS
+        unknown = set(c) - allowed
+        if unknown:
+            raise ClaimError(f"{where}: unknown key(s) {sorted(unknown)}; a {kind} claim takes "
+                             f"{', '.join(sorted(allowed))}")
+        c["table"] = table_of(c["table"], where)
+        columns = layout.table_columns(c["table"])
+        _check_requires(c.get("requires"), where)
+        if kind == "winner":
+            if posixpath.basename(c["table"]) != "capacity_winners.parquet":
+                raise ClaimError(f"{where}: a winner claim reads a capacity_winners table")
+            for key in ("target", "expect_best"):
+                if not isinstance(c.get(key), str):
+                    raise ClaimError(f"{where}: a winner claim needs '{key}' (a name)")
+            continue
+        for key in ("column", "test"):
+            if key not in c:
+                raise ClaimError(f"{where}: lacks the key '{key}'")
+        if c["column"] not in columns:
+            raise ClaimError(f"{where}: column {c['column']!r} is not a column of {c['table']} "
+                             f"(columns: {', '.join(columns)})")
+        _check_filter(c.get("filter"), columns, where)
+        _check_test(c["test"], where)
+        if c.get("per_seed", "mean") not in REDUCERS:
+            raise ClaimError(f"{where}: per_seed must be one of {', '.join(REDUCERS)}")
+        if c.get("transform") not in TRANSFORMS:
+            raise ClaimError(f"{where}: transform must be log10, abs or absent")
     return claims
 
 
+def load(path) -> list[dict]:
+    """Read and check the claims file; every error names the file and the claim."""
+    from .config import ConfigError, load_yaml
+
+    try:
+        doc = load_yaml(path)
+    except ConfigError as err:
+        raise ClaimError(str(err)) from None
+    except OSError as err:
+        raise ClaimError(f"cannot read the claims file {path}: {err.strerror}") from None
+    except Exception as err:  # yaml errors
+        raise ClaimError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(doc, dict):
+        raise ClaimError(f"{path}: expected a mapping with a list under 'claims:'")
+    return check(doc.get("claims"), path)
+
+
+def tables(claims) -> list[str]:
+    return sorted({c["table"] for c in claims})
+
+
+# ------------------------------------------------------------------ evaluation
 def _region(test) -> tuple[float, float, str]:
     op, v = test["op"], test.get("value")
     if op in ("<", "<="):
@@ -77,14 +208,21 @@ def _region(test) -> tuple[float, float, str]:
     return lo, hi, f"between {lo:g} and {hi:g}"
 
 
-def _apply_filter(df: pd.DataFrame, flt: dict) -> tuple[pd.DataFrame, list[str]]:
+def _passes(value, test) -> bool:
+    lo, hi, _ = _region(test)
+    if test["op"] == "<":
+        return value < hi
+    if test["op"] == ">":
+        return value > lo
+    return lo <= value <= hi
+
+
+def _apply_filter(df, flt: dict):
     parts = []
     for key, want in (flt or {}).items():
-        if key not in df.columns:
-            raise ClaimError(f"filter column {key!r} is not in the table (columns: {list(df.columns)})")
         if df.empty:
             break
-        if isinstance(want, dict) and ("from_fraction" in want or "to_fraction" in want):
+        if isinstance(want, dict):
             top = df[key].max()
             lo = max(1, math.ceil(want.get("from_fraction", 0.0) * top))
             hi = max(lo, math.floor(want.get("to_fraction", 1.0) * top))
@@ -102,12 +240,54 @@ def _apply_filter(df: pd.DataFrame, flt: dict) -> tuple[pd.DataFrame, list[str]]
     return df, parts
 
 
-def evaluate_value(claim, df: pd.DataFrame) -> dict:
+def _runs_for(claim, runs):
+    """The rows of the runs table that a claim's filter selects (by the run keys it names)."""
+    if runs is None:
+        return None
+    flt = {k: v for k, v in (claim.get("filter") or {}).items()
+           if k in ("experiment", "activation", "target", "seed") and k in runs.columns}
+    if claim.get("kind") == "winner":
+        flt = {"target": claim["target"]} if "target" in runs.columns else {}
+    return _apply_filter(runs, flt)[0]
+
+
+def outcome_note(runs) -> str:
+    """'5 seeds: 4 collapsed, 1 trained' for the runs behind a claim ('' without runs)."""
+    if runs is None or runs.empty or "outcome" not in runs.columns:
+        return ""
+    counts = runs["outcome"].value_counts()
+    order = [o for o in OUTCOMES if o in counts]
+    return f"{len(runs)} runs: " + ", ".join(f"{counts[o]} {o}" for o in order)
+
+
+OUTCOMES = ("trained", "collapsed", "exploded", "non-finite")
+
+
+def _not_applicable(claim, runs):
+    req = claim.get("requires")
+    if not req or runs is None or runs.empty:
+        return None
+    for col, test in req.items():
+        bad = [v for v in runs[col].unique() if not _passes(v, test)]
+        if bad:
+            _, _, expected = _region(test)
+            return (f"not testable here: it needs {col} {expected}, the runs have {col} = "
+                    f"{', '.join(map(str, bad))}")
+    return None
+
+
+def evaluate_value(claim, df, runs=None) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    from .stats import t_halfwidth
+
     df, cond = _apply_filter(df, claim.get("filter"))
     column = claim["column"]
-    reducer = REDUCERS[claim.get("per_seed", "mean")]
+    reducer = claim.get("per_seed", "mean")
+    note = outcome_note(runs)
     if df.empty:
-        return {"condition": ", ".join(cond), "verdict": "inconclusive",
+        return {"condition": ", ".join(cond), "verdict": "inconclusive", "outcomes": note,
                 "reason": "no rows match the filter (is that experiment, epoch or layer in the run?)",
                 "n_seeds": 0, "n_left_out": 0}
     if "seed" in df.columns:
@@ -117,16 +297,18 @@ def evaluate_value(claim, df: pd.DataFrame) -> dict:
             per_seed = per_seed.where(~bad.reindex(per_seed.index, fill_value=False))
     else:
         per_seed = pd.Series([df[column].agg(reducer)])
+    transform = {None: lambda v: v, "log10": np.log10, "abs": np.abs}[claim.get("transform")]
     with np.errstate(divide="ignore", invalid="ignore"):
-        values = TRANSFORMS[claim.get("transform")](per_seed.astype(float))
+        values = transform(per_seed.astype(float))
     finite = values[np.isfinite(values)]
     n, left_out = len(finite), int(len(values) - len(finite))
     lo_r, hi_r, expected = _region(claim["test"])
     what = f"{claim.get('transform') + ' ' if claim.get('transform') else ''}{reducer} of {column}"
     base = {"condition": ", ".join(cond + [f"per seed: {what}"]), "expected": expected,
-            "n_seeds": n, "n_left_out": left_out}
+            "n_seeds": n, "n_left_out": left_out, "outcomes": note}
     if n == 0:
-        return base | {"verdict": "inconclusive", "reason": "every seed diverged or is missing"}
+        why = "no seed has a finite value" + (f" ({note})" if note else "")
+        return base | {"verdict": "inconclusive", "reason": why}
     mean = float(finite.mean())
     if "seed" in df.columns:
         if n < 2:
@@ -148,16 +330,17 @@ def evaluate_value(claim, df: pd.DataFrame) -> dict:
     else:
         verdict, reason = "inconclusive", f"the 95 % interval {interval} straddles a border of the region {expected}"
     if left_out:
-        reason += f"; {left_out} diverged seed(s) left out"
+        reason += f"; {left_out} seed(s) without a finite value left out"
     return base | {"measured_mean": mean, "ci_low": lo, "ci_high": hi, "verdict": verdict,
                    "reason": reason}
 
 
-def evaluate_winner(claim, df: pd.DataFrame) -> dict:
+def evaluate_winner(claim, df, runs=None) -> dict:
     target, expect = claim["target"], claim["expect_best"]
     row = df[df["target"] == target]
+    note = outcome_note(runs)
     base = {"condition": f"target = {target}; paired over seeds: log10(runner-up MSE / best MSE)",
-            "expected": f"{expect} best, lead holds across seeds"}
+            "expected": f"{expect} best, lead holds across seeds", "outcomes": note}
     if row.empty:
         return base | {"verdict": "inconclusive", "reason": f"target {target!r} was not run",
                        "n_seeds": 0, "n_left_out": 0}
@@ -175,17 +358,39 @@ def evaluate_winner(claim, df: pd.DataFrame) -> dict:
     return base | stats | {"verdict": "does not hold", "reason": lead}
 
 
-def evaluate(claims, table_paths: dict[str, str], claims_file="config/claims.yaml") -> pd.DataFrame:
+def evaluate(claims, table_paths: dict[str, str], claims_file="config/claims.yaml",
+             runs_paths: dict[str, str] | None = None):
+    """Verdicts of every claim. ``table_paths`` maps each claim's table (relative to results/)
+    to its file; ``runs_paths`` maps a kind (sine, capacity) to the union runs table whose
+    outcomes each reason reports."""
+    import pandas as pd
+
+    from . import io
+
+    runs_tables = {kind: io.read_parquet(p) for kind, p in (runs_paths or {}).items()}
     rows, cache = [], {}
     for c in claims:
         path = table_paths[c["table"]]
         if path not in cache:
-            cache[path] = (io.read_parquet(path), hashlib.sha256(open(path, "rb").read()).hexdigest())
+            with open(path, "rb") as fh:
+                cache[path] = (io.read_parquet(path), hashlib.sha256(fh.read()).hexdigest())
         df, digest = cache[path]
+        kind = _kind_of(c["table"])
+        runs = _runs_for(c, runs_tables.get(kind)) if kind else None
         try:
-            res = evaluate_winner(c, df) if c.get("kind") == "winner" else evaluate_value(c, df)
-        except (KeyError, ClaimError) as err:
+            na = _not_applicable(c, runs)
+            if na:
+                res = {"condition": "", "verdict": "not applicable", "reason": na,
+                       "outcomes": outcome_note(runs), "n_seeds": 0, "n_left_out": 0}
+            elif c.get("kind") == "winner":
+                res = evaluate_winner(c, df, runs)
+            else:
+                res = evaluate_value(c, df, runs)
+        except (KeyError, ValueError) as err:
             raise ClaimError(f"claim {c['id']!r} in {claims_file}: {err}") from err
+        untrained = runs is not None and "outcome" in runs and (runs["outcome"] != "trained").any()
+        if untrained and res["verdict"] != "not applicable":
+            res["reason"] += f"; outcomes of the runs: {res['outcomes']}"
         rows.append({"claim": c["id"], "statement": c["statement"], "source": c.get("source", ""),
                      "table": c["table"], "table_sha256": digest} | res)
     out = pd.DataFrame(rows).reindex(columns=COLUMNS)
@@ -193,38 +398,67 @@ def evaluate(claims, table_paths: dict[str, str], claims_file="config/claims.yam
         out[col] = out[col].astype(float)
     for col in ("n_seeds", "n_left_out"):
         out[col] = out[col].fillna(0).astype(int)
+    out["outcomes"] = out["outcomes"].fillna("").astype(str)
     return out
 
 
-def markdown(df: pd.DataFrame) -> str:
+def _kind_of(table: str) -> str | None:
+    name = posixpath.basename(table).removesuffix(".parquet")
+    if name in layout.TABLES:
+        return layout.kind_of_table(name)
+    return None
+
+
+# ------------------------------------------------------------------ reports
+def markdown(df) -> str:
+    import pandas as pd
+
     def fmt(v):
         return "" if pd.isna(v) else f"{v:.4g}"
 
+    def cell(text):
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
     lines = ["# Claims of the study against the measurements", "",
              "Verdicts compare the 95 % interval over seeds with the claim's threshold: "
-             "**holds** (inside), **does not hold** (outside), **inconclusive** (straddles). "
+             "**holds** (inside), **does not hold** (outside), **inconclusive** (straddles), "
+             "**not applicable** (the run's settings cannot test it). "
              "Source: `results/audit/claims.parquet`.", "",
              "| claim | the study says | measured mean [95 % interval] | seeds | verdict | why |",
              "|---|---|---|---|---|---|"]
-    def cell(text):
-        return str(text).replace("|", "\\|")
-
     for _, r in df.iterrows():
         meas = f"{fmt(r['measured_mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
         lines.append(f"| `{r['claim']}` | {cell(r['statement'])} | {meas} | {r['n_seeds']} | "
-                     f"**{r['verdict']}** | {cell(r['condition'])}; expected {r['expected']}: "
+                     f"**{r['verdict']}** | {cell(r['condition'])}; expected {cell(r['expected'])}: "
                      f"{cell(r['reason'])} |")
     counts = df["verdict"].value_counts()
     lines += ["", "Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + "."]
     return "\n".join(lines) + "\n"
 
 
-def html(df: pd.DataFrame) -> str:
-    colors = {"holds": "#1b7837", "does not hold": "#b2182b", "inconclusive": "#8c6d1f"}
-    body = df[["claim", "statement", "measured_mean", "ci_low", "ci_high", "n_seeds", "verdict",
-               "reason"]].copy()
-    body["verdict"] = [f'<b style="color:{colors[v]}">{v}</b>' for v in body["verdict"]]
-    table = body.to_html(index=False, escape=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+COLORS = {"holds": "#1b7837", "does not hold": "#b2182b", "inconclusive": "#8c6d1f",
+          "not applicable": "#555555"}
+
+
+def html(df) -> str:
+    """The claims as an HTML table; every value is escaped (a claim's text is data)."""
+    import pandas as pd
+
+    def num(v):
+        return "" if pd.isna(v) else f"{v:.4g}"
+
+    head = ["claim", "statement", "measured mean", "95 % interval", "seeds", "verdict", "reason"]
+    rows = []
+    for _, r in df.iterrows():
+        verdict = str(r["verdict"])
+        cells = [_html.escape(str(r["claim"])), _html.escape(str(r["statement"])),
+                 num(r["measured_mean"]), f"[{num(r['ci_low'])}, {num(r['ci_high'])}]",
+                 str(int(r["n_seeds"])),
+                 f'<b style="color:{COLORS.get(verdict, "#000")}">{_html.escape(verdict)}</b>',
+                 _html.escape(str(r["reason"]))]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    table = ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
+             + "".join(rows) + "</tbody></table>")
     return ("<!doctype html><html><head><meta charset='utf-8'><title>Claims</title><style>"
             "body{font-family:sans-serif} table{border-collapse:collapse} td,th{border:1px solid #ccc;"
             "padding:4px 8px;vertical-align:top}</style></head><body><h1 id='claims-table'>"

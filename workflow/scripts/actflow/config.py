@@ -20,6 +20,20 @@ class ConfigError(ValueError):
     pass
 
 
+MAX_SEED = 2**32 - 1  # torch.manual_seed keeps 64 bits, numpy's generators more: the common range
+
+
+def _strict_integers(cls):
+    """Integers are ints: 13.0 or "1e3" (YAML reads 1e3 as text, a float once a number) are
+    refused rather than converted, so that the value a job receives is the value written, and
+    a fractional value can never be truncated silently. Booleans are not integers."""
+    def is_integer(checker, instance):
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    checker = cls.TYPE_CHECKER.redefine("integer", is_integer)
+    return jsonschema.validators.extend(cls, type_checker=checker)
+
+
 def _with_defaults(cls):
     validate_props = cls.VALIDATORS["properties"]
 
@@ -65,7 +79,7 @@ def validate(config: dict, schema_path) -> dict:
         raise ConfigError(f"config key '{_key(path)}': {value} is not a finite number; fix {where}")
     with open(schema_path) as fh:
         schema = with_registries(yaml.safe_load(fh))
-    validator = _with_defaults(jsonschema.Draft7Validator)(schema)
+    validator = _with_defaults(_strict_integers(jsonschema.Draft7Validator))(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
         err = errors[0]
@@ -75,18 +89,62 @@ def validate(config: dict, schema_path) -> dict:
             msg = f"{err.message}; known keys here: {', '.join(known)}"
         elif err.validator == "required":
             msg = f"{err.message} (a required section or key is missing)"
+        elif err.validator == "type" and err.validator_value == "integer" \
+                and isinstance(err.instance, float):
+            msg = (f"{err.instance!r} is not of type 'integer': write a whole number without a "
+                   f"decimal point or exponent" + (f" ({int(err.instance)})"
+                                                   if err.instance.is_integer() else ""))
         else:
             msg = err.message
         raise ConfigError(f"config key '{_key(path)}': {msg}; fix {where}")
     d = config.get("data", {})
     if d.get("x_min", 0) >= d.get("x_max", 1):
         raise ConfigError(f"config key 'data.x_min': must be below data.x_max; fix {where}")
+    for key, msg in _cross_checks(config):
+        raise ConfigError(f"config key '{key}': {msg}; fix {where}")
     # Canonical key order, so that a job's params do not change when only the order of keys
     # in a config file does (Snakemake compares params as written).
     canonical = _sorted(config)
     config.clear()
     config.update(canonical)
     return config
+
+
+SINE_EXPERIMENTS = ("exp1", "exp2")  # trained on the sine data, weight metrics computed
+
+
+def _cross_checks(config: dict):
+    """What the schema cannot say: relations between keys, and whether each job fits in memory.
+    Yields (key, message) for each problem, the first of which is reported."""
+    from . import budget
+
+    shown = config["neurons"]["show_layers"]
+    for exp in SINE_EXPERIMENTS:
+        depth = config[exp]["hidden_layers"]
+        deeper = [layer for layer in shown if layer > depth]
+        if deeper:
+            yield ("neurons.show_layers", f"layer {deeper[0]} is deeper than {exp}.hidden_layers "
+                   f"= {depth}: list layers between 1 and {depth}")
+    mem = config["train"]["mem_mb"]
+    runs, n = len(config["seeds"]), config["data"]["n_samples"]
+    for exp in ("exp1", "exp2", "exp3"):
+        c = config[exp]
+        need = budget.training_mb(runs, c["hidden_layers"], c["width"], n, c["epochs"])
+        if need > mem:
+            yield (f"{exp}", f"one training job would need about {need:,.0f} MB ({runs} seeds × "
+                   f"{c['hidden_layers']} layers × width {c['width']} × {n} samples × "
+                   f"{c['epochs']} epochs) but train.mem_mb is {mem:,}: lower the epochs, width, "
+                   f"layers, samples or seeds, or raise train.mem_mb to what a job may use")
+        if exp in SINE_EXPERIMENTS:
+            need = budget.weight_metrics_mb(runs, c["hidden_layers"], c["width"], n, len(shown))
+            what = "weight-metrics job"
+        else:
+            need = budget.capacity_mb(runs, len(c["targets"]), len(config["activations"]),
+                                      c["n_test"], c["hidden_layers"], c["width"])
+            what = "capacity-metrics job"
+        if need > mem:
+            yield (f"{exp}", f"its {what} would need about {need:,.0f} MB but train.mem_mb is "
+                   f"{mem:,}: lower the sizes or raise train.mem_mb")
 
 
 def with_registries(schema: dict) -> dict:
@@ -99,6 +157,31 @@ def with_registries(schema: dict) -> dict:
     props["activations"]["items"]["enum"] = list(REGISTRY)
     props["exp3"]["properties"]["targets"]["items"]["enum"] = list(TARGETS)
     return schema
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(
+                    f"the key {key!r} appears twice in one mapping (lines {seen[key] + 1} and "
+                    f"{key_node.start_mark.line + 1}); YAML would keep the last one silently: "
+                    f"delete one")
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(path):
+    """Load a YAML file, refusing duplicate keys; errors name the file."""
+    try:
+        with open(path) as fh:
+            return yaml.load(fh, Loader=_UniqueKeyLoader)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
 
 
 def _coerce_numbers(node):

@@ -32,6 +32,12 @@ class DamagedFileError(RuntimeError):
     pass
 
 
+# What to do about a damaged or foreign result (make repair: actflow.audit.repair).
+REPAIR = ("Run `make repair`: it deletes every result that differs from the manifest and "
+          "rebuilds it and what depends on it (without make: delete the file, then run snakemake "
+          "with the file as a target, then snakemake).")
+
+
 def package_versions() -> dict[str, str]:
     import numpy
 
@@ -81,14 +87,14 @@ def read_parquet(path, columns: list[str] | None = None) -> pd.DataFrame:
     except (OSError, pa.ArrowException) as err:
         raise DamagedFileError(
             f"{path} is not a readable Parquet file ({err}). It was probably truncated or "
-            f"corrupted: delete it and rerun the workflow; Snakemake rebuilds it."
+            f"corrupted. {REPAIR}"
         ) from err
     if columns is not None:
         missing = [c for c in columns if c not in df.columns]
         if missing:
             raise DamagedFileError(
                 f"{path} lacks the columns {missing}; it was written by another version of the "
-                f"workflow or damaged: delete it and rerun the workflow."
+                f"workflow or damaged. {REPAIR}"
             )
     return df
 
@@ -161,15 +167,13 @@ def load_weights(path, expect: dict | None = None) -> tuple[dict, dict, dict]:
             meta = json.loads((f.metadata() or {}).get(WEIGHTS_META_KEY, "{}"))
     except (SafetensorError, OSError, ValueError) as err:
         raise DamagedFileError(
-            f"{path} is not a readable weights file ({err}): delete it and rerun the workflow; "
-            f"Snakemake retrains that activation."
+            f"{path} is not a readable weights file ({err}). {REPAIR}"
         ) from err
     wrong = _mismatches(meta, expect or {})
     if wrong:
         raise DamagedFileError(
             f"{path} holds weights of another job ({'; '.join(wrong)}): it was copied or left "
-            f"over from another configuration. Delete it and rerun the workflow; Snakemake "
-            f"retrains it.")
+            f"over from another configuration. {REPAIR}")
     init = {k[5:]: v for k, v in tensors.items() if k.startswith("init.")}
     final = {k[6:]: v for k, v in tensors.items() if k.startswith("final.")}
     return init, final, meta

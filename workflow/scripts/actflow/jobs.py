@@ -72,12 +72,13 @@ def activation_curves(out, names, config=None):
     io.write_parquet(activations.curves(list(names)), out, config)
 
 
-def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, config=None):
+def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, outcomes: dict, config=None):
     from . import tables
 
     loss = io.concat_parquet(loss_paths, ["experiment", "activation", "seed", "epoch", "loss"])
     grads = io.concat_parquet(grads_paths, ["experiment", "activation", "seed", "epoch", "layer"])
     runs = io.concat_parquet(runs_paths, ["experiment", "activation", "seed", "diverged"])
+    runs["outcome"] = tables.outcomes(runs, **outcomes)
     ratio = tables.gradient_ratio(grads)
     frames = {"loss": loss, "gradient_flow": grads, "gradient_ratio": ratio, "runs": runs}
     frames |= tables.history_summaries(loss, grads, ratio)
@@ -131,15 +132,16 @@ def weight_metrics(experiment, weights: dict, runs, data, out: dict, seeds, hype
 
 
 def capacity_metrics(experiment, weights: dict, runs, train_data: dict, test_data: dict, out: dict,
-                     seeds, hyper: dict, config=None):
+                     seeds, hyper: dict, outcomes: dict, config=None):
     """Train and test MSE of every (activation, target, seed), predictions on the test grid,
     summaries over seeds and, per target, the winner with a paired comparison over seeds.
     ``weights`` maps (activation, target) -> weights file."""
     from . import model
     from .stats import summarize
-    from .tables import capacity_winners
+    from .tables import capacity_winners, outcomes as outcome_of
 
     status = io.concat_parquet(runs, ["activation", "target", "seed", "diverged"])
+    status["outcome"] = outcome_of(status, **outcomes)
     cap, preds = [], []
     L = hyper["hidden_layers"]
     for (act, target), path in weights.items():
@@ -175,12 +177,13 @@ def capacity_metrics(experiment, weights: dict, runs, train_data: dict, test_dat
     io.write_tables(frames, out, config)
 
 
-def audit_claims(claims_file, tables: dict, out: dict) -> None:
-    """Evaluate every claim of ``claims_file`` into Parquet, Markdown and HTML."""
+def audit_claims(claims_file, tables: dict, runs: dict, out: dict) -> None:
+    """Evaluate every claim of ``claims_file`` into Parquet, Markdown and HTML; ``runs`` maps
+    each kind of experiment to its union runs table (the outcomes each reason reports)."""
     from . import claims
 
     cl = claims.load(claims_file)
-    df = claims.evaluate(cl, tables, claims_file)
+    df = claims.evaluate(cl, tables, claims_file, runs)
     io.write_parquet(df, out["parquet"], {"claims_file": str(claims_file)})
     for key, text in (("markdown", claims.markdown(df)), ("html", claims.html(df))):
         with io.atomic_path(out[key]) as tmp:

@@ -64,10 +64,12 @@ SUMMARY = ("metric", "n_seeds", "mean", "std", "n_nonfinite", "ci_low", "ci_high
 LOG_SUMMARY = ("metric", "n_seeds", "mean", "std_log10", "n_nonfinite", "ci_low", "ci_high",
                "aggregate")
 NEURON_KEYS = ("experiment", "stage", "activation", "seed", "layer")
-# One row per trained run: its outcome and the settings it was trained with.
-RUN_COLUMNS = ("diverged", "diverged_epoch", "last_finite_loss", "final_loss", "baseline_mse",
-               "noise_mse", "epochs", "hidden_layers", "width", "optimizer", "learning_rate",
-               "momentum", "device")
+# One row per trained run, as the training job writes it: how it ended and its settings.
+TRAIN_RUN_COLUMNS = ("diverged", "diverged_epoch", "last_finite_loss", "final_loss",
+                     "baseline_mse", "noise_mse", "epochs", "hidden_layers", "width", "optimizer",
+                     "learning_rate", "momentum", "device")
+# The metrics' runs tables add the outcome class (config `outcomes`, actflow.tables.outcomes).
+RUN_COLUMNS = TRAIN_RUN_COLUMNS + ("outcome",)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,26 @@ def history_tables(result, runs: pd.DataFrame, baseline_mse, noise_mse, settings
     return loss, grads, summary
 
 
+OUTCOMES = ("trained", "collapsed", "exploded", "non-finite")
+
+
+def outcomes(runs: pd.DataFrame, collapse_rtol: float, explode_factor: float) -> pd.Series:
+    """How each run ended, from its final loss against var(y) (``baseline_mse``, the loss of the
+    best constant predictor):
+
+    - ``non-finite``: the loss, a gradient or a weight became non-finite (``diverged``);
+    - ``exploded``: finite, but the final loss is above ``explode_factor`` × var(y);
+    - ``collapsed``: the final loss is within ``collapse_rtol`` (relative) of var(y): the net
+      predicts a constant;
+    - ``trained``: anything else.
+    """
+    ratio = runs["final_loss"] / runs["baseline_mse"]
+    out = np.where(runs["diverged"] | ~np.isfinite(ratio), "non-finite",
+                   np.where(ratio > explode_factor, "exploded",
+                            np.where((ratio - 1).abs() <= collapse_rtol, "collapsed", "trained")))
+    return pd.Series(out, index=runs.index, name="outcome")
+
+
 def gradient_ratio(grads: pd.DataFrame) -> pd.DataFrame:
     """Ratio of the last hidden layer's gradient norm to the first's, per run and epoch."""
     keys = [c for c in grads.columns if c not in ("layer", "weight_grad_norm", "preact_grad_norm")]

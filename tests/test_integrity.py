@@ -1,0 +1,178 @@
+"""What the audit certifies is what is on disk, and no finished result is lost to a bad rerun.
+
+Each case is one of the faults an adversarial user found (issue #13): the finished tiny run is
+hashed before and after, and everything the case does not change on purpose must be identical.
+"""
+
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from actflow import audit, io, layout
+from conftest import ROOT, SNAKEMAKE, TINY, copy_workflow, planned_jobs, snakemake
+
+PY = [sys.executable, "-m"]
+ENV = dict(os.environ, PYTHONPATH=str(ROOT / "workflow" / "scripts"))
+
+
+def _hashes(wd):
+    return {str(p.relative_to(wd)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((wd / "results").rglob("*")) if p.is_file()
+            and not str(p.relative_to(wd)).startswith(layout.UNCERTIFIED_DIRS)}
+
+
+def _config(tmp_path, text):
+    f = tmp_path / "extra.yaml"
+    f.write_text(text)
+    return (TINY, f)
+
+
+def _flip_a_bit_keeping_mtime(path):
+    st = os.stat(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _verify(wd):
+    proc = subprocess.run(PY + ["actflow.audit", "verify"], cwd=wd, env=ENV, capture_output=True,
+                          text=True)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_a_job_that_fails_after_it_started_loses_no_finished_result(tiny_copy, tmp_path):
+    """A config that passes validation but fails inside training (here: out of memory under an
+    address-space limit, as on a smaller node): Snakemake deletes the old outputs of the jobs it
+    reruns; the workflow puts every one back, byte-identical and with its old metadata."""
+    before = _hashes(tiny_copy)
+    big = _config(tmp_path, "exp1: {width: 8000}\ntrain: {mem_mb: 9000}\n")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (3_500_000_000, 3_500_000_000))
+
+    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", *map(str, big)]
+    proc = subprocess.run(cmd, cwd=tiny_copy, capture_output=True, text=True, preexec_fn=limit)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "can't allocate memory" in out, out[-3000:]
+    assert "Restored 8 finished result(s)" in out
+    assert _hashes(tiny_copy) == before
+    assert planned_jobs(tiny_copy) == {}  # the old config: everything is up to date again
+    assert planned_jobs(tiny_copy, configfiles=big)["train"] == 2  # the new one: still to do
+    assert not (tiny_copy / ".snakemake/actflow-backup").exists()
+
+
+def test_verify_names_a_deleted_a_bit_flipped_and_an_unlisted_file(tiny_copy):
+    code, out = _verify(tiny_copy)
+    assert code == 0 and "match the manifest" in out, out
+    (tiny_copy / layout.sine_data()).unlink()
+    _flip_a_bit_keeping_mtime(tiny_copy / layout.train_outputs("exp2", "relu")["loss"])
+    (tiny_copy / "results/metrics/exp1/extra.parquet").write_bytes(b"PAR1")
+    code, out = _verify(tiny_copy)
+    assert code == 1
+    assert "missing: results/data/sine.parquet" in out
+    assert "changed: results/train/exp2/relu/loss.parquet" in out
+    assert "unlisted: results/metrics/exp1/extra.parquet" in out
+    assert "make repair" in out
+
+
+def test_repair_rebuilds_a_deleted_intermediate_whose_downstream_files_exist(tiny_copy):
+    """Snakemake alone says 'Nothing to be done' here; repair rebuilds it and what depends on
+    it, byte-identical to the certified run."""
+    before = _hashes(tiny_copy)
+    for p in (tiny_copy / layout.train_dir("exp1", "relu")).iterdir():
+        p.unlink()
+    assert planned_jobs(tiny_copy) == {}  # what the issue found
+    proc = subprocess.run(PY + ["actflow.audit", "repair", "--snakemake", SNAKEMAKE, "--cores",
+                                "2", "--", "--configfile", str(TINY)],
+                          cwd=tiny_copy, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "rebuilding 4 file(s)" in proc.stdout
+    assert _verify(tiny_copy)[0] == 0
+    assert _hashes(tiny_copy) == {k: v for k, v in before.items()
+                                  if k != layout.AUDIT["manifest"]} | {
+        layout.AUDIT["manifest"]: _hashes(tiny_copy)[layout.AUDIT["manifest"]]}
+
+
+def test_a_bit_flip_with_its_mtime_kept_stops_the_run_before_a_job_reads_it(tiny_copy):
+    victim = tiny_copy / layout.train_outputs("exp1", "relu")["loss"]
+    _flip_a_bit_keeping_mtime(victim)
+    before = _hashes(tiny_copy)
+    rerun = _config(tiny_copy, "outcomes: {collapse_rtol: 0.03}\n")  # history tables recomputed
+    assert planned_jobs(tiny_copy, configfiles=rerun)["history_metrics"] == 2
+    proc = snakemake(tiny_copy, configfiles=rerun, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "changed since the manifest certified them" in out and str(victim.relative_to(
+        tiny_copy)) in out and "No job has read them" in out
+    assert "rule history_metrics" not in out
+    assert _hashes(tiny_copy) == before
+
+
+def test_the_manifest_refuses_to_certify_a_file_that_does_not_read_back(tiny_copy, tmp_path):
+    doc = json.loads((tiny_copy / layout.AUDIT["manifest"]).read_text())
+    os.chdir(tiny_copy)
+    try:
+        png = "results/figures/fig1_activations.png"
+        cases = {png: b"", "results/figures/fig4_gradient_ratio.pdf": b"%PDF-1.4 cut",
+                 "results/metrics/loss.parquet": b"PAR1 not really",
+                 layout.train_outputs("exp1", "relu")["weights"]: b"\x00" * 64}
+        for path, content in cases.items():
+            good = (tiny_copy / path).read_bytes()
+            (tiny_copy / path).write_bytes(content)
+            with pytest.raises(audit.UncertifiableError, match=f"{path}: "):
+                audit.manifest(list(doc["files"]), doc["config"], ROOT, tmp_path / "m.json",
+                               tmp_path / "c.yaml")
+            (tiny_copy / path).write_bytes(good)
+        data = bytearray((tiny_copy / png).read_bytes())
+        data[len(data) // 2] ^= 0xFF  # same size, damaged image data
+        (tiny_copy / png).write_bytes(bytes(data))
+        assert "PNG" in audit.unreadable(tiny_copy / png)
+        with pytest.raises(audit.UncertifiableError, match="PNG"):
+            audit.manifest([png], {}, ROOT, tmp_path / "m.json", tmp_path / "c.yaml")
+    finally:
+        os.chdir(ROOT)
+
+
+def test_weights_of_another_experiment_are_refused_naming_both(tiny_copy):
+    before = _hashes(tiny_copy)
+    src = tiny_copy / layout.train_outputs("exp1", "relu")["weights"]
+    dst = tiny_copy / layout.train_outputs("exp2", "relu")["weights"]
+    dst.write_bytes(src.read_bytes())  # a newer file: Snakemake reruns what reads it
+    proc = snakemake(tiny_copy, check=False)
+    logs = "".join(p.read_text() for p in (tiny_copy / "results/logs/metrics").glob("exp2_*.log"))
+    assert proc.returncode != 0
+    assert "holds weights of another job (experiment: the file holds 'exp1', the job expects " \
+           "'exp2'" in logs
+    after = _hashes(tiny_copy)
+    assert {k for k in before if before[k] != after.get(k)} == {str(dst.relative_to(tiny_copy))}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_device_cuda_without_a_gpu_is_refused_before_any_job(tiny_copy):
+    before = _hashes(tiny_copy)
+    proc = snakemake(tiny_copy, "--config", "device=cuda", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "config device: cuda, but this run executes locally and torch" in out
+    assert "set device: auto or cpu" in out and "rule train" not in out
+    assert _hashes(tiny_copy) == before
+
+
+@pytest.mark.parametrize("where", ["results", "results/logs/metrics"])
+def test_a_file_where_the_workflow_needs_a_folder_is_named(tmp_path, where):
+    wd = copy_workflow(tmp_path / "wf")
+    (wd / where).parent.mkdir(parents=True, exist_ok=True)
+    (wd / where).write_text("not a folder")
+    proc = snakemake(wd, "--dry-run", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"{where} is a file, but the workflow writes into a folder of that name" in out
+    assert "Traceback" not in out
