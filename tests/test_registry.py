@@ -18,17 +18,20 @@ def test_each_figure_entry_matches_its_plotting_function():
         fn = getattr(plotting, name)
         assert list(inspect.signature(fn).parameters) == list(fig.tables), name
         assert fig.experiment in layout.EXPERIMENT_KINDS
-        assert fig.caption.startswith(f"**Figure {fig.number}.")
+        text = fig.caption_for(SETTINGS)
+        assert text.startswith(f"**Figure {fig.number}. {fig.title}.** ") and "{" not in text
         for path in fig.tables.values():
             rel = path.removeprefix("results/")
             assert layout.table_columns(rel) is not None, f"{name} reads {path}: no such table"
 
 
+SETTINGS = {"exp1": {"hidden_layers": 7, "epochs": 99, "optimizer": "sgd", "learning_rate": 0.5},
+            "exp2": {"learning_rate": 0.25}, "exp3": {"hidden_layers": 3, "width": 16},
+            "neurons": {"show_layers": "1 and 7"}}
+
+
 def test_captions_take_settings_from_the_config_not_literals():
-    settings = {"exp1": {"hidden_layers": 7, "epochs": 99, "optimizer": "sgd", "learning_rate": 0.5},
-                "exp2": {"learning_rate": 0.25}, "exp3": {"hidden_layers": 3, "width": 16},
-                "neurons": {"show_layers": "1 and 7"}}
-    text = " ".join(f.caption_for(settings) for f in figreg.FIGURES.values())
+    text = " ".join(f.caption_for(SETTINGS) for f in figreg.FIGURES.values())
     assert "7 hidden layers" in text and "learning rate 0.5" in text and "0.25" in text
     assert "3 hidden layers of 16 units" in text
     for literal in ("10 hidden", "10-layer", "lr 0.001", "5 hidden", "full-batch Adam"):

@@ -24,7 +24,7 @@ def test_report_shows_every_figure_and_the_claims_table(tiny_copy, tmp_path):
     assert report.stat().st_size > 100_000
     categories = {}
     for f in figreg.FIGURES.values():
-        categories.setdefault(figreg.category(f.name), []).append(f.number)
+        categories.setdefault(figreg.category(f.name), []).append(f)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -33,14 +33,14 @@ def test_report_shows_every_figure_and_the_claims_table(tiny_copy, tmp_path):
             page.get_by_text(category).click()
             return page.locator("tr").filter(has=page.get_by_role("cell", name=name, exact=True))
 
-        for category, numbers in categories.items():
-            for n in numbers:
-                row(category, f"Figure {n}").locator("a[iconname=eye]").click()
-                img = page.locator(f"img[src*='fig{n}_']")
+        for category, figs in categories.items():
+            for f in figs:  # listed with number and title
+                row(category, f.label).locator("a[iconname=eye]").click()
+                img = page.locator(f"img[src*='{f.name}.']")
                 img.wait_for(timeout=10_000)
                 assert img.evaluate("i => i.naturalWidth") > 100
-                row(category, f"Figure {n}").locator("a[iconname=information-circle]").click()
-                assert f"Figure {n}." in page.inner_text("body")  # the caption is shown
+                row(category, f.label).locator("a[iconname=information-circle]").click()
+                assert f"Figure {f.number}. {f.title}." in page.inner_text("body")  # caption
         row("0. Audit", "claims table").locator("a[iconname=eye]").click()
         page.wait_for_timeout(1000)
         frames = [f for f in page.frames if f != page.main_frame]

@@ -157,6 +157,7 @@ def test_cuda_config_asks_slurm_for_a_gpu(slurm, slurm_run):
     wd, _, _ = slurm_run
     before = {j["id"] for j in _cluster_jobs(slurm)}
     target = "results/train/exp1/relu/loss.parquet"
+    finished = (wd / target).read_bytes()
     proc = _snakemake_slurm(wd, slurm, "--config", "device=cuda", "train={threads: 2}",
                             "--forcerun", "train", "--", target, timeout=300)
     assert proc.returncode != 0
@@ -169,4 +170,5 @@ def test_cuda_config_asks_slurm_for_a_gpu(slurm, slurm_run):
     assert re.search(r"\bNumCPUs=2\b", detail), detail
     logs = "".join(p.read_text() for p in (wd / "results/logs/train/exp1").glob("relu.log"))
     assert "CUDA_VISIBLE_DEVICES=0" in logs and "sees no CUDA device" in logs, logs
-    assert not (wd / target).exists()
+    # the failed job's previous output is back, byte-identical (actflow.guard.restore)
+    assert (wd / target).read_bytes() == finished

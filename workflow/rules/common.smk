@@ -169,8 +169,9 @@ def figure_category(wildcards):
 
 
 def figure_label(wildcards):
-    f = figreg.FIGURES[wildcards.figure]
-    return {"figure": f"Figure {f.number}", "title": f.title}
+    # one label: the report would show a second label with two values in a category of two
+    # figures as a toggle between them
+    return {"figure": figreg.FIGURES[wildcards.figure].label}
 
 
 # ------------------------------------------------------------------ claims
@@ -188,8 +189,7 @@ def check_folders():
     paths = []
     for r in workflow.rules:
         for f in [*r.output, *r.log, *([r.benchmark] if r.benchmark else [])]:
-            static = str(f).split("{", 1)[0]  # up to the first wildcard
-            paths.append(static + "x" if static.endswith("/") else static)
+            paths.append(str(f).split("{", 1)[0])  # up to the first wildcard
     try:
         guard.check_output_dirs(paths)
     except guard.GuardError as err:

@@ -27,8 +27,14 @@ class Figure:
     tables: dict  # keyword of the plotting function -> table path
     caption: str
 
+    @property
+    def label(self) -> str:
+        """'Figure 10. Test MSE per activation and target': how the report lists it."""
+        return f"Figure {self.number}. {self.title}"
+
     def caption_for(self, settings: dict) -> str:
-        return self.caption.format_map(settings)
+        """The caption: the label in bold, then the text with the settings filled in."""
+        return f"**{self.label}.** " + self.caption.format_map(settings)
 
 
 def _m(experiment, table):
@@ -38,38 +44,38 @@ def _m(experiment, table):
 FIGURES: dict[str, Figure] = {f.name: f for f in [
     Figure("fig1_activations", 1, "Activation functions and their derivatives", "exp1",
            {"curves": layout.curves_path()},
-           "**Figure 1. Activation functions and their derivatives.** Top row: each activation "
+           "Top row: each activation "
            "σ(x); bottom row: its derivative σ′(x), with the largest slope marked. Sigmoid's "
            "derivative never exceeds 0.25, ReLU's is 1 for every positive input: the factor by "
            "which each layer scales the backpropagated error at best."),
-    Figure("fig2_telephone_game", 2, "ReLU vs Sigmoid gradient flow at initialisation", "exp1",
+    Figure("fig2_telephone_game", 2,
+           "ReLU vs Sigmoid gradient flow at initialisation (the telephone game)", "exp1",
            {"curves": layout.curves_path(), "flow": _m("exp1", "gradient_flow_summary")},
-           "**Figure 2. ReLU vs Sigmoid gradient flow at initialisation (the \"telephone "
-           "game\").** Top: the error signal ‖∂L/∂z_l‖ of each of the {exp1[hidden_layers]} "
+           "Top: the error signal ‖∂L/∂z_l‖ of each of the {exp1[hidden_layers]} "
            "hidden layers relative to the last one, as circles whose size and colour shrink as "
            "the signal fades on its way back to layer 1. Bottom: the two functions, their "
            "derivatives, and the same decay as a curve (log scale) against the study's "
            "×0.25-per-layer argument. Mean over seeds (geometric), band = 95 % interval."),
     Figure("fig3_gradient_by_layer", 3, "Gradient magnitude across layers", "exp1",
            {"flow": _m("exp1", "gradient_flow_summary"), "runs": _m("exp1", "runs")},
-           "**Figure 3. Gradient magnitude across layers.** The weight-gradient norm ‖∂L/∂W_l‖ "
+           "The weight-gradient norm ‖∂L/∂W_l‖ "
            "of each of the {exp1[hidden_layers]} hidden layers (1 = input side) at the first, "
            "middle and last epoch, log scale; line = geometric mean over seeds, band = 95 % "
            "interval. A line falling towards layer 1 means vanishing gradients."),
     Figure("fig4_gradient_ratio", 4, "Gradient ratio over training", "exp1",
            {"ratio": _m("exp1", "gradient_ratio_summary"), "runs": _m("exp1", "runs")},
-           "**Figure 4. Gradient ratio over training.** ‖∂L/∂W_{exp1[hidden_layers]}‖ / "
+           "‖∂L/∂W_{exp1[hidden_layers]}‖ / "
            "‖∂L/∂W_1‖ per epoch (log scale); 1.0 (dashed) means every layer receives the same "
            "gradient, values far above 1 mean the first layers starve. Geometric mean over "
            "seeds, band = 95 % interval."),
     Figure("fig5_gradient_over_epochs", 5, "Gradient flow across epochs", "exp1",
            {"flow": _m("exp1", "gradient_flow_summary")},
-           "**Figure 5. Gradient flow across epochs.** Heat map of ‖∂L/∂W_l‖ per hidden layer "
+           "Heat map of ‖∂L/∂W_l‖ per hidden layer "
            "(rows) and epoch (columns, {exp1[epochs]} in all), one panel per activation, shared "
            "log colour scale: dark cells are layers starved of gradient."),
     Figure("fig6_loss_curves", 6, "Training loss", "exp1",
            {"loss": _m("exp1", "loss_summary"), "runs": _m("exp1", "runs")},
-           "**Figure 6. Training loss.** Training MSE per epoch (log scale) under full-batch "
+           "Training MSE per epoch (log scale) under full-batch "
            "{exp1[optimizer]} at learning rate {exp1[learning_rate]}, geometric mean over seeds "
            "with a 95 % band. Dashed: the constant-predictor baseline var(y); dotted: the noise "
            "floor, the MSE of the noise-free sine. Diverged seeds are counted in the legend and "
@@ -78,7 +84,7 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            {"dead1": _m("exp1", "dead_neurons_summary"), "sparse1": _m("exp1", "sparsity_summary"),
             "dead2": _m("exp2", "dead_neurons_summary"), "sparse2": _m("exp2", "sparsity_summary"),
             "runs1": _m("exp1", "runs"), "runs2": _m("exp2", "runs")},
-           "**Figure 7. Dead neurons and sparsity.** Top: share of hidden neurons that are "
+           "Top: share of hidden neurons that are "
            "dead, under three definitions (output exactly 0, output ≤ 0, or derivative below "
            "tolerance for every training input); bottom: share of activation values that are "
            "exactly 0 or nearly 0. Columns: at initialisation, after Experiment 1 (learning "
@@ -89,22 +95,22 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "exp2",
            {"hist1": _m("exp1", "activation_hist"), "hist2": _m("exp2", "activation_hist"),
             "runs1": _m("exp1", "runs"), "runs2": _m("exp2", "runs")},
-           "**Figure 8. Distribution of activation values across layers.** For each activation "
+           "For each activation "
            "and experiment (learning rate {exp1[learning_rate]} and {exp2[learning_rate]}), the "
            "share of activation values per bin (log scale), one line per hidden layer (colour = "
            "depth), seeds pooled. Bin edges are fixed per activation; the end bins also hold "
            "the values beyond the 0.1–99.9 % range."),
     Figure("fig9_hidden_activations", 9, "Activation patterns of hidden layers", "exp2",
            {"hidden": _m("exp1", "hidden_activations")},
-           "**Figure 9. Activation patterns at hidden layers {neurons[show_layers]}.** Each row "
+           "Hidden layers {neurons[show_layers]}: each row "
            "of a panel is one neuron (sorted by its mean output), each column one training "
            "input (sorted), colour = the neuron's output; trained nets of Experiment 1, first "
            "seed. A panel of uniform horizontal stripes means neurons that no longer depend on "
            "the input."),
-    Figure("fig10_capacity_heatmap", 10, "Test MSE per activation and target", "exp3",
+    Figure("fig10_capacity_heatmap", 10, "Test MSE per activation × target", "exp3",
            {"summary": _m("exp3", "capacity_summary"), "winners": _m("exp3", "capacity_winners"),
             "runs": _m("exp3", "target_runs")},
-           "**Figure 10. Test MSE per activation × target** ({exp3[hidden_layers]} hidden "
+           "({exp3[hidden_layers]} hidden "
            "layers of {exp3[width]} units). Geometric mean over seeds of the test MSE on a "
            "clean, dense grid, log colour scale (darker = better), each cell annotated. Red "
            "box: the best activation for that target when its lead over the runner-up holds "
@@ -112,7 +118,7 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "lowest mean without an established lead."),
     Figure("fig11_predictions", 11, "Learned functions against the ground truth", "exp3",
            {"pred": _m("exp3", "predictions")},
-           "**Figure 11. Learned functions against the ground truth.** Rows: targets; columns: "
+           "Rows: targets; columns: "
            "activations. Coloured line: prediction averaged over seeds, band: min–max over "
            "seeds; black dashed: the clean target function."),
 ]}

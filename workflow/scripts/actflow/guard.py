@@ -37,10 +37,11 @@ class GuardError(RuntimeError):
 
 
 def check_output_dirs(paths) -> None:
-    """Every folder that the outputs in ``paths`` need must be a folder if it exists."""
+    """Every folder that the outputs in ``paths`` need must be a folder if it exists (a path
+    ending in ``/`` is itself such a folder)."""
     seen = set()
     for p in paths:
-        parent = Path(p).parent
+        parent = Path(p) if str(p).endswith("/") else Path(p).parent
         while str(parent) not in ("", ".") and parent not in seen:
             seen.add(parent)
             if parent.exists() and not parent.is_dir():

@@ -1,0 +1,156 @@
+"""Variants: named versions of the study's experiments under settings the study leaves unstated.
+
+A variant derives from one experiment (``of: exp1 | exp2 | exp3``) and overrides some of its
+training settings (``learning_rate``, ``optimizer``, ``init``, ...) or data settings
+(``data: {per_seed: true}``; for Experiment 3 also ``noise_std``, ``n_test``, ``targets``). A
+``grid:`` of keys with lists of values expands to one variant per combination, named
+``<name>-<key>=<value>`` (keys joined with ``-``). Each variant then flows through the same
+rules as its experiment, into its own folders, and the audit evaluates every claim of its
+experiment under it.
+
+The study's own experiments are the variants named ``exp1``, ``exp2`` and ``exp3`` (their
+``variant`` column equals their ``experiment`` column): the reference rows everywhere.
+
+No torch or pandas here: the Snakefile expands the variants when it parses.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from dataclasses import dataclass, field
+
+STUDY = ("exp1", "exp2", "exp3")
+KIND = {"exp1": "sine", "exp2": "sine", "exp3": "capacity"}
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # a variant's own name; generated names add -key=value
+META_KEYS = ("name", "of", "question", "grid")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str  # folder and `variant` column; exp1/exp2/exp3 for the study's own settings
+    of: str  # the experiment it derives from (its `experiment` column)
+    question: str  # what it asks, in one line
+    overrides: dict = field(default_factory=dict)  # dotted key -> value, what differs
+    settings: dict = field(default_factory=dict)  # the experiment's section, resolved
+    data: dict = field(default_factory=dict)  # the data section, resolved
+
+    @property
+    def kind(self) -> str:
+        return KIND[self.of]
+
+    @property
+    def is_study(self) -> bool:
+        return self.name == self.of
+
+
+class VariantError(ValueError):
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key, self.message = key, message
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "+".join(map(_fmt, value))
+    return str(value)
+
+
+def _flatten(overrides: dict) -> dict:
+    flat = {}
+    for k, v in overrides.items():
+        if k == "data" and isinstance(v, dict):
+            flat |= {f"data.{dk}": dv for dk, dv in v.items()}
+        else:
+            flat[k] = v
+    return flat
+
+
+def _nest(flat: dict) -> dict:
+    out: dict = {}
+    for k, v in flat.items():
+        if k.startswith("data."):
+            out.setdefault("data", {})[k[5:]] = v
+        else:
+            out[k] = v
+    return out
+
+
+def expand_entries(entries) -> list[dict]:
+    """The config's ``variants:`` list with every grid expanded: one dict per variant, with
+    ``name``, ``of``, ``question``, ``index`` (of its entry) and ``overrides`` (nested as in the
+    config). Raises VariantError(key, message) for a malformed entry."""
+    out = []
+    for i, entry in enumerate(entries or []):
+        where = f"variants[{i}]"
+        if not isinstance(entry, dict):
+            raise VariantError(where, "each variant is a mapping with at least name and of")
+        name = entry.get("name")
+        where_named = f"{where} ({name})" if isinstance(name, str) else where
+        if not isinstance(name, str) or not NAME.match(name):
+            raise VariantError(f"{where}.name", f"{name!r} is not a name of lower-case letters, "
+                               "digits and underscores that starts with a letter (it names "
+                               "folders and table rows)")
+        if entry.get("of") not in STUDY:
+            raise VariantError(f"{where_named}.of", f"{entry.get('of')!r} is not one of "
+                               f"{', '.join(STUDY)}: the experiment the variant derives from")
+        question = entry.get("question", "")
+        if not isinstance(question, str):
+            raise VariantError(f"{where_named}.question", "must be a line of text")
+        base = {k: v for k, v in entry.items() if k not in META_KEYS}
+        grid = entry.get("grid") or {}
+        if not isinstance(grid, dict) or not all(
+                isinstance(v, list) and v for v in grid.values()):
+            raise VariantError(f"{where_named}.grid", "a grid maps keys (data keys as data.key) to "
+                               "non-empty lists of values")
+        flat = _flatten(base)
+        clash = set(flat) & set(grid)
+        if clash:
+            raise VariantError(f"{where_named}.grid", f"{sorted(clash)[0]} is given both as a "
+                               "setting and in the grid")
+        if not grid:
+            out.append({"name": name, "of": entry["of"], "question": question, "index": i,
+                        "overrides": _nest(flat)})
+            continue
+        keys = list(grid)
+        for values in itertools.product(*(grid[k] for k in keys)):
+            label = "-".join(f"{k.removeprefix('data.')}={_fmt(v)}" for k, v in zip(keys, values))
+            out.append({"name": f"{name}-{label}", "of": entry["of"], "question": question,
+                        "index": i, "overrides": _nest(flat | dict(zip(keys, values)))})
+    seen = set(STUDY)
+    for v in out:
+        if v["name"] in seen:
+            what = "the study's experiment" if v["name"] in STUDY else "another variant"
+            raise VariantError(f"variants[{v['index']}] ({v['name']}).name",
+                               f"{v['name']!r} is already the name of {what}: names must be unique")
+        seen.add(v["name"])
+        if not re.match(r"^[a-z0-9_.=+\-]+$", v["name"]) or len(v["name"]) > 120:
+            raise VariantError(f"variants[{v['index']}] ({v['name']}).name",
+                               "a generated name must be short and path-safe: use simpler grid values")
+    return out
+
+
+def resolve(config: dict, expanded: list[dict]) -> list[Variant]:
+    """The study's experiments and every variant, with their settings resolved (the variant's
+    experiment section and the data section, with its overrides on top)."""
+    out = [Variant(e, e, "the study's setting", {}, copy.deepcopy(config[e]),
+                   copy.deepcopy(config["data"])) for e in STUDY]
+    for v in expanded:
+        ov = copy.deepcopy(v["overrides"])
+        data = copy.deepcopy(config["data"]) | ov.pop("data", {})
+        settings = copy.deepcopy(config[v["of"]]) | ov
+        out.append(Variant(v["name"], v["of"], v["question"], _flatten(v["overrides"]),
+                           settings, data))
+    return out
+
+
+def describe(variant: Variant) -> str:
+    """'learning_rate=0.01, optimizer=sgd' (or 'the study's setting')."""
+    if variant.is_study:
+        return "the study's setting"
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(variant.overrides.items()))
