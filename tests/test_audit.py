@@ -7,7 +7,7 @@ import shutil
 import yaml
 
 from actflow import io, layout
-from conftest import ROOT, TINY, copy_workflow, planned_jobs, snakemake
+from conftest import ROOT, TINY, copy_workflow, planned_job_list, planned_jobs, snakemake
 
 
 def _sha(p):
@@ -34,7 +34,8 @@ def test_manifest_hashes_every_output(tiny_run):
     assert {"python", "snakemake", "torch", "pandas", "pyarrow", "seaborn"} <= set(doc["versions"])
     files = doc["files"]
     for rel in ("results/metrics/loss.parquet", "results/figures/fig10_capacity_heatmap.png",
-                "results/train/exp3/step/relu/weights.safetensors", "results/audit/claims.parquet"):
+                "results/train/exp3/relu/weights.safetensors", "results/audit/claims.parquet",
+                "results/audit/sensitivity.parquet", "results/train/exp3_clean/relu/loss.parquet"):
         assert files[rel]["sha256"] == _sha(tiny_run / rel) and files[rel]["bytes"] > 0
     assert (tiny_run / "results/audit/config.yaml").exists()
 
@@ -72,7 +73,9 @@ def test_user_adds_a_claim_by_editing_the_yaml_alone(tiny_copy):
                           "filter": {"experiment": "exp1", "activation": "relu"},
                           "column": "final_loss", "test": {"op": "<", "value": 10.0}})
     f.write_text(yaml.safe_dump(doc))
-    assert set(planned_jobs(tiny_copy)) - {"all"} == {"audit_claims", "manifest"}
+    plan = planned_job_list(tiny_copy)
+    assert {r for r, _ in plan} - {"all"} == {"audit_claims", "manifest", "figure"}
+    assert [wc["figure"] for r, wc in plan if r == "figure"] == ["fig12_sensitivity"]
     snakemake(tiny_copy)
     df = io.read_parquet(tiny_copy / "results/audit/claims.parquet").set_index("claim")
     assert df.loc["relu_loss_drops", "verdict"] == "holds"
@@ -84,7 +87,8 @@ def test_audit_reexecutes_exactly_and_reports_tampering_without_overwriting(tiny
     conf.write_text(yaml.safe_dump(cfg))
     snakemake(tiny_copy, "audit", configfiles=(conf,))
     table = io.read_parquet(tiny_copy / "results/audit/reexecution.parquet")
-    assert len(table) == 8 * 4  # every training job of the tiny run, 4 files each
+    variants = yaml.safe_load(TINY.read_text())["variants"]
+    assert len(table) == (3 + len(variants)) * 2 * 4  # every training job, 4 files each
     assert (table["verdict"] == "match").all() and (table["mode"] == "exact").all()
     assert "0 missing, 0 changed" in (tiny_copy / "results/audit/reexecution.md").read_text()
     assert not (tiny_copy / "results/audit/scratch").exists()

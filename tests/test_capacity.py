@@ -10,7 +10,7 @@ from actflow.tables import capacity_winners
 
 def _cap(rows):
     return pd.DataFrame(rows, columns=["activation", "target", "seed", "test_mse"]).assign(
-        experiment="exp3")
+        experiment="exp3", variant="exp3")
 
 
 def test_lead_holds_only_when_it_holds_for_the_paired_seeds():
@@ -29,20 +29,26 @@ def test_lead_holds_only_when_it_holds_for_the_paired_seeds():
 
 
 def test_capacity_tables_agree_with_predictions(tiny_run):
-    cap = io.read_parquet(tiny_run / "results/metrics/capacity.parquet")
+    cap = io.read_parquet(tiny_run / layout.TABLES["capacity"].path("exp3"))
     assert len(cap) == 2 * 2 * 2  # activations × targets × seeds
-    pred = io.read_parquet(tiny_run / "results/metrics/predictions.parquet")
+    pred = io.read_parquet(tiny_run / layout.TABLES["predictions"].path("exp3"))
     recomputed = (pred.assign(se=(pred["y_pred"] - pred["y_true"]) ** 2)
                   .groupby(["activation", "target", "seed"])["se"].mean())
     merged = cap.set_index(["activation", "target", "seed"])["test_mse"]
     np.testing.assert_allclose(merged.sort_index(), recomputed.sort_index(), rtol=1e-12)
     assert pred.groupby(["activation", "target", "seed"]).size().eq(50).all()
-    grid = io.read_parquet(tiny_run / layout.target_data("step", "test"))
+    grid = io.read_parquet(tiny_run / layout.target_data("study", "test"))
+    grid = grid[grid["target"] == "step"]
     np.testing.assert_array_equal(pred[pred["target"] == "step"].drop_duplicates("x")["y_true"],
                                   grid["y"])
-    runs = io.read_parquet(tiny_run / layout.train_outputs("exp3", "relu", "step")["runs"])
+    runs = io.read_parquet(tiny_run / layout.train_outputs("exp3", "relu")["runs"])
+    runs = runs[runs["target"] == "step"]
     np.testing.assert_allclose(cap.query("activation == 'relu' and target == 'step'")["train_mse"],
                                runs["final_loss"], rtol=1e-5)
+    # every target of an activation trained in one stacked job, targets outer, seeds inner
+    all_runs = io.read_parquet(tiny_run / layout.train_outputs("exp3", "relu")["runs"])
+    assert list(zip(all_runs["target"], all_runs["seed"])) == [
+        ("sin", 0), ("sin", 1), ("step", 0), ("step", 1)]
 
 
 def test_capacity_summary_and_winners_exist(tiny_run):

@@ -22,8 +22,9 @@ def test_every_job_declares_every_module_it_loaded(tiny_run):
         assert loaded, job
         assert loaded <= declared, (job["rule"], sorted(loaded - declared))
         checked.add(job["rule"])
-    assert {"data_sine", "train", "train_target", "history_metrics", "weight_metrics",
-            "capacity_metrics", "union_table", "figure", "audit_claims", "manifest"} <= checked
+    assert {"data_sine", "data_targets_train", "data_targets_test", "train", "history_metrics",
+            "weight_metrics", "capacity_metrics", "union_table", "figure", "audit_claims",
+            "manifest"} <= checked
 
 
 def _package(tmp_path, files):

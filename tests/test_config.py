@@ -60,6 +60,61 @@ BAD = [
 ]
 
 
+# Malformed variants: each is validated exactly like its experiment, before any job.
+V = [{"name": "ok", "of": "exp2"}]
+BAD += [
+    ({"variants": [{"name": "x", "of": "exp9"}]}, "variants[0] (x).of", "'exp9' is not one of exp1"),
+    ({"variants": [{"name": "x", "of": "exp2", "learning_rat": 0.1}]}, "variants[0] (x).learning_rat",
+     "not a setting of exp2; its settings are .*learning_rate"),
+    ({"variants": [{"name": "x", "of": "exp2", "learning_rate": -1}]},
+     "variants[0] (x).learning_rate", "less than or equal to the minimum of 0"),
+    ({"variants": [{"name": "x", "of": "exp1", "epochs": 12.0}]}, "variants[0] (x).epochs",
+     "not of type 'integer'.*\\(12\\)"),
+    ({"variants": [{"name": "x", "of": "exp1", "data": {"per_seed": "yes"}}]},
+     "variants[0] (x).data.per_seed", "not of type 'boolean'"),
+    ({"variants": [{"name": "x", "of": "exp1", "data": {"noise": 0}}]},
+     "variants[0] (x).data.noise", "not a data setting"),
+    ({"variants": [{"name": "x", "of": "exp1", "init": "orthogonal"}]}, "variants[0] (x).init",
+     "'orthogonal' is not one of"),
+    ({"variants": [{"name": "../up", "of": "exp1"}]}, "variants[0].name", "not a name of lower-case"),
+    ({"variants": [{"name": "Big", "of": "exp1"}]}, "variants[0].name", "not a name of lower-case"),
+    ({"variants": V + [{"name": "ok", "of": "exp1"}]}, "variants[1] (ok).name",
+     "already the name of another variant"),
+    ({"variants": [{"name": "exp2", "of": "exp2"}]}, "variants[0] (exp2).name",
+     "already the name of the study's experiment"),
+    ({"variants": [{"name": "lr", "of": "exp2", "grid": {"learning_rate": [0.01, 0.01]}}]},
+     "variants[0] (lr-learning_rate=0.01).name", "already the name of another variant"),
+    ({"variants": [{"name": "lr", "of": "exp2", "grid": {"learning_rate": 0.01}}]},
+     "variants[0] (lr).grid", "non-empty lists of values"),
+    ({"variants": [{"name": "lr", "of": "exp2", "learning_rate": 0.1,
+                    "grid": {"learning_rate": [0.01]}}]},
+     "variants[0] (lr).grid", "given both as a setting and in the grid"),
+    ({"variants": [{"name": "deep", "of": "exp2", "hidden_layers": 2}]}, "neurons.show_layers",
+     "layer 5 is deeper than variants\\[0\\] \\(deep\\).hidden_layers = 2"),
+    ({"variants": [{"name": "huge", "of": "exp3", "width": 100000}]}, "variants[0] (huge)",
+     "one training job would need about"),
+]
+
+
+def test_a_grid_expands_to_one_variant_per_combination_with_readable_names():
+    from actflow import variants
+
+    entries = [{"name": "g", "of": "exp2", "question": "q", "optimizer": "sgd",
+                "grid": {"learning_rate": [0.1, 0.01], "data.per_seed": [True, False]}}]
+    out = variants.expand_entries(entries)
+    assert [v["name"] for v in out] == [  # keys in alphabetical order, values as written
+        "g-per_seed=true-learning_rate=0.1", "g-per_seed=true-learning_rate=0.01",
+        "g-per_seed=false-learning_rate=0.1", "g-per_seed=false-learning_rate=0.01"]
+    assert out[1]["overrides"] == {"optimizer": "sgd", "learning_rate": 0.01,
+                                   "data": {"per_seed": True}}
+    cfg = validate({"variants": entries}, SCHEMA)
+    resolved = {v.name: v for v in variants.resolve(cfg, variants.expand_entries(cfg["variants"]))}
+    v = resolved["g-per_seed=true-learning_rate=0.01"]
+    assert v.of == "exp2" and v.settings["learning_rate"] == 0.01 and v.data["per_seed"] is True
+    assert v.settings["hidden_layers"] == cfg["exp2"]["hidden_layers"]  # inherited
+    assert variants.describe(v) == "data.per_seed=true, learning_rate=0.01, optimizer=sgd"
+
+
 @pytest.mark.parametrize("override,key,reason", BAD, ids=[b[1] + ":" + b[2][:12] for b in BAD])
 def test_bad_config_names_key_and_reason(override, key, reason):
     with pytest.raises(ConfigError) as err:

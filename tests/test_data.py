@@ -59,3 +59,35 @@ def test_adding_a_target_does_not_change_another_s_data():
     c = data.make_train_set("sin", 50, -1, 1, 0.1, seed=3)
     assert a.equals(b)
     assert not np.allclose(a["y"] - a["y_clean"], c["y"] - c["y_clean"])  # own noise per target
+
+
+def test_per_seed_data_gives_each_training_seed_its_own_draw():
+    shared = data.make_dataset(["sin"], 50, -1, 1, 0.1, seed=7)
+    per = data.make_dataset(["sin"], 50, -1, 1, 0.1, seed=7, per_seed=True, seeds=[0, 1, 2])
+    assert "seed" not in shared and list(per["seed"].unique()) == [0, 1, 2]
+    noise = {s: (g["y"] - g["y_clean"]).to_numpy() for s, g in per.groupby("seed")}
+    assert not np.allclose(noise[0], noise[1]) and not np.allclose(noise[1], noise[2])
+    # reproducible, and a seed's draw does not depend on which other seeds are listed
+    again = data.make_dataset(["sin"], 50, -1, 1, 0.1, seed=7, per_seed=True, seeds=[2])
+    np.testing.assert_array_equal(again["y"], per[per["seed"] == 2]["y"])
+    # uniform sampling draws x per seed too; linspace keeps x
+    uni = data.make_dataset(["sin"], 50, -1, 1, 0.1, seed=7, sampling="uniform", per_seed=True,
+                            seeds=[0, 1])
+    assert not np.allclose(uni[uni.seed == 0]["x"], uni[uni.seed == 1]["x"])
+    np.testing.assert_array_equal(per[per.seed == 0]["x"], per[per.seed == 1]["x"])
+
+
+def test_runs_data_stacks_each_run_s_own_draw_in_run_order():
+    per = data.make_dataset(["sin", "abs"], 20, -1, 1, 0.1, seed=1, per_seed=True, seeds=[4, 5])
+    x, y, clean = data.runs_data(per, ["sin", "abs"], [4, 5])
+    assert x.shape == y.shape == (4, 20, 1)
+    rows = per[(per.target == "abs") & (per.seed == 4)]
+    np.testing.assert_array_equal(y[2, :, 0], rows["y"])  # targets outer, seeds inner
+    shared = data.make_dataset(["sin"], 20, -1, 1, 0.1, seed=1).drop(columns="target")
+    x, y, _ = data.runs_data(shared, None, [4, 5])
+    assert x.shape == (20, 1)  # one draw shared by every run: the study's setup
+
+
+def test_clean_targets_have_no_noise():
+    clean = data.make_dataset(["step", "cubic"], 30, -2, 2, 0.0, seed=3)
+    np.testing.assert_array_equal(clean["y"], clean["y_clean"])

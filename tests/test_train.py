@@ -151,6 +151,32 @@ def test_a_single_hidden_layer_trains_like_the_reference():
     assert set(res.final_params) == {"hidden1.weight", "hidden1.bias", "output.weight", "output.bias"}
 
 
+@pytest.mark.parametrize("bias_init", model.BIAS_INITS)
+@pytest.mark.parametrize("init", model.INITS)
+def test_each_init_scheme_equals_torch_nn_init_after_manual_seed(init, bias_init):
+    """What a user writes: manual_seed, build the nn.Linear layers, then torch.nn.init on each
+    weight (He: ReLU gain, fan-in; Glorot: gain 1) and zeros on each bias."""
+    stacked = model.init_params([7, 8, 123], hidden_layers=3, width=5, dtype="float64",
+                                init=init, bias_init=bias_init)
+    for r, seed in enumerate([7, 8, 123]):
+        torch.manual_seed(seed)
+        layers = [nn.Linear(a, b) for a, b in zip([1, 5, 5, 5], [5, 5, 5, 1])]
+        for lin in layers:
+            if init == "kaiming_uniform":
+                nn.init.kaiming_uniform_(lin.weight, mode="fan_in", nonlinearity="relu")
+            elif init == "kaiming_normal":
+                nn.init.kaiming_normal_(lin.weight, mode="fan_in", nonlinearity="relu")
+            elif init == "xavier_uniform":
+                nn.init.xavier_uniform_(lin.weight)
+            elif init == "xavier_normal":
+                nn.init.xavier_normal_(lin.weight)
+            if bias_init == "zero":
+                nn.init.zeros_(lin.bias)
+        for name, lin in zip(model.layer_names(3), layers):
+            assert torch.equal(stacked[f"{name}.weight"][r], lin.weight.detach().double().T)
+            assert torch.equal(stacked[f"{name}.bias"][r], lin.bias.detach().double()[None, :])
+
+
 def test_initial_weights_are_nn_linear_s_after_manual_seed():
     init = model.init_params([7, 8], hidden_layers=3, width=5, dtype="float64")
     for r, seed in enumerate([7, 8]):

@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -15,13 +16,15 @@ from conftest import ROOT, TINY, planned_job_list, planned_jobs
 TARGETS = {"all", "exp1", "exp2", "exp3", "manifest", "audit_claims"}
 
 def _table_files(root):
-    """(path, columns the registry gives) of every metric table of the run."""
+    """(path, columns the registry gives) of every metric table of the run, variants included."""
     out = []
+    variants = {v["name"]: v["of"] for v in yaml.safe_load(TINY.read_text())["variants"]}
     for table in layout.TABLES.values():
         kind = layout.kind_of_table(table.name)
         for exp, k in layout.EXPERIMENT_KINDS.items():
             if k == kind:
-                out.append((table.path(exp), table.columns))
+                out += [(table.path(v), table.columns) for v in [exp] + [
+                    n for n, of in variants.items() if of == exp]]
         if table.union:
             out.append((table.union_path(), table.columns))
     return out + [(layout.curves_path(), layout.ACTIVATION_CURVES.columns)]
@@ -39,6 +42,7 @@ def test_tables_have_their_registered_and_documented_schemas(tiny_run):
             assert f"`{col}`" in docs, f"column {col} of {path} is not documented"
     assert list(io.read_parquet(tiny_run / layout.sine_data()).columns) == ["x", "y", "y_clean"]
     grads = io.read_parquet(tiny_run / "results/metrics/gradient_flow.parquet")
+    grads = grads[grads["variant"] == grads["experiment"]]  # the study's settings
     n_act, n_seed = len(cfg["activations"]), len(cfg["seeds"])
     ep, layers = cfg["exp1"]["epochs"], cfg["exp1"]["hidden_layers"]
     assert len(grads) == 2 * n_act * n_seed * ep * layers  # exp1 and exp2
@@ -46,15 +50,20 @@ def test_tables_have_their_registered_and_documented_schemas(tiny_run):
     assert (grads["weight_grad_norm"] > 0).all()
     assert sorted(grads["layer"].unique()) == list(range(1, layers + 1))
     loss = io.read_parquet(tiny_run / "results/metrics/loss.parquet")
-    assert len(loss) == 2 * n_act * n_seed * ep
-    dead = io.read_parquet(tiny_run / "results/metrics/dead_neurons.parquet")
+    assert len(loss[loss["variant"] == loss["experiment"]]) == 2 * n_act * n_seed * ep
+    assert set(loss["variant"]) == {"exp1", "exp2", "exp2_sgd", "exp1_he"}
+    dead = io.read_parquet(tiny_run / "results/metrics/exp1/dead_neurons.parquet")
+    dead = pd.concat([dead, io.read_parquet(tiny_run / "results/metrics/exp2/dead_neurons.parquet")])
     assert len(dead) == 2 * 2 * n_act * n_seed * layers * 3  # experiments × stages × ... × definitions
     assert dead["dead_fraction"].between(0, 1).all()
     summary = io.read_parquet(tiny_run / "results/metrics/exp1/loss_summary.parquet")
     assert (summary["n_seeds"] == n_seed).all()
     assert (summary["ci_low"] <= summary["mean"]).all() and (summary["mean"] <= summary["ci_high"]).all()
-    runs = io.read_parquet(tiny_run / "results/metrics/runs.parquet").set_index("experiment")
+    runs = io.read_parquet(tiny_run / "results/metrics/runs.parquet").set_index("variant")
     assert runs.loc["exp2", "learning_rate"].eq(0.1).all() and runs["hidden_layers"].eq(layers).all()
+    assert runs.loc["exp2_sgd", "optimizer"].eq("sgd").all()
+    assert runs.loc["exp1_he", "init"].eq("kaiming_normal").all()
+    assert runs.loc["exp1", "init"].eq("pytorch").all()
 
 
 def test_tables_carry_config_and_versions(tiny_run):
@@ -67,6 +76,7 @@ def test_tables_carry_config_and_versions(tiny_run):
 def test_ratio_is_last_over_first_layer(tiny_run):
     g = io.read_parquet(tiny_run / "results/metrics/gradient_flow.parquet")
     r = io.read_parquet(tiny_run / "results/metrics/gradient_ratio.parquet")
+    g, r = g[g.variant == "exp1"], r[r.variant == "exp1"]
     one = g[(g.experiment == "exp1") & (g.activation == "sigmoid") & (g.seed == 1) & (g.epoch == 3)]
     one = one.set_index("layer")
     row = r[(r.experiment == "exp1") & (r.activation == "sigmoid") & (r.seed == 1) & (r.epoch == 3)]
@@ -124,28 +134,35 @@ def test_figure_only_change_reruns_only_figures(tiny_run, tmp_path):
 
 
 def _figures_reading(experiment):
+    """The figures drawn from an experiment's tables, and Figure 12 (the claims under every
+    variant), which any change of an experiment's results redraws."""
     return {f.name for f in figreg.FIGURES.values()
-            if any(f"/{experiment}/" in p for p in f.tables.values())}
+            if any(f"/{experiment}/" in p for p in f.tables.values())} | {"fig12_sensitivity"}
 
 
-def _experiments(jobs):
-    return {wc.get("experiment") for rule, wc in jobs if "experiment" in wc}
+def _variants(jobs):
+    return {wc["variant"] for rule, wc in jobs if "variant" in wc}
 
 
 def test_learning_rate_change_reruns_training_not_data(tiny_run, tmp_path):
     plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, "exp1: {learning_rate: 0.01}"))
     jobs = {r: sum(1 for q, _ in plan if q == r) for r, _ in plan}
-    assert jobs["train"] == 2 and jobs["history_metrics"] == 1 and jobs["weight_metrics"] == 1
-    assert _experiments(plan) == {"exp1"}
+    # exp1 and its variant exp1_he, which inherits exp1's learning rate
+    assert _variants(plan) == {"exp1", "exp1_he"}
+    assert jobs["train"] == 4 and jobs["history_metrics"] == 2 and jobs["weight_metrics"] == 2
     assert "data_sine" not in jobs and "activation_curves" not in jobs
     figures = {wc["figure"] for r, wc in plan if r == "figure"}
     assert "fig1_activations" not in figures and "fig6_loss_curves" in figures
 
 
-@pytest.mark.parametrize("change", ["exp2: {learning_rate: 0.05}", "exp2: {optimizer: sgd}"])
-def test_experiment2_change_reruns_experiment2_only(tiny_run, tmp_path, change):
+@pytest.mark.parametrize("change,variants", [
+    ("exp2: {learning_rate: 0.05}", {"exp2", "exp2_sgd"}),  # exp2_sgd inherits the rate
+    ("exp2: {optimizer: sgd}", {"exp2"}),  # exp2_sgd already overrides the optimizer
+])
+def test_experiment2_change_reruns_experiment2_and_its_variants_only(tiny_run, tmp_path, change,
+                                                                       variants):
     plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, change))
-    assert _experiments(plan) == {"exp2"}
+    assert _variants(plan) == variants
     rules = {r for r, _ in plan}
     assert rules - TARGETS == {"train", "history_metrics", "weight_metrics", "union_table", "figure"}
     figures = {wc["figure"] for r, wc in plan if r == "figure"}
@@ -154,13 +171,36 @@ def test_experiment2_change_reruns_experiment2_only(tiny_run, tmp_path, change):
 
 def test_adding_an_activation_trains_only_that_one(tiny_run, tmp_path):
     plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, "activations: [sigmoid, relu, tanh]"))
-    trained = sorted((wc["experiment"], wc["activation"]) for r, wc in plan if r == "train")
-    assert trained == [("exp1", "tanh"), ("exp2", "tanh")]
+    trained = sorted((wc["variant"], wc["activation"]) for r, wc in plan if r == "train")
+    variants = yaml.safe_load(TINY.read_text())["variants"]
+    assert trained == sorted([(v, "tanh") for v in ("exp1", "exp2", "exp3")]
+                             + [(v["name"], "tanh") for v in variants])
     rules = [r for r, _ in plan]
     assert "data_sine" not in rules and rules.count("activation_curves") == 1
-    assert rules.count("history_metrics") == 2 and rules.count("figure") == len(figreg.FIGURES)
-    exp3 = sorted((wc["target"], wc["activation"]) for r, wc in plan if r == "train_target")
-    assert exp3 == [("sin", "tanh"), ("step", "tanh")]
+    assert rules.count("history_metrics") == 4 and rules.count("figure") == len(figreg.FIGURES)
+
+
+def test_adding_a_variant_trains_only_that_variant(tiny_run, tmp_path):
+    variants = yaml.safe_load(TINY.read_text())["variants"]
+    extra = {"name": "exp2_gentle", "of": "exp2", "learning_rate": 0.01}
+    plan = planned_job_list(tiny_run, configfiles=_override(
+        tmp_path, yaml.safe_dump({"variants": variants + [extra]})))
+    assert {(r, wc.get("variant")) for r, wc in plan if "variant" in wc} == {
+        ("train", "exp2_gentle"), ("history_metrics", "exp2_gentle"),
+        ("weight_metrics", "exp2_gentle")}
+    assert sum(r == "train" for r, _ in plan) == 2
+    rules = {r for r, _ in plan} - TARGETS
+    assert rules == {"train", "history_metrics", "weight_metrics", "union_table", "figure"}
+    assert {wc["figure"] for r, wc in plan if r == "figure"} == {"fig12_sensitivity"}
+
+
+def test_changing_a_variant_reruns_only_that_variant(tiny_run, tmp_path):
+    variants = yaml.safe_load(TINY.read_text())["variants"]
+    changed = [v | {"momentum": 0.9} if v["name"] == "exp2_sgd" else v for v in variants]
+    plan = planned_job_list(tiny_run, configfiles=_override(
+        tmp_path, yaml.safe_dump({"variants": changed})))
+    assert _variants(plan) == {"exp2_sgd"}
+    assert {wc["figure"] for r, wc in plan if r == "figure"} == {"fig12_sensitivity"}
 
 
 def test_editing_plotting_code_reruns_figures_not_training(tiny_copy):
@@ -183,23 +223,39 @@ def test_each_output_builds_on_its_own(tiny_copy):
     assert not list((tiny_copy / "results/figures").glob("*"))
     for exp in ("exp1", "exp2", "exp3"):
         assert planned_jobs(tiny_copy, exp)["figure"] == len(figreg.by_experiment(exp))
+    only = planned_job_list(tiny_copy, "sensitivity")
+    assert {wc["figure"] for r, wc in only if r == "figure"} == {"fig12_sensitivity"}
+
+
+def test_a_request_for_an_unconfigured_name_fails_at_planning(tiny_run):
+    from conftest import snakemake
+
+    proc = snakemake(tiny_run, "--dry-run", "results/train/exp1/swish/loss.parquet", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "MissingRuleException" in out and "results/train/exp1/swish/loss.parquet" in out
 
 
 def test_default_config_equals_the_schema_defaults():
     from actflow.config import validate
 
     filled = validate({}, ROOT / "workflow/schemas/config.schema.yaml")
-    assert filled == yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    default = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    assert filled["variants"] == [] and default["variants"]  # no variants unless configured
+    assert filled == default | {"variants": []}
     json.dumps(filled)
 
 
-def test_adding_a_target_runs_only_what_it_needs(tiny_run, tmp_path):
+def test_adding_a_target_retrains_each_capacity_job_and_nothing_else(tiny_run, tmp_path):
+    """Experiment 3 trains every target of an activation in one stacked job (the unit of
+    caching), so a new target retrains each activation of each capacity variant."""
     plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, "exp3: {targets: [sin, step, abs]}"))
     rules = {r for r, _ in plan} - TARGETS
-    assert rules == {"data_target_train", "data_target_test", "train_target", "capacity_metrics",
+    assert rules == {"data_targets_train", "data_targets_test", "train", "capacity_metrics",
                      "union_table", "figure"}
-    assert {wc["target"] for r, wc in plan if "target" in wc} == {"abs"}
-    assert sorted(wc["activation"] for r, wc in plan if r == "train_target") == ["relu", "sigmoid"]
+    assert _variants(plan) == {"exp3", "exp3_clean"}
+    assert sorted(wc["activation"] for r, wc in plan if r == "train") == [
+        "relu", "relu", "sigmoid", "sigmoid"]
     assert {wc["figure"] for r, wc in plan if r == "figure"} == _figures_reading("exp3")
 
 
@@ -208,10 +264,11 @@ def test_adding_a_target_runs_only_what_it_needs(tiny_run, tmp_path):
 def test_experiment3_change_reruns_nothing_of_experiments_1_and_2(tiny_run, tmp_path, change):
     plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, change))
     rules = {r for r, _ in plan} - TARGETS
-    assert rules <= {"data_target_train", "data_target_test", "train_target", "capacity_metrics",
+    assert rules <= {"data_targets_train", "data_targets_test", "train", "capacity_metrics",
                      "union_table", "figure"}
+    assert _variants(plan) <= {"exp3", "exp3_clean"}
     assert {wc["table"] for r, wc in plan if r == "union_table"} <= set(layout.union_tables("capacity"))
     assert "capacity_metrics" in rules
     assert {wc["figure"] for r, wc in plan if r == "figure"} == _figures_reading("exp3")
     if "n_test" in change:
-        assert "train_target" not in rules and "data_target_train" not in rules
+        assert "train" not in rules and "data_targets_train" not in rules

@@ -2,20 +2,28 @@
 
 
 rule audit_claims:
-    """Evaluate every claim of config/claims.yaml against the measured tables."""
+    """Evaluate every claim of the claims file on the study's setting and under every variant."""
     input:
         claims=config["audit"]["claims"],
         tables=[f"{layout.RESULTS}/{t}" for t in CLAIM_TABLES],
         runs=[layout.TABLES[t].union_path() for t in RUN_KINDS.values()],
         code=code("audit_claims.py"),
     output:
-        parquet=layout.AUDIT["claims_parquet"],
-        markdown=layout.AUDIT["claims_markdown"],
-        html=report(
+        claims_parquet=layout.AUDIT["claims_parquet"],
+        claims_markdown=layout.AUDIT["claims_markdown"],
+        claims_html=report(
             layout.AUDIT["claims_html"],
             caption="../report/claims.rst",
-            category="0. Audit",
+            category=layout.CATEGORIES["audit"],
             labels={"figure": "claims table"},
+        ),
+        sensitivity_parquet=layout.AUDIT["sensitivity_parquet"],
+        sensitivity_markdown=layout.AUDIT["sensitivity_markdown"],
+        sensitivity_html=report(
+            layout.AUDIT["sensitivity_html"],
+            caption="../report/sensitivity.rst",
+            category=layout.CATEGORIES["sensitivity"],
+            labels={"figure": "sensitivity table"},
         ),
     log:
         "results/logs/audit/claims.log",
@@ -29,6 +37,8 @@ rule audit_claims:
     params:
         tables=CLAIM_TABLES,
         run_kinds=list(RUN_KINDS),
+        variants=VARIANT_ROWS,
+        caption=sensitivity_caption(),
     script:
         "../scripts/audit_claims.py"
 
@@ -38,11 +48,14 @@ MANIFEST_FILES = sorted(
     set(
         data_files()
         + train_files()
+        + [p for v in VARIANTS for p in variant_tables(v)]
         + [p for e in layout.EXPERIMENT_KINDS for p in experiment_target(e)]
         + [
             layout.AUDIT[k]
-            for k in ("claims_parquet", "claims_markdown", "claims_html")
+            for k in layout.AUDIT
+            if k.startswith(("claims", "sensitivity"))
         ]
+        + figure_files(figreg.FIGURES)
     )
 )
 
@@ -56,13 +69,13 @@ rule manifest:
         json=report(
             layout.AUDIT["manifest"],
             caption="../report/manifest.rst",
-            category="0. Audit",
+            category=layout.CATEGORIES["audit"],
             labels={"figure": "provenance manifest"},
         ),
         config=report(
             layout.AUDIT["config"],
             caption="../report/config.rst",
-            category="0. Audit",
+            category=layout.CATEGORIES["audit"],
             labels={"figure": "resolved configuration"},
         ),
     log:

@@ -1,5 +1,7 @@
-# Config validation, target lists and small helpers. Every file name, table name and figure
-# comes from the package's registries (actflow.layout, actflow.figures); nothing is spelt out here.
+# Config validation, target lists and small helpers. Every file name, table name, figure and
+# variant comes from the package's registries (actflow.layout, actflow.figures,
+# actflow.variants); nothing is spelt out here.
+import json
 import os
 import shutil
 import sys
@@ -13,7 +15,8 @@ sys.path.insert(0, SCRIPTS)
 
 from actflow import claims as claimreg  # noqa: E402
 from actflow import figures as figreg  # noqa: E402
-from actflow import guard, layout  # noqa: E402
+from actflow import guard, layout, warm  # noqa: E402
+from actflow import variants as varreg  # noqa: E402
 from actflow.codedeps import package_modules  # noqa: E402
 from actflow.config import ConfigError, load_yaml, validate  # noqa: E402
 
@@ -28,15 +31,19 @@ except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
 
 # The optimisation settings of a training job: all of an experiment's keys but its data.
-TRAIN_KEYS = list(
+TRAIN_KEYS = sorted(
     yaml.safe_load(Path(SCHEMA).read_text())["definitions"]["training"]["properties"]
 )
 ACTIVATIONS = config["activations"]
-TARGETS = config["exp3"]["targets"]
-SINE_EXPERIMENTS = [e for e, k in layout.EXPERIMENT_KINDS.items() if k == "sine"]
-CAPACITY_EXPERIMENTS = [
-    e for e, k in layout.EXPERIMENT_KINDS.items() if k == "capacity"
-]
+
+# The study's experiments and every variant, resolved: name -> actflow.variants.Variant.
+VARIANTS = {
+    v.name: v for v in varreg.resolve(config, varreg.expand_entries(config["variants"]))
+}
+SINE = [n for n, v in VARIANTS.items() if v.kind == "sine"]
+CAPACITY = [n for n, v in VARIANTS.items() if v.kind == "capacity"]
+STUDY = [n for n, v in VARIANTS.items() if v.is_study]
+OF_KIND = {"sine": SINE, "capacity": CAPACITY}
 
 
 def code(script):
@@ -49,27 +56,103 @@ def code(script):
     return [os.path.relpath(p) for p in found]
 
 
-def hyper(experiment):
-    return {k: config[experiment][k] for k in sorted(TRAIN_KEYS)}
+def hyper(variant):
+    """The training settings of a variant (the study's experiments are variants too)."""
+    return {k: VARIANTS[variant].settings[k] for k in TRAIN_KEYS}
 
 
 def train_hyper(wildcards):
-    return hyper(wildcards.experiment)
+    return hyper(wildcards.variant)
 
 
-def _target_data():
-    noise = config["exp3"]["noise_std"]
-    return config["data"] | {
-        "noise_std": config["data"]["noise_std"] if noise is None else noise
-    }
+def variant_keys(wildcards):
+    """The identifying columns of a variant's rows: its experiment and its name."""
+    return {"experiment": VARIANTS[wildcards.variant].of, "variant": wildcards.variant}
 
 
-TARGET_TRAIN_DATA = _target_data()
-TARGET_TEST_DATA = {
-    "n_test": config["exp3"]["n_test"],
-    "x_min": config["data"]["x_min"],
-    "x_max": config["data"]["x_max"],
-}
+def targets_of(variant):
+    v = VARIANTS[variant]
+    return v.settings["targets"] if v.kind == "capacity" else None
+
+
+def variant_targets(wildcards):
+    return targets_of(wildcards.variant)
+
+
+# ------------------------------------------------------------------ datasets
+def _dataset_settings(v):
+    """What a variant's data is drawn from: the data section (with Experiment 3's own noise,
+    targets and test grid for a capacity variant), and the seeds when each draws its own.
+    """
+    d = dict(v.data)
+    if v.kind == "capacity":
+        noise = v.settings["noise_std"]
+        d |= {
+            "noise_std": d["noise_std"] if noise is None else noise,
+            "targets": v.settings["targets"],
+            "n_test": v.settings["n_test"],
+        }
+    if d["per_seed"]:
+        d["seeds"] = config["seeds"]
+    return d
+
+
+# (kind, name) -> settings; the study's data is "study", another dataset is named after the
+# first variant that needs it, and variants whose data settings are equal share one.
+DATASETS = {}
+DATASET_OF = {}
+for _v in VARIANTS.values():
+    _settings = _dataset_settings(_v)
+    _name = next(
+        (n for (k, n), s in DATASETS.items() if k == _v.kind and s == _settings),
+        None,
+    )
+    if _name is None:
+        _name = "study" if _v.is_study else _v.name
+        DATASETS[(_v.kind, _name)] = _settings
+    DATASET_OF[_v.name] = _name
+
+
+def datasets(kind):
+    return [n for k, n in DATASETS if k == kind]
+
+
+def dataset_params(wildcards, kind):
+    return DATASETS[(kind, wildcards.dataset)]
+
+
+def sine_params(wildcards):
+    return dataset_params(wildcards, "sine")
+
+
+TEST_GRID_KEYS = ("targets", "n_test", "x_min", "x_max")  # all the test grids depend on
+
+
+def target_train_params(wildcards):
+    d = dataset_params(wildcards, "capacity")
+    return {k: v for k, v in d.items() if k != "n_test"}
+
+
+def target_test_params(wildcards):
+    d = dataset_params(wildcards, "capacity")
+    return {k: d[k] for k in TEST_GRID_KEYS}
+
+
+def training_data(wildcards):
+    v = VARIANTS[wildcards.variant]
+    ds = DATASET_OF[v.name]
+    if v.kind == "sine":
+        return layout.sine_data(ds)
+    return layout.target_data(ds, "train")
+
+
+def variant_sine_data(wildcards):
+    return layout.sine_data(DATASET_OF[wildcards.variant])
+
+
+def variant_target_data(wildcards):
+    ds = DATASET_OF[wildcards.variant]
+    return {s: layout.target_data(ds, s) for s in ("train", "test")}
 
 
 def train_gpus():
@@ -82,25 +165,26 @@ def train_gpus():
 
 
 # ------------------------------------------------------------------ file lists
-def per_activation(experiment, name):
-    """One training output (layout.TRAIN_FILES key) of every activation of an experiment."""
-    return [layout.train_outputs(experiment, a)[name] for a in ACTIVATIONS]
+def per_activation(variant, name):
+    """One training output (layout.TRAIN_FILES key) of every activation of a variant."""
+    return [layout.train_outputs(variant, a)[name] for a in ACTIVATIONS]
 
 
-def per_target(experiment, name):
-    return [
-        layout.train_outputs(experiment, a, t)[name]
-        for t in TARGETS
-        for a in ACTIVATIONS
-    ]
+def variant_inputs(name):
+    """Input function: a training output of every activation of the variant in the wildcards."""
+
+    def files(wildcards):
+        return per_activation(wildcards.variant, name)
+
+    return files
 
 
-def experiment_tables(experiment):
-    kind = layout.EXPERIMENT_KINDS[experiment]
+def variant_tables(variant):
+    kind = VARIANTS[variant].kind
     return [
         p
         for job in layout.KIND_JOBS[kind]
-        for p in layout.job_outputs(job, experiment).values()
+        for p in layout.job_outputs(job, variant).values()
     ]
 
 
@@ -109,10 +193,9 @@ def union_tables(kind):
 
 
 def union_inputs(wildcards):
-    """The per-experiment tables that one union table joins."""
+    """The per-variant tables that one union table joins: every variant of the table's kind."""
     kind = layout.kind_of_table(wildcards.table)
-    experiments = SINE_EXPERIMENTS if kind == "sine" else CAPACITY_EXPERIMENTS
-    return [layout.TABLES[wildcards.table].path(e) for e in experiments]
+    return [layout.TABLES[wildcards.table].path(v) for v in OF_KIND[kind]]
 
 
 def figure_files(names):
@@ -124,7 +207,7 @@ def experiment_target(experiment):
     kind = layout.EXPERIMENT_KINDS[experiment]
     extra = [layout.curves_path()] if experiment == "exp1" else []
     return (
-        experiment_tables(experiment)
+        variant_tables(experiment)
         + union_tables(kind)
         + extra
         + figure_files(figreg.by_experiment(experiment))
@@ -132,18 +215,18 @@ def experiment_target(experiment):
 
 
 def data_files():
-    return [layout.sine_data()] + [
-        layout.target_data(t, s) for t in TARGETS for s in ("train", "test")
+    out = [layout.sine_data(n) for n in datasets("sine")]
+    return out + [
+        layout.target_data(n, s)
+        for n in datasets("capacity")
+        for s in ("train", "test")
     ]
 
 
 def train_files():
-    files = []
-    for e in SINE_EXPERIMENTS:
-        files += [p for n in layout.TRAIN_FILES for p in per_activation(e, n)]
-    for e in CAPACITY_EXPERIMENTS:
-        files += [p for n in layout.TRAIN_FILES for p in per_target(e, n)]
-    return files
+    return [
+        p for v in VARIANTS for n in layout.TRAIN_FILES for p in per_activation(v, n)
+    ]
 
 
 # ------------------------------------------------------------------ figures
@@ -151,12 +234,23 @@ def figure_inputs(wildcards):
     return figreg.FIGURES[wildcards.figure].tables
 
 
+def figure_keywords(wildcards):
+    return list(figreg.FIGURES[wildcards.figure].tables)
+
+
 def figure_settings():
     """The config as the captions' fields see it (lists written out for reading)."""
     shown = config["neurons"]["show_layers"]
     listed = ", ".join(map(str, shown[:-1])) + (" and " if len(shown) > 1 else "")
     return config | {
-        "neurons": config["neurons"] | {"show_layers": listed + str(shown[-1])}
+        "neurons": config["neurons"] | {"show_layers": listed + str(shown[-1])},
+        "variant_list": "; ".join(
+            f"{v.name}: {varreg.describe(v)}"
+            + (f" ({v.question})" if v.question else "")
+            for v in VARIANTS.values()
+            if not v.is_study
+        )
+        or "none configured",
     }
 
 
@@ -179,8 +273,35 @@ try:
     CLAIMS = claimreg.load(config["audit"]["claims"])
 except claimreg.ClaimError as err:
     raise WorkflowError(f"Invalid claims file: {err}") from None
-CLAIM_TABLES = claimreg.tables(CLAIMS)
 RUN_KINDS = {"sine": "runs", "capacity": "target_runs"}  # the runs table of each kind
+# (name, experiment, overrides, question) of the study's settings and every variant
+VARIANT_ROWS = [
+    (v.name, v.of, varreg.describe(v), v.question) for v in VARIANTS.values()
+]
+
+
+def _claim_tables():
+    """Every table the claims read: the study's, and each variant's own per-experiment tables."""
+    tables = set()
+    for c in CLAIMS:
+        exp = claimreg.experiment_of(c)
+        names = (
+            [exp] + [v for v in VARIANTS if VARIANTS[v].of == exp] if exp else [None]
+        )
+        tables |= {claimreg.table_for(c, v) if v else c["table"] for v in names}
+    return sorted(tables)
+
+
+CLAIM_TABLES = _claim_tables()
+
+
+def sensitivity_caption():
+    return (
+        "Each claim of the study evaluated on the study's setting and under every variant "
+        "of its experiment, with the same thresholds. The variants and what each asks: "
+        + figure_settings()["variant_list"]
+        + "."
+    )
 
 
 # ------------------------------------------------------------------ guards around a run
@@ -220,9 +341,28 @@ def run_started():
             f"make repair), which rebuilds them and what depends on them."
         )
     guard.backup(".", workflow.persistence)
+    # local jobs only (on a cluster: the local rules); not with conda or containers, whose jobs
+    # run in environments of their own
+    if not workflow.deployment_settings.deployment_method:
+        WARM.append(
+            warm.start(
+                ".snakemake/actflow-warm.sock", ".snakemake/actflow-warm.log", SCRIPTS
+            )
+        )
+
+
+WARM = []  # the warm worker of this run (actflow.warm), if one started
+
+
+def run_succeeded():
+    for proc in WARM:
+        warm.stop(proc)
+    guard.discard_backup(".")
 
 
 def run_failed():
+    for proc in WARM:
+        warm.stop(proc)
     restored = guard.restore(".", workflow.persistence)
     guard.discard_backup(".")
     if restored:

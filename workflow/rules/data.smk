@@ -1,61 +1,67 @@
 rule data_sine:
-    """The study's dataset, y = sin(x) + N(0, noise_std²), written once."""
+    """The noisy sine data y = sin(x) + N(0, noise_std²) of the study or of a variant, written once."""
     input:
         code=code("data_sine.py"),
     output:
-        layout.sine_data(),
+        layout.sine_data("{dataset}"),
     log:
-        "results/logs/data/sine.log",
+        "results/logs/data/{dataset}_sine.log",
     benchmark:
-        "results/benchmarks/data/sine.tsv"
+        "results/benchmarks/data/{dataset}_sine.tsv"
+    wildcard_constraints:
+        dataset="|".join(map(re.escape, datasets("sine"))),
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=500,
     params:
-        data=config["data"],
+        data=sine_params,
     script:
         "../scripts/data_sine.py"
 
 
-rule data_target_train:
-    """Experiment 3: one target's noisy training set (the sine data's noise model by default)."""
+rule data_targets_train:
+    """A capacity experiment's training data: every target's noisy training set, one table."""
     input:
-        code=code("data_target.py"),
+        code=code("data_targets.py"),
     output:
-        layout.target_data("{target}", "train"),
+        layout.target_data("{dataset}", "train"),
     log:
-        "results/logs/data/{target}_train.log",
+        "results/logs/data/{dataset}_targets_train.log",
     benchmark:
-        "results/benchmarks/data/{target}_train.tsv"
+        "results/benchmarks/data/{dataset}_targets_train.tsv"
+    wildcard_constraints:
+        dataset="|".join(map(re.escape, datasets("capacity"))),
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=500,
     params:
-        data=TARGET_TRAIN_DATA,
+        data=target_train_params,
     script:
-        "../scripts/data_target.py"
+        "../scripts/data_targets.py"
 
 
-rule data_target_test:
-    """Experiment 3: one target's dense, clean, evenly spaced test grid."""
+rule data_targets_test:
+    """A capacity experiment's test data: every target's clean, evenly spaced test grid."""
     input:
-        code=code("data_target.py"),
+        code=code("data_targets.py"),
     output:
-        layout.target_data("{target}", "test"),
+        layout.target_data("{dataset}", "test"),
     log:
-        "results/logs/data/{target}_test.log",
+        "results/logs/data/{dataset}_targets_test.log",
     benchmark:
-        "results/benchmarks/data/{target}_test.tsv"
+        "results/benchmarks/data/{dataset}_targets_test.tsv"
+    wildcard_constraints:
+        dataset="|".join(map(re.escape, datasets("capacity"))),
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=500,
     params:
-        data=TARGET_TEST_DATA,
+        data=target_test_params,
     script:
-        "../scripts/data_target.py"
+        "../scripts/data_targets.py"

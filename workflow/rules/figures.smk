@@ -28,6 +28,7 @@ rule figure:
     params:
         style=config["figures"],
         caption=figure_caption,
+        tables=figure_keywords,
     script:
         "../scripts/figure.py"
 
@@ -48,3 +49,11 @@ rule exp3:
     """Experiment 3 (representational capacity): tables and its figures."""
     input:
         experiment_target("exp3"),
+
+
+rule sensitivity:
+    """Every variant's training and tables, the claims under every variant, Figure 12."""
+    input:
+        [p for v in VARIANTS if not VARIANTS[v].is_study for p in variant_tables(v)],
+        [layout.AUDIT[k] for k in layout.AUDIT if k.startswith("sensitivity")],
+        figure_files(figreg.by_experiment("sensitivity")),

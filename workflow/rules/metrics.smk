@@ -20,20 +20,20 @@ rule activation_curves:
 
 
 rule history_metrics:
-    """Tidy loss and gradient-flow tables of one experiment, with summaries over seeds."""
+    """Tidy loss and gradient-flow tables of one variant, with summaries over seeds."""
     input:
-        loss=per_activation("{experiment}", "loss"),
-        grads=per_activation("{experiment}", "grads"),
-        runs=per_activation("{experiment}", "runs"),
+        loss=variant_inputs("loss"),
+        grads=variant_inputs("grads"),
+        runs=variant_inputs("runs"),
         code=code("history_metrics.py"),
     output:
-        **layout.job_outputs("history", "{experiment}"),
+        **layout.job_outputs("history", "{variant}"),
     log:
-        "results/logs/metrics/{experiment}_history.log",
+        "results/logs/metrics/{variant}_history.log",
     benchmark:
-        "results/benchmarks/metrics/{experiment}_history.tsv"
+        "results/benchmarks/metrics/{variant}_history.tsv"
     wildcard_constraints:
-        experiment="|".join(SINE_EXPERIMENTS),
+        variant="|".join(map(re.escape, SINE)),
     conda:
         "../../envs/plot.yaml"
     threads: 1
@@ -48,24 +48,25 @@ rule history_metrics:
 rule weight_metrics:
     """Dead neurons, sparsity and activation statistics from initial and trained weights."""
     input:
-        weights=per_activation("{experiment}", "weights"),
-        runs=per_activation("{experiment}", "runs"),
-        data=layout.sine_data(),
+        weights=variant_inputs("weights"),
+        runs=variant_inputs("runs"),
+        data=variant_sine_data,
         code=code("weight_metrics.py"),
     output:
-        **layout.job_outputs("weights", "{experiment}"),
+        **layout.job_outputs("weights", "{variant}"),
     log:
-        "results/logs/metrics/{experiment}_weights.log",
+        "results/logs/metrics/{variant}_weights.log",
     benchmark:
-        "results/benchmarks/metrics/{experiment}_weights.tsv"
+        "results/benchmarks/metrics/{variant}_weights.tsv"
     wildcard_constraints:
-        experiment="|".join(SINE_EXPERIMENTS),
+        variant="|".join(map(re.escape, SINE)),
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=config["train"]["mem_mb"],
     params:
+        ids=variant_keys,
         activations=ACTIVATIONS,
         seeds=config["seeds"],
         hp=train_hyper,
@@ -75,29 +76,29 @@ rule weight_metrics:
 
 
 rule capacity_metrics:
-    """Experiment 3: train/test MSE, test-grid predictions, winners with a paired test."""
+    """A capacity experiment: train/test MSE, test-grid predictions, winners with a paired test."""
     input:
-        weights=per_target("{experiment}", "weights"),
-        runs=per_target("{experiment}", "runs"),
-        train=[layout.target_data(t, "train") for t in TARGETS],
-        test=[layout.target_data(t, "test") for t in TARGETS],
+        unpack(variant_target_data),
+        weights=variant_inputs("weights"),
+        runs=variant_inputs("runs"),
         code=code("capacity_metrics.py"),
     output:
-        **layout.job_outputs("capacity", "{experiment}"),
+        **layout.job_outputs("capacity", "{variant}"),
     log:
-        "results/logs/metrics/{experiment}_capacity.log",
+        "results/logs/metrics/{variant}_capacity.log",
     benchmark:
-        "results/benchmarks/metrics/{experiment}_capacity.tsv"
+        "results/benchmarks/metrics/{variant}_capacity.tsv"
     wildcard_constraints:
-        experiment="|".join(CAPACITY_EXPERIMENTS),
+        variant="|".join(map(re.escape, CAPACITY)),
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=config["train"]["mem_mb"],
     params:
+        ids=variant_keys,
         activations=ACTIVATIONS,
-        targets=TARGETS,
+        targets=variant_targets,
         seeds=config["seeds"],
         hp=train_hyper,
         outcomes=config["outcomes"],
@@ -106,7 +107,8 @@ rule capacity_metrics:
 
 
 rule union_table:
-    """One table over every experiment of a kind (for users; figures read per experiment)."""
+    """One table over the study's experiments and every variant of a kind (for users and the
+    audit; figures read per experiment)."""
     input:
         tables=union_inputs,
         code=code("union_table.py"),
@@ -122,6 +124,6 @@ rule union_table:
         "../../envs/plot.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=2000,
     script:
         "../scripts/union_table.py"

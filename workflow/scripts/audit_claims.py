@@ -4,4 +4,4 @@ from actflow import io, jobs
 io.setup_logging(snakemake.log[0])
 i, p = snakemake.input, snakemake.params
 jobs.audit_claims(i.claims, dict(zip(p.tables, i.tables)), dict(zip(p.run_kinds, i.runs)),
-                  dict(snakemake.output.items()))
+                  [tuple(v) for v in p.variants], dict(snakemake.output.items()))

@@ -1,9 +1,8 @@
-"""Adapter: rule figure -> actflow.plotting.draw (the figure's tables by keyword)."""
-from actflow import io, plotting
-from actflow.figures import FIGURES
+"""Adapter: rule figure -> actflow.jobs.draw_figure (the figure's tables by keyword)."""
+from actflow import io, jobs
 
 io.setup_logging(snakemake.log[0])
 name = snakemake.wildcards.figure
-tables = {kw: snakemake.input[kw] for kw in FIGURES[name].tables}
-plotting.draw(name, tables, {k: snakemake.output[k] for k in ("png", "pdf")},
-              **snakemake.params.style)
+tables = {kw: snakemake.input[kw] for kw in snakemake.params.tables}
+jobs.draw_figure(name, tables, {k: snakemake.output[k] for k in ("png", "pdf")},
+                 **snakemake.params.style)

@@ -5,4 +5,4 @@ io.setup_logging(snakemake.log[0])
 i = snakemake.input
 jobs.history_metrics(i.loss, i.grads, i.runs, dict(snakemake.output.items()),
                      snakemake.params.outcomes,
-                     {"experiment": snakemake.wildcards.experiment} | dict(snakemake.params.items()))
+                     {"variant": snakemake.wildcards.variant} | dict(snakemake.params.items()))

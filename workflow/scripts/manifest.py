@@ -1,6 +1,6 @@
-"""Adapter: rule manifest -> actflow.audit.manifest."""
-from actflow import audit, io
+"""Adapter: rule manifest -> actflow.jobs.manifest."""
+from actflow import io, jobs
 
 io.setup_logging(snakemake.log[0])
-audit.manifest(snakemake.params.files, snakemake.params.config, snakemake.scriptdir + "/../..",
-               snakemake.output.json, snakemake.output.config)
+jobs.manifest(list(snakemake.params.files), snakemake.params.config,
+              snakemake.scriptdir + "/../..", snakemake.output.json, snakemake.output.config)

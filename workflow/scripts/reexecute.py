@@ -1,7 +1,7 @@
-"""Adapter: rule audit -> actflow.audit.reexecute."""
-from actflow import audit, io
+"""Adapter: rule audit -> actflow.jobs.reexecute."""
+from actflow import io, jobs
 
 io.setup_logging(snakemake.log[0])
 p = snakemake.params
-audit.reexecute(snakemake.input.manifest, p.scratch, p.sample, p.seed, snakemake.output.table,
-                snakemake.output.markdown, threads=snakemake.threads)
+jobs.reexecute(snakemake.input.manifest, p.scratch, p.sample, p.seed, snakemake.output.table,
+               snakemake.output.markdown, threads=snakemake.threads)

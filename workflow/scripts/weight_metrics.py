@@ -5,7 +5,6 @@ io.setup_logging(snakemake.log[0])
 i, p = snakemake.input, snakemake.params
 n = p.neurons
 jobs.weight_metrics(
-    snakemake.wildcards.experiment, dict(zip(p.activations, i.weights)), i.runs, i.data,
-    dict(snakemake.output.items()), p.seeds, p.hp, n["grad_tol"], n["hist_bins"],
-    n["show_layers"], config=dict(p.items()),
+    p.ids, dict(zip(p.activations, i.weights)), i.runs, i.data, dict(snakemake.output.items()),
+    p.seeds, p.hp, n["grad_tol"], n["hist_bins"], n["show_layers"], config=dict(p.items()),
 )

@@ -1,22 +1,27 @@
 """actflow: the logic of the activation-function workflow.
 
-Modules are imported on demand, so that figure jobs never import torch:
+Modules are imported on demand, so that figure jobs never import torch and a job's script
+imports nothing heavy before it hands its job to the warm worker:
 
 - ``layout``: where every output lives, the tables and their columns (the one source of names).
 - ``figures``: the figure registry (number, title, tables, caption).
 - ``activations``: the activation registry (label, function, derivative, optional fused
   backward); importing it does not import torch.
-- ``data`` (numpy): the target registry and seeded datasets.
-- ``model`` (torch): the stacked MLP: initialisation, forward pass, predictions.
+- ``data`` (numpy): the target registry and seeded datasets (one draw, or one per seed).
+- ``variants``: the study's experiments and the variants of them (expansion of grids).
+- ``config``: validation of the workflow configuration, variants included.
+- ``budget``: the memory a job will need, estimated before it runs.
+- ``model`` (torch): the stacked MLP: initialisation schemes, forward pass, predictions.
 - ``train`` (torch): training with gradient-flow recording (the only place torch trains).
-- ``tables`` (pandas): tidy tables from training histories, summaries, winners.
+- ``tables`` (pandas): tidy tables from training histories, run outcomes, summaries, winners.
 - ``neurons`` (torch): dead neurons, sparsity, activation statistics from weights.
 - ``stats`` (numpy/scipy): means and 95 % intervals over seeds.
-- ``claims``: the study's claims checked against the tables.
-- ``audit``: provenance manifest and re-execution of sampled training jobs.
+- ``claims``: the study's claims checked against the tables, under every variant.
+- ``audit``: provenance manifest, verification of the results against it, re-execution.
+- ``guard``: a run's guards: backup and restore around a failed rerun, tampered inputs.
 - ``plotting`` (matplotlib/seaborn): every figure of the study, from Parquet.
 - ``io`` (pyarrow, safetensors): atomic writes, provenance metadata, checked reads, weights.
-- ``config``: validation of the workflow configuration.
 - ``codedeps``: the package modules each rule's script imports (its code inputs).
+- ``warm``: the warm worker that spares local jobs the library imports.
 - ``jobs``: one function per workflow rule.
 """

@@ -270,11 +270,12 @@ def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md,
         files = {name: Path(folder) / f for name, f in layout.TRAIN_FILES.items()}
         meta = io.read_metadata(files["loss"])["config"]
         _, _, wmeta = io.load_weights(files["weights"])
-        keys = {k: wmeta[k] for k in ("experiment", "activation", "target") if k in wmeta}
+        keys = {k: wmeta[k] for k in ("experiment", "variant", "activation")}
         dest = scratch / folder
         out = {name: str(dest / f) for name, f in layout.TRAIN_FILES.items()}
         jobs.train_job(meta["data"], out, keys, meta["seeds"], meta["hp"], meta["device"], threads,
-                       log_every=meta["log_every"], config=meta, compile=meta.get("compile", False))
+                       log_every=meta["log_every"], config=meta, compile=meta.get("compile", False),
+                       targets=meta.get("targets"))
         runs = io.read_parquet(files["runs"])
         exact = not runs["device"].astype(str).str.startswith("cuda").any()
         for name, f in layout.TRAIN_FILES.items():

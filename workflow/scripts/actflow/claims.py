@@ -36,8 +36,8 @@ REDUCERS = ("mean", "max", "min", "median", "last")
 TRANSFORMS = (None, "log10", "abs")
 OPS = ("<", "<=", ">", ">=", "approx", "between")
 COLUMNS = ["claim", "statement", "source", "condition", "expected", "measured_mean", "ci_low",
-           "ci_high", "n_seeds", "n_left_out", "outcomes", "verdict", "reason", "table",
-           "table_sha256"]
+           "ci_high", "n_seeds", "n_left_out", "outcomes", "verdict", "reason", "differs_under",
+           "table", "table_sha256"]
 VALUE_KEYS = {"id", "statement", "source", "table", "filter", "column", "per_seed", "transform",
               "test", "requires", "kind"}
 WINNER_KEYS = {"id", "statement", "source", "table", "kind", "target", "expect_best", "requires"}
@@ -85,6 +85,11 @@ def table_of(table, where) -> str:
     if posixpath.isabs(table) or norm.startswith("..") or norm.startswith("results/"):
         raise ClaimError(f"{where}: table {table!r} must be a path relative to results/ (such as "
                          f"metrics/loss.parquet) that stays inside it")
+    parts = norm.split("/")
+    if len(parts) == 3 and parts[1] not in layout.EXPERIMENT_KINDS:
+        raise ClaimError(f"{where}: table {table!r}: a claim reads a table of the study's "
+                         f"experiments ({', '.join(layout.EXPERIMENT_KINDS)}) or a union table; "
+                         f"the audit evaluates every claim under each variant by itself")
     if layout.table_columns(norm) is None:
         raise ClaimError(f"{where}: table {table!r} is not a table the workflow writes; tables "
                          f"are listed in docs/outputs.md, e.g. metrics/loss.parquet, "
@@ -240,7 +245,7 @@ def _apply_filter(df, flt: dict):
     return df, parts
 
 
-def _runs_for(claim, runs):
+def _runs_for(claim, runs, variant=None):
     """The rows of the runs table that a claim's filter selects (by the run keys it names)."""
     if runs is None:
         return None
@@ -248,7 +253,29 @@ def _runs_for(claim, runs):
            if k in ("experiment", "activation", "target", "seed") and k in runs.columns}
     if claim.get("kind") == "winner":
         flt = {"target": claim["target"]} if "target" in runs.columns else {}
+        flt["experiment"] = experiment_of(claim)
+    if variant is not None and "variant" in runs.columns:
+        flt["variant"] = variant
     return _apply_filter(runs, flt)[0]
+
+
+def experiment_of(claim) -> str | None:
+    """The study's experiment a claim is about: its filter's, or its table's folder; None for
+    claims about the activation functions themselves (no training behind them)."""
+    exp = (claim.get("filter") or {}).get("experiment")
+    if isinstance(exp, str):
+        return exp
+    parts = claim["table"].split("/")
+    return parts[1] if len(parts) == 3 else None
+
+
+def table_for(claim, variant: str) -> str:
+    """The table a claim reads under a variant: the variant's own folder for a per-experiment
+    table (metrics/exp3/x -> metrics/<variant>/x); union tables are filtered by variant."""
+    parts = claim["table"].split("/")
+    if len(parts) == 3 and parts[1] == experiment_of(claim):
+        return f"{parts[0]}/{variant}/{parts[2]}"
+    return claim["table"]
 
 
 def outcome_note(runs) -> str:
@@ -358,47 +385,108 @@ def evaluate_winner(claim, df, runs=None) -> dict:
     return base | stats | {"verdict": "does not hold", "reason": lead}
 
 
-def evaluate(claims, table_paths: dict[str, str], claims_file="config/claims.yaml",
-             runs_paths: dict[str, str] | None = None):
-    """Verdicts of every claim. ``table_paths`` maps each claim's table (relative to results/)
-    to its file; ``runs_paths`` maps a kind (sine, capacity) to the union runs table whose
-    outcomes each reason reports."""
-    import pandas as pd
+def _evaluate_one(c, variant, read, runs_tables, claims_file) -> dict:
+    """One claim under one variant (the study's own: variant == its experiment)."""
+    df, digest = read(table_for(c, variant) if variant else c["table"])
+    if variant is not None and "variant" in df.columns:
+        df = df[df["variant"] == variant]
+    kind = _kind_of(c["table"])
+    runs = _runs_for(c, runs_tables.get(kind), variant) if kind else None
+    try:
+        na = _not_applicable(c, runs)
+        if na:
+            res = {"condition": "", "verdict": "not applicable", "reason": na,
+                   "outcomes": outcome_note(runs), "n_seeds": 0, "n_left_out": 0}
+        elif c.get("kind") == "winner":
+            res = evaluate_winner(c, df, runs)
+        else:
+            res = evaluate_value(c, df, runs)
+    except (KeyError, ValueError) as err:
+        raise ClaimError(f"claim {c['id']!r} in {claims_file}: {err}") from err
+    untrained = runs is not None and "outcome" in runs and (runs["outcome"] != "trained").any()
+    if untrained and res["verdict"] != "not applicable":
+        res["reason"] += f"; outcomes of the runs: {res['outcomes']}"
+    return {"claim": c["id"], "statement": c["statement"], "source": c.get("source", ""),
+            "table": table_for(c, variant) if variant else c["table"], "table_sha256": digest} | res
 
+
+def _reader(table_paths):
     from . import io
 
-    runs_tables = {kind: io.read_parquet(p) for kind, p in (runs_paths or {}).items()}
-    rows, cache = [], {}
-    for c in claims:
-        path = table_paths[c["table"]]
+    cache = {}
+
+    def read(rel):
+        path = table_paths[rel]
         if path not in cache:
             with open(path, "rb") as fh:
                 cache[path] = (io.read_parquet(path), hashlib.sha256(fh.read()).hexdigest())
-        df, digest = cache[path]
-        kind = _kind_of(c["table"])
-        runs = _runs_for(c, runs_tables.get(kind)) if kind else None
-        try:
-            na = _not_applicable(c, runs)
-            if na:
-                res = {"condition": "", "verdict": "not applicable", "reason": na,
-                       "outcomes": outcome_note(runs), "n_seeds": 0, "n_left_out": 0}
-            elif c.get("kind") == "winner":
-                res = evaluate_winner(c, df, runs)
-            else:
-                res = evaluate_value(c, df, runs)
-        except (KeyError, ValueError) as err:
-            raise ClaimError(f"claim {c['id']!r} in {claims_file}: {err}") from err
-        untrained = runs is not None and "outcome" in runs and (runs["outcome"] != "trained").any()
-        if untrained and res["verdict"] != "not applicable":
-            res["reason"] += f"; outcomes of the runs: {res['outcomes']}"
-        rows.append({"claim": c["id"], "statement": c["statement"], "source": c.get("source", ""),
-                     "table": c["table"], "table_sha256": digest} | res)
-    out = pd.DataFrame(rows).reindex(columns=COLUMNS)
+        return cache[path]
+    return read
+
+
+def _frame(rows, columns):
+    import pandas as pd
+
+    out = pd.DataFrame(rows).reindex(columns=columns)
     for col in ("measured_mean", "ci_low", "ci_high"):
         out[col] = out[col].astype(float)
     for col in ("n_seeds", "n_left_out"):
         out[col] = out[col].fillna(0).astype(int)
     out["outcomes"] = out["outcomes"].fillna("").astype(str)
+    return out
+
+
+def evaluate(claims, table_paths: dict[str, str], claims_file="config/claims.yaml",
+             runs_paths: dict[str, str] | None = None):
+    """Verdicts of every claim on the study's own settings. ``table_paths`` maps each table a
+    claim reads (relative to results/) to its file; ``runs_paths`` maps a kind (sine, capacity)
+    to the union runs table whose outcomes each reason reports."""
+    from . import io
+
+    runs_tables = {kind: io.read_parquet(p) for kind, p in (runs_paths or {}).items()}
+    read = _reader(table_paths)
+    rows = [_evaluate_one(c, experiment_of(c), read, runs_tables, claims_file) for c in claims]
+    return _frame(rows, COLUMNS)
+
+
+SENSITIVITY_COLUMNS = ["claim", "experiment", "variant", "overrides", "question", "statement",
+                       "condition", "expected", "measured_mean", "ci_low", "ci_high", "n_seeds",
+                       "n_left_out", "outcomes", "verdict", "reason", "study_verdict", "differs",
+                       "table", "table_sha256"]
+
+
+def sensitivity(claims, variants, table_paths: dict[str, str], claims_file="config/claims.yaml",
+                runs_paths: dict[str, str] | None = None):
+    """Every claim about an experiment, evaluated under the study's setting and under every
+    variant of that experiment. ``variants``: (name, experiment, overrides text, question) in
+    order, the study's own settings included (name == experiment)."""
+    from . import io
+
+    runs_tables = {kind: io.read_parquet(p) for kind, p in (runs_paths or {}).items()}
+    read = _reader(table_paths)
+    rows = []
+    for c in claims:
+        exp = experiment_of(c)
+        if exp is None:
+            continue
+        study = _evaluate_one(c, exp, read, runs_tables, claims_file)["verdict"]
+        for name, of, overrides, question in variants:
+            if of != exp:
+                continue
+            res = _evaluate_one(c, name, read, runs_tables, claims_file)
+            rows.append(res | {"experiment": exp, "variant": name, "overrides": overrides,
+                               "question": question, "study_verdict": study,
+                               "differs": res["verdict"] != study})
+    out = _frame(rows, SENSITIVITY_COLUMNS)
+    out["differs"] = out["differs"].astype(bool)
+    return out
+
+
+def differing_variants(sens) -> dict[str, str]:
+    """claim -> 'variant (verdict), ...' for the variants under which the verdict differs."""
+    out = {}
+    for claim, g in sens[sens["differs"]].groupby("claim", sort=False):
+        out[claim] = ", ".join(f"{r.variant} ({r.verdict})" for r in g.itertuples())
     return out
 
 
@@ -424,13 +512,16 @@ def markdown(df) -> str:
              "**holds** (inside), **does not hold** (outside), **inconclusive** (straddles), "
              "**not applicable** (the run's settings cannot test it). "
              "Source: `results/audit/claims.parquet`.", "",
-             "| claim | the study says | measured mean [95 % interval] | seeds | verdict | why |",
-             "|---|---|---|---|---|---|"]
+             "The last column names the variants (results/audit/sensitivity.md) under which the "
+             "verdict is another.", "",
+             "| claim | the study says | measured mean [95 % interval] | seeds | verdict | why | "
+             "verdict differs under |",
+             "|---|---|---|---|---|---|---|"]
     for _, r in df.iterrows():
         meas = f"{fmt(r['measured_mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
         lines.append(f"| `{r['claim']}` | {cell(r['statement'])} | {meas} | {r['n_seeds']} | "
                      f"**{r['verdict']}** | {cell(r['condition'])}; expected {cell(r['expected'])}: "
-                     f"{cell(r['reason'])} |")
+                     f"{cell(r['reason'])} | {cell(r.get('differs_under') or '')} |")
     counts = df["verdict"].value_counts()
     lines += ["", "Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + "."]
     return "\n".join(lines) + "\n"
@@ -463,3 +554,61 @@ def html(df) -> str:
             "body{font-family:sans-serif} table{border-collapse:collapse} td,th{border:1px solid #ccc;"
             "padding:4px 8px;vertical-align:top}</style></head><body><h1 id='claims-table'>"
             "Claims of the study against the measurements</h1>" + table + "</body></html>\n")
+
+
+def sensitivity_markdown(sens, variants) -> str:
+    """The claims under every variant: one section per experiment, one row per claim and
+    variant; ``variants``: (name, experiment, overrides text, question)."""
+    import pandas as pd
+
+    def fmt(v):
+        return "" if pd.isna(v) else f"{v:.4g}"
+
+    def cell(text):
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["# The study's claims under every variant", "",
+             "Each claim is evaluated on the study's setting (the variant named like its "
+             "experiment) and on every variant of that experiment, with the same thresholds. "
+             "**differs**: the verdict is not the study's. Source: "
+             "`results/audit/sensitivity.parquet`.", "", "## The variants", "",
+             "| variant | of | settings | the question |", "|---|---|---|---|"]
+    lines += [f"| `{n}` | {of} | {cell(ov)} | {cell(q)} |" for n, of, ov, q in variants]
+    for exp, g in sens.groupby("experiment", sort=False):
+        lines += ["", f"## {exp}", "",
+                  "| claim | variant | measured mean [95 % interval] | seeds | verdict | differs |",
+                  "|---|---|---|---|---|---|"]
+        for r in g.itertuples():
+            meas = f"{fmt(r.measured_mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
+            lines.append(f"| `{r.claim}` | `{r.variant}` | {meas} | {r.n_seeds} | **{r.verdict}** "
+                         f"| {'**yes**' if r.differs else ''} |")
+    changed = differing_variants(sens)
+    lines += ["", "## Verdicts that change", ""]
+    lines += [f"- `{c}`: {v}" for c, v in changed.items()] or ["None."]
+    return "\n".join(lines) + "\n"
+
+
+def sensitivity_html(sens) -> str:
+    import pandas as pd
+
+    def num(v):
+        return "" if pd.isna(v) else f"{v:.4g}"
+
+    head = ["claim", "variant", "settings", "measured mean", "95 % interval", "seeds", "verdict",
+            "study's verdict", "reason"]
+    rows = []
+    for r in sens.itertuples():
+        v = str(r.verdict)
+        cells = [_html.escape(str(r.claim)), _html.escape(str(r.variant)),
+                 _html.escape(str(r.overrides)), num(r.measured_mean),
+                 f"[{num(r.ci_low)}, {num(r.ci_high)}]", str(int(r.n_seeds)),
+                 f'<b style="color:{COLORS.get(v, "#000")}">{_html.escape(v)}</b>'
+                 + (" (differs)" if r.differs else ""),
+                 _html.escape(str(r.study_verdict)), _html.escape(str(r.reason))]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    table = ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
+             + "".join(rows) + "</tbody></table>")
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>Sensitivity</title><style>"
+            "body{font-family:sans-serif} table{border-collapse:collapse} td,th{border:1px solid #ccc;"
+            "padding:4px 8px;vertical-align:top}</style></head><body><h1 id='sensitivity-table'>"
+            "The study's claims under every variant</h1>" + table + "</body></html>\n")

@@ -18,6 +18,7 @@ A test checks the result against the modules each job of a real run actually loa
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = "actflow"
@@ -64,9 +65,15 @@ def _walk_skipping_functions(node):
         yield from _walk_skipping_functions(child)
 
 
+@functools.lru_cache(maxsize=None)
+def _parse(text: str, filename: str) -> ast.AST:
+    """Each source is parsed once per process (the Snakefile asks for every rule)."""
+    return ast.parse(text, filename=filename)
+
+
 class _Module:
     def __init__(self, path: Path, name: str | None, package_dir: Path):
-        self.tree = ast.parse(path.read_text(), filename=str(path))
+        self.tree = _parse(Path(path).read_text(), str(path))
         self.name, self.dir = name, package_dir
         self.functions = {n.name: n for n in ast.walk(self.tree)
                           if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}

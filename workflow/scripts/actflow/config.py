@@ -82,25 +82,13 @@ def validate(config: dict, schema_path) -> dict:
     validator = _with_defaults(_strict_integers(jsonschema.Draft7Validator))(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
-        err = errors[0]
-        path = list(err.path)
-        if err.validator == "additionalProperties":
-            known = sorted(err.schema.get("properties", {}))
-            msg = f"{err.message}; known keys here: {', '.join(known)}"
-        elif err.validator == "required":
-            msg = f"{err.message} (a required section or key is missing)"
-        elif err.validator == "type" and err.validator_value == "integer" \
-                and isinstance(err.instance, float):
-            msg = (f"{err.instance!r} is not of type 'integer': write a whole number without a "
-                   f"decimal point or exponent" + (f" ({int(err.instance)})"
-                                                   if err.instance.is_integer() else ""))
-        else:
-            msg = err.message
-        raise ConfigError(f"config key '{_key(path)}': {msg}; fix {where}")
+        raise ConfigError(f"config key '{_key(list(errors[0].path))}': {_message(errors[0])}; "
+                          f"fix {where}")
     d = config.get("data", {})
     if d.get("x_min", 0) >= d.get("x_max", 1):
         raise ConfigError(f"config key 'data.x_min': must be below data.x_max; fix {where}")
-    for key, msg in _cross_checks(config):
+    resolved = _check_variants(config, schema, validator, where)
+    for key, msg in _cross_checks(config, resolved):
         raise ConfigError(f"config key '{key}': {msg}; fix {where}")
     # Canonical key order, so that a job's params do not change when only the order of keys
     # in a config file does (Snakemake compares params as written).
@@ -110,32 +98,100 @@ def validate(config: dict, schema_path) -> dict:
     return config
 
 
-SINE_EXPERIMENTS = ("exp1", "exp2")  # trained on the sine data, weight metrics computed
+def _message(err) -> str:
+    """A schema error in words, with the fix where the schema's own message lacks it."""
+    if err.validator == "additionalProperties":
+        known = sorted(err.schema.get("properties", {}))
+        return f"{err.message}; known keys here: {', '.join(known)}"
+    if err.validator == "required":
+        return f"{err.message} (a required section or key is missing)"
+    if err.validator == "type" and err.validator_value == "integer" \
+            and isinstance(err.instance, float):
+        return (f"{err.instance!r} is not of type 'integer': write a whole number without a "
+                f"decimal point or exponent" + (f" ({int(err.instance)})"
+                                                if err.instance.is_integer() else ""))
+    return err.message
 
 
-def _cross_checks(config: dict):
-    """What the schema cannot say: relations between keys, and whether each job fits in memory.
-    Yields (key, message) for each problem, the first of which is reported."""
+def _section_schema(schema: dict, experiment: str) -> dict:
+    sub = schema["properties"][experiment]
+    if "$ref" in sub:
+        sub = schema["definitions"][sub["$ref"].rsplit("/", 1)[1]]
+    return sub
+
+
+def _check_variants(config: dict, schema: dict, validator, where: str):
+    """Expand the grids and validate every variant exactly like its experiment: its overrides
+    on top of the experiment's (and the data) section, against the same schema. Returns the
+    study's experiments and the variants, resolved (actflow.variants.resolve)."""
+    from . import variants
+
+    try:
+        expanded = variants.expand_entries(config.get("variants"))
+    except variants.VariantError as err:
+        raise ConfigError(f"config key '{err.key}': {err.message}; fix {where}") from None
+    for v in expanded:
+        label = f"variants[{v['index']}] ({v['name']})"
+        ov = dict(v["overrides"])
+        data_ov = ov.pop("data", {})
+        section = _section_schema(schema, v["of"])
+        for key in ov:
+            if key not in section["properties"]:
+                raise ConfigError(
+                    f"config key '{label}.{key}': not a setting of {v['of']}; its settings are "
+                    f"{', '.join(sorted(section['properties']))} and data: {{...}}; fix {where}")
+        if not isinstance(data_ov, dict):
+            raise ConfigError(f"config key '{label}.data': must be a mapping of data settings; "
+                              f"fix {where}")
+        for key in data_ov:
+            if key not in schema["properties"]["data"]["properties"]:
+                raise ConfigError(
+                    f"config key '{label}.data.{key}': not a data setting; they are "
+                    f"{', '.join(sorted(schema['properties']['data']['properties']))}; fix {where}")
+        probe = {v["of"]: _copy(config[v["of"]]) | ov, "data": _copy(config["data"]) | data_ov}
+        sub = {"type": "object", "properties": {v["of"]: section,
+                                                "data": schema["properties"]["data"]},
+               "definitions": schema.get("definitions", {})}
+        errors = sorted(validator.evolve(schema=sub).iter_errors(probe),
+                        key=lambda e: (len(e.path), list(map(str, e.path))))
+        if errors:
+            err = errors[0]
+            path = list(err.path)
+            key = ".".join(map(str, path[1:])) if path[0] == v["of"] else _key(path)
+            raise ConfigError(f"config key '{label}.{key}': {_message(err)}; fix {where}")
+        d = probe["data"]
+        if d["x_min"] >= d["x_max"]:
+            raise ConfigError(f"config key '{label}.data.x_min': must be below data.x_max; "
+                              f"fix {where}")
+    return variants.resolve(config, expanded)
+
+
+def _cross_checks(config: dict, resolved):
+    """What the schema cannot say: relations between keys, and whether each job fits in memory,
+    for the study's experiments and every variant. Yields (key, message) for each problem, the
+    first of which is reported."""
     from . import budget
 
     shown = config["neurons"]["show_layers"]
-    for exp in SINE_EXPERIMENTS:
-        depth = config[exp]["hidden_layers"]
-        deeper = [layer for layer in shown if layer > depth]
-        if deeper:
-            yield ("neurons.show_layers", f"layer {deeper[0]} is deeper than {exp}.hidden_layers "
-                   f"= {depth}: list layers between 1 and {depth}")
     mem = config["train"]["mem_mb"]
-    runs, n = len(config["seeds"]), config["data"]["n_samples"]
-    for exp in ("exp1", "exp2", "exp3"):
-        c = config[exp]
-        need = budget.training_mb(runs, c["hidden_layers"], c["width"], n, c["epochs"])
+    runs = len(config["seeds"])
+    for v in resolved:
+        key = v.name if v.is_study else f"variants[{v.entry}] ({v.name})"
+        c, n = v.settings, v.data["n_samples"]
+        if v.kind == "sine":
+            deeper = [layer for layer in shown if layer > c["hidden_layers"]]
+            if deeper:
+                yield ("neurons.show_layers", f"layer {deeper[0]} is deeper than "
+                       f"{key}.hidden_layers = {c['hidden_layers']}: list layers between 1 and "
+                       f"{c['hidden_layers']}")
+        stacked = runs * (len(c["targets"]) if v.kind == "capacity" else 1)
+        need = budget.training_mb(stacked, c["hidden_layers"], c["width"], n, c["epochs"])
         if need > mem:
-            yield (f"{exp}", f"one training job would need about {need:,.0f} MB ({runs} seeds × "
+            yield (key, f"one training job would need about {need:,.0f} MB ({stacked} stacked runs × "
                    f"{c['hidden_layers']} layers × width {c['width']} × {n} samples × "
                    f"{c['epochs']} epochs) but train.mem_mb is {mem:,}: lower the epochs, width, "
                    f"layers, samples or seeds, or raise train.mem_mb to what a job may use")
-        if exp in SINE_EXPERIMENTS:
+        if v.kind == "sine":
             need = budget.weight_metrics_mb(runs, c["hidden_layers"], c["width"], n, len(shown))
             what = "weight-metrics job"
         else:
@@ -143,7 +199,7 @@ def _cross_checks(config: dict):
                                       c["n_test"], c["hidden_layers"], c["width"])
             what = "capacity-metrics job"
         if need > mem:
-            yield (f"{exp}", f"its {what} would need about {need:,.0f} MB but train.mem_mb is "
+            yield (key, f"its {what} would need about {need:,.0f} MB but train.mem_mb is "
                    f"{mem:,}: lower the sizes or raise train.mem_mb")
 
 

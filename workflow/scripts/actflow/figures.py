@@ -121,6 +121,14 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "Rows: targets; columns: "
            "activations. Coloured line: prediction averaged over seeds, band: min–max over "
            "seeds; black dashed: the clean target function."),
+    Figure("fig12_sensitivity", 12, "The study's claims under every variant", "sensitivity",
+           {"sensitivity": layout.AUDIT["sensitivity_parquet"]},
+           "Rows: the claims about an experiment; columns: the study's setting of each "
+           "experiment (first, framed) and every variant of it. Each cell is coloured by the "
+           "verdict under that setting (green holds, red does not hold, ochre inconclusive, grey "
+           "not applicable) and labelled with the measured mean over seeds; a black dot marks a "
+           "verdict that differs from the study's setting. Empty cells: the claim is about "
+           "another experiment. The variants: {variant_list}."),
 ]}
 
 
@@ -129,6 +137,6 @@ def by_experiment(experiment: str) -> list[str]:
 
 
 def category(name: str) -> str:
-    """The report category of a figure: its experiment, numbered as in the study."""
-    exp = FIGURES[name].experiment
-    return f"{exp[3:]}. {layout.EXPERIMENT_TITLES[exp]}"
+    """The report category of a figure: its experiment, numbered as in the study, or the
+    sensitivity of the claims."""
+    return layout.CATEGORIES[FIGURES[name].experiment]

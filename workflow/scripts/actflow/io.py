@@ -11,6 +11,7 @@ and a file that is something else is refused.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import platform
@@ -19,9 +20,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+# pandas and pyarrow are imported inside the functions: a job's script imports this module
+# before it hands the job to the warm worker (actflow.warm), and should not pay for them.
 
 META_KEY = b"actflow"
 _UMASK = os.umask(0)
@@ -38,18 +38,23 @@ REPAIR = ("Run `make repair`: it deletes every result that differs from the mani
           "with the file as a target, then snakemake).")
 
 
-def package_versions() -> dict[str, str]:
-    import numpy
+VERSIONED = ("numpy", "pandas", "pyarrow", "scipy", "torch", "matplotlib", "seaborn",
+             "safetensors")
 
-    versions = {
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "pandas": pd.__version__,
-        "pyarrow": pa.__version__,
-    }
-    for mod in ("torch", "matplotlib", "seaborn", "scipy"):
-        if mod in sys.modules:
-            versions[mod] = sys.modules[mod].__version__
+
+@functools.lru_cache(maxsize=1)
+def package_versions() -> dict[str, str]:
+    """Python and the installed versions of the packages the jobs use: the same list for every
+    table, whether a job imported them or not (so that a file does not depend on what else the
+    process had loaded)."""
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for pkg in VERSIONED:
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
     return versions
 
 
@@ -70,6 +75,9 @@ def atomic_path(path):
 
 
 def write_parquet(df: pd.DataFrame, path, config: dict | None = None) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta[META_KEY] = json.dumps(
@@ -82,6 +90,9 @@ def write_parquet(df: pd.DataFrame, path, config: dict | None = None) -> None:
 
 def read_parquet(path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a table, failing with a message naming the file and the fix if it is damaged."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         df = pq.read_table(path).to_pandas()
     except (OSError, pa.ArrowException) as err:
@@ -100,11 +111,15 @@ def read_parquet(path, columns: list[str] | None = None) -> pd.DataFrame:
 
 
 def read_metadata(path) -> dict:
+    import pyarrow.parquet as pq
+
     meta = pq.read_schema(path).metadata or {}
     return json.loads(meta.get(META_KEY, b"{}"))
 
 
 def concat_parquet(paths, columns=None) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.concat([read_parquet(p, columns) for p in paths], ignore_index=True)
 
 
@@ -179,11 +194,14 @@ def load_weights(path, expect: dict | None = None) -> tuple[dict, dict, dict]:
     return init, final, meta
 
 
-def setup_logging(path=None) -> None:
-    """Log to the job's ``log:`` file (or stderr); an uncaught error is logged there too."""
+def setup_logging(path=None, mode="w", log_modules=True) -> None:
+    """Log to the job's ``log:`` file (or stderr); an uncaught error is logged there too, and,
+    at the job's end, the package modules it loaded (``log_modules``)."""
     import logging
 
-    handlers = [logging.FileHandler(path, mode="w")] if path else [logging.StreamHandler(sys.stderr)]
+    if path and mode == "w":
+        open(path, "w").close()  # truncate, then append: a warm job process appends to it too
+    handlers = [logging.FileHandler(path, mode="a")] if path else [logging.StreamHandler(sys.stderr)]
     logging.basicConfig(
         level=logging.INFO, handlers=handlers, force=True,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -195,16 +213,24 @@ def setup_logging(path=None) -> None:
         sys.__excepthook__(kind, value, tb)
 
     sys.excepthook = log_uncaught
-    atexit.register(_log_modules)
+    if log_modules:
+        atexit.register(log_modules_once)
 
 
 MODULES_LINE = "package modules this job loaded:"
+_logged = []
 
 
-def _log_modules():
+def log_modules_once():
+    if not _logged:
+        log_modules()
+
+
+def log_modules():
     """At the job's end: which of the package's modules it loaded (a test compares them with the
     code inputs its rule declares)."""
     import logging
 
     loaded = sorted(m.split(".", 1)[1] for m in sys.modules if m.startswith("actflow."))
     logging.getLogger("actflow").info("%s %s", MODULES_LINE, " ".join(loaded))
+    _logged.append(1)

@@ -3,61 +3,93 @@
 The scripts in ``workflow/scripts`` only unpack Snakemake's object and call these, so each step
 can be run and tested without Snakemake. Output names come from :mod:`actflow.layout`, and each
 metrics job checks that the tables it made are exactly the outputs its rule declares.
+
+Every function here is a :func:`actflow.warm.job`: during a local run it executes in the warm
+worker, which has the libraries imported already. Imports are inside the functions, so that a
+job loads only what it runs (and a script that hands its job over loads nothing heavy).
 """
 
 from __future__ import annotations
 
 import logging
 
-import numpy as np
-import pandas as pd
-
-from . import io  # everything else inside the functions: a job loads only what it runs
+from . import io, warm
 
 
 # ---------------------------------------------------------------- data
-def make_train_data(out, target, n_samples, x_min, x_max, noise_std, seed, sampling, config=None):
-    from .data import make_train_set
+@warm.job
+def sine_data(out, data: dict, seeds, config=None):
+    """The noisy sine data (the study's or a variant's): one draw, or one per training seed."""
+    from .data import make_dataset
 
-    df = make_train_set(target, n_samples, x_min, x_max, noise_std, seed, sampling)
+    df = make_dataset(["sin"], data["n_samples"], data["x_min"], data["x_max"], data["noise_std"],
+                      data["seed"], data["sampling"], data["per_seed"], seeds).drop(columns="target")
     io.write_parquet(df, out, config)
-    logging.getLogger("actflow.data").info("wrote %s: %d samples of %s", out, len(df), target)
+    logging.getLogger("actflow.data").info("wrote %s: %d rows", out, len(df))
 
 
-def make_test_data(out, target, n_points, x_min, x_max, config=None):
-    from .data import make_test_grid
+@warm.job
+def target_train_data(out, targets, data: dict, seeds, config=None):
+    """A capacity experiment's training sets: every target, one draw (or one per training
+    seed), one table."""
+    from .data import make_dataset
 
-    io.write_parquet(make_test_grid(target, n_points, x_min, x_max), out, config)
+    train = make_dataset(targets, data["n_samples"], data["x_min"], data["x_max"],
+                         data["noise_std"], data["seed"], data["sampling"], data["per_seed"], seeds)
+    io.write_parquet(train, out, config)
+    logging.getLogger("actflow.data").info("wrote %d targets: %d rows", len(targets), len(train))
+
+
+@warm.job
+def target_test_data(out, targets, n_test: int, x_min: float, x_max: float, config=None):
+    """A capacity experiment's clean, evenly spaced test grids, every target in one table."""
+    from .data import make_test_grids
+
+    io.write_parquet(make_test_grids(targets, n_test, x_min, x_max), out, config)
 
 
 # ---------------------------------------------------------------- training
-def weights_identity(keys: dict, seeds, hyper: dict) -> dict:
-    """What a weights file says it is: the job's keys (experiment, activation, target), seeds
-    and training settings. Readers pass the same dict as ``expect`` to io.load_weights."""
-    return {**keys, "seeds": [int(s) for s in seeds], "hyper": dict(hyper)}
+def weights_identity(keys: dict, seeds, hyper: dict, targets=None) -> dict:
+    """What a weights file says it is: the job's keys (experiment, variant, activation), seeds,
+    targets (a capacity experiment) and training settings. Readers pass the same dict as
+    ``expect`` to io.load_weights."""
+    out = {**keys, "seeds": [int(s) for s in seeds], "hyper": dict(hyper)}
+    if targets is not None:
+        out["targets"] = list(targets)
+    return out
 
 
+@warm.job
 def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log_every=50,
-              config=None, compile=False):
-    """Train every seed of one (experiment, activation[, target]) given by ``keys``."""
+              config=None, compile=False, targets=None):
+    """Train every seed of one activation under one variant (``keys``: experiment, variant,
+    activation) as one stacked model; for a capacity experiment every target too (``targets``:
+    runs ordered targets outer, seeds inner). Each run's data is its own where the data has a
+    draw per seed (and per target)."""
+    import numpy as np
+    import pandas as pd
+
     from . import tables, train
+    from .data import runs_data
 
     train.setup_torch(threads)
-    df = io.read_parquet(data, ["x", "y"])
-    x = df["x"].to_numpy()[:, None]
-    y = df["y"].to_numpy()[:, None]
+    df = io.read_parquet(data, ["x", "y", "y_clean"])
+    x, y, y_clean = runs_data(df, targets, seeds)
+    per_run = [(t, s) for t in targets for s in seeds] if targets else [(None, s) for s in seeds]
     hyper = train.Hyper(**hp)
-    result = train.train(x, y, seeds, keys["activation"], hyper, device=device,
+    result = train.train(x, y, [s for _, s in per_run], keys["activation"], hyper, device=device,
                          log_every=log_every, compile=compile)
-    runs = pd.DataFrame({**keys, "seed": list(seeds)})
-    noise = float(np.mean((df["y"] - df["y_clean"]) ** 2)) if "y_clean" in df else np.nan
-    loss, grads, summary = tables.history_tables(result, runs, float(np.var(df["y"])), noise,
-                                                 hyper.settings())
+    runs = pd.DataFrame({**keys, **({"target": [t for t, _ in per_run]} if targets else {}),
+                         "seed": [s for _, s in per_run]})
+    axis = (1, 2) if y.ndim == 3 else None
+    baseline = np.var(y, axis=axis)
+    noise = np.mean((y - y_clean) ** 2, axis=axis)
+    loss, grads, summary = tables.history_tables(result, runs, baseline, noise, hyper.settings())
     io.write_parquet(loss, out["loss"], config)
     io.write_parquet(grads, out["grads"], config)
     io.write_parquet(summary, out["runs"], config)
     io.save_weights(out["weights"], result.init_params, result.final_params, {
-        **weights_identity(keys, seeds, hp),
+        **weights_identity(keys, seeds, hp, targets),
         "layout": "W as (runs, fan_in, fan_out), b as (runs, 1, fan_out)",
     })
     logging.getLogger("actflow.train").info(
@@ -66,12 +98,14 @@ def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log
 
 
 # ---------------------------------------------------------------- metrics
+@warm.job
 def activation_curves(out, names, config=None):
     from . import activations
 
     io.write_parquet(activations.curves(list(names)), out, config)
 
 
+@warm.job
 def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, outcomes: dict, config=None):
     from . import tables
 
@@ -85,40 +119,46 @@ def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, outcomes: di
     io.write_tables(frames, out, config)
 
 
+@warm.job
 def union(paths, out, config=None):
     io.write_parquet(io.concat_parquet(paths), out, config)
 
 
-def weight_metrics(experiment, weights: dict, runs, data, out: dict, seeds, hyper: dict, grad_tol,
+@warm.job
+def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hyper: dict, grad_tol,
                    n_bins, show_layers, config=None):
-    """Dead neurons, sparsity and activation statistics of one experiment, at initialisation
-    and after training, for every activation. ``weights`` maps activation -> weights file; each
-    file must hold that experiment's and activation's weights with these seeds and settings."""
+    """Dead neurons, sparsity and activation statistics of one variant (``keys``: experiment,
+    variant), at initialisation and after training, for every activation, on each run's own
+    training inputs. ``weights`` maps activation -> weights file; each file must hold that
+    variant's and activation's weights with these seeds and settings."""
+    import pandas as pd
+
     from . import neurons
+    from .data import runs_data
     from .stats import summarize
 
-    x = io.read_parquet(data, ["x"])["x"].to_numpy()
+    df = io.read_parquet(data, ["x", "y"])
+    x = runs_data(df.assign(y_clean=df["y"]), None, seeds)[0][..., 0]  # (n,) shared or (runs, n)
     status = io.concat_parquet(runs, ["activation", "seed", "diverged"])
     parts: dict[str, list] = {}
     L = hyper["hidden_layers"]
     for act, path in weights.items():
-        keys = {"experiment": experiment, "activation": act}
-        init, final, _ = io.load_weights(path, expect=weights_identity(keys, seeds, hyper))
+        ids = keys | {"activation": act}
+        init, final, _ = io.load_weights(path, expect=weights_identity(ids, seeds, hyper))
         st = status[status["activation"] == act].set_index("seed").loc[list(seeds)]
         diverged = st["diverged"].to_numpy(dtype=bool)
         bins = neurons.histogram_edges([init, final], x, act, L, ok=~diverged, n_bins=n_bins)
         for stage, state, div in (("init", init, None), ("trained", final, diverged)):
             tables_ = neurons.weight_metrics(
-                state, x, act, L, grad_tol, {"experiment": experiment, "stage": stage,
-                                             "activation": act},
+                state, x, act, L, grad_tol, keys | {"stage": stage, "activation": act},
                 seeds, diverged=div, bins=bins, show_layers=show_layers if stage == "trained" else ())
-            for name, df in tables_.items():
-                if df is not None:
-                    parts.setdefault(name, []).append(df)
-        logging.getLogger("actflow.neurons").info("%s %s: %d seeds, %d diverged", experiment, act,
-                                                  len(seeds), int(diverged.sum()))
+            for name, frame in tables_.items():
+                if frame is not None:
+                    parts.setdefault(name, []).append(frame)
+        logging.getLogger("actflow.neurons").info("%s %s: %d seeds, %d diverged", keys["variant"],
+                                                  act, len(seeds), int(diverged.sum()))
     frames = {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
-    by = ["experiment", "stage", "activation"]
+    by = ["experiment", "variant", "stage", "activation"]
     net_dead = (frames["dead_neurons"].groupby(by + ["seed", "definition"], sort=False)
                 .agg(diverged=("diverged", "first"), dead_fraction=("dead_fraction", "mean"))
                 .reset_index())
@@ -131,41 +171,56 @@ def weight_metrics(experiment, weights: dict, runs, data, out: dict, seeds, hype
     io.write_tables(frames, out, config)
 
 
-def capacity_metrics(experiment, weights: dict, runs, train_data: dict, test_data: dict, out: dict,
+@warm.job
+def capacity_metrics(keys: dict, weights: dict, runs, train_data, test_data, out: dict, targets,
                      seeds, hyper: dict, outcomes: dict, config=None):
-    """Train and test MSE of every (activation, target, seed), predictions on the test grid,
-    summaries over seeds and, per target, the winner with a paired comparison over seeds.
-    ``weights`` maps (activation, target) -> weights file."""
+    """Train and test MSE of every (activation, target, seed) of one capacity variant (``keys``:
+    experiment, variant), predictions on the test grids, summaries over seeds and, per target,
+    the winner with a paired comparison over seeds. ``weights`` maps activation -> weights file
+    (every target stacked, targets outer, seeds inner)."""
+    import numpy as np
+    import pandas as pd
+
     from . import model
+    from .data import runs_data
     from .stats import summarize
     from .tables import capacity_winners, outcomes as outcome_of
 
     status = io.concat_parquet(runs, ["activation", "target", "seed", "diverged"])
     status["outcome"] = outcome_of(status, **outcomes)
-    cap, preds = [], []
+    train = io.read_parquet(train_data, ["target", "x", "y", "y_clean"])
+    test = io.read_parquet(test_data, ["target", "x", "y"])
+    x_tr, y_tr, _ = runs_data(train, targets, seeds)
+    per_run = [(t, s) for t in targets for s in seeds]
     L = hyper["hidden_layers"]
-    for (act, target), path in weights.items():
-        keys = {"experiment": experiment, "activation": act, "target": target}
-        _, final, _ = io.load_weights(path, expect=weights_identity(keys, seeds, hyper))
-        tr = io.read_parquet(train_data[target], ["x", "y"])
-        te = io.read_parquet(test_data[target], ["x", "y"])
-        p_tr = model.predict(final, tr["x"], act, L)
-        p_te = model.predict(final, te["x"], act, L)
-        st = status[(status["activation"] == act) & (status["target"] == target)].set_index("seed")
-        cap.append(pd.DataFrame({
-            "experiment": experiment, "activation": act, "target": target, "seed": list(seeds),
-            "diverged": st.loc[list(seeds), "diverged"].to_numpy(dtype=bool),
-            "train_mse": ((p_tr - tr["y"].to_numpy()) ** 2).mean(axis=1),
-            "test_mse": ((p_te - te["y"].to_numpy()) ** 2).mean(axis=1),
-        }))
-        n = len(te)
-        preds.append(pd.DataFrame({
-            "experiment": experiment, "activation": act, "target": target,
-            "seed": np.repeat(list(seeds), n), "x": np.tile(te["x"].to_numpy(), len(seeds)),
-            "y_pred": p_te.reshape(-1), "y_true": np.tile(te["y"].to_numpy(), len(seeds)),
-        }))
+    cap, preds = [], []
+    for act, path in weights.items():
+        ids = keys | {"activation": act}
+        _, final, _ = io.load_weights(path, expect=weights_identity(ids, seeds, hyper, targets))
+        st = status[status["activation"] == act].set_index(["target", "seed"])
+        xr = x_tr[..., 0] if x_tr.ndim == 3 else np.broadcast_to(x_tr[:, 0], (len(per_run), len(x_tr)))
+        yr = y_tr[..., 0] if y_tr.ndim == 3 else np.broadcast_to(y_tr[:, 0], xr.shape)
+        p_tr = model.predict(final, xr, act, L)
+        for i, target in enumerate(targets):
+            rows = slice(i * len(seeds), (i + 1) * len(seeds))
+            state = {k: v[rows] for k, v in final.items()}
+            grid = test[test["target"] == target]
+            p_te = model.predict(state, grid["x"].to_numpy(), act, L)
+            y_te = grid["y"].to_numpy()
+            cap.append(pd.DataFrame({
+                **ids, "target": target, "seed": list(seeds),
+                "diverged": st.loc[[(target, s) for s in seeds], "diverged"].to_numpy(dtype=bool),
+                "train_mse": ((p_tr[rows] - yr[rows]) ** 2).mean(axis=1),
+                "test_mse": ((p_te - y_te) ** 2).mean(axis=1),
+            }))
+            n = len(grid)
+            preds.append(pd.DataFrame({
+                **ids, "target": target, "seed": np.repeat(list(seeds), n),
+                "x": np.tile(grid["x"].to_numpy(), len(seeds)), "y_pred": p_te.reshape(-1),
+                "y_true": np.tile(y_te, len(seeds)),
+            }))
     cap = pd.concat(cap, ignore_index=True)
-    by = ["experiment", "activation", "target"]
+    by = ["experiment", "variant", "activation", "target"]
     frames = {
         "target_runs": status,
         "capacity": cap,
@@ -177,16 +232,49 @@ def capacity_metrics(experiment, weights: dict, runs, train_data: dict, test_dat
     io.write_tables(frames, out, config)
 
 
-def audit_claims(claims_file, tables: dict, runs: dict, out: dict) -> None:
-    """Evaluate every claim of ``claims_file`` into Parquet, Markdown and HTML; ``runs`` maps
-    each kind of experiment to its union runs table (the outcomes each reason reports)."""
+@warm.job
+def audit_claims(claims_file, tables: dict, runs: dict, variants, out: dict) -> None:
+    """Evaluate every claim of ``claims_file`` on the study's setting and under every variant
+    (``variants``: name, experiment, overrides text, question), into Parquet, Markdown and HTML.
+    ``tables`` maps each table the claims read to its file; ``runs`` maps each kind of
+    experiment to its union runs table (the outcomes each reason reports)."""
     from . import claims
 
     cl = claims.load(claims_file)
+    sens = claims.sensitivity(cl, variants, tables, claims_file, runs)
     df = claims.evaluate(cl, tables, claims_file, runs)
-    io.write_parquet(df, out["parquet"], {"claims_file": str(claims_file)})
-    for key, text in (("markdown", claims.markdown(df)), ("html", claims.html(df))):
+    df["differs_under"] = df["claim"].map(claims.differing_variants(sens)).fillna("")
+    io.write_parquet(df, out["claims_parquet"], {"claims_file": str(claims_file)})
+    io.write_parquet(sens, out["sensitivity_parquet"], {"claims_file": str(claims_file)})
+    for key, text in (("claims_markdown", claims.markdown(df)), ("claims_html", claims.html(df)),
+                      ("sensitivity_markdown", claims.sensitivity_markdown(sens, variants)),
+                      ("sensitivity_html", claims.sensitivity_html(sens))):
         with io.atomic_path(out[key]) as tmp:
             tmp.write_text(text)
-    logging.getLogger("actflow.claims").info(
-        "%d claims: %s", len(df), df["verdict"].value_counts().to_dict())
+    log = logging.getLogger("actflow.claims")
+    log.info("%d claims: %s", len(df), df["verdict"].value_counts().to_dict())
+    log.info("%d verdicts under %d variants, %d differ from the study's", len(sens),
+             len(variants), int(sens["differs"].sum()))
+
+
+@warm.job
+def draw_figure(name: str, tables: dict, outputs: dict, dpi: int = 150,
+                context: str = "notebook") -> None:
+    """One figure of the study (actflow.figures), drawn from its tables by keyword."""
+    from . import plotting
+
+    plotting.draw(name, tables, outputs, dpi=dpi, context=context)
+
+
+@warm.job
+def manifest(files, config: dict, basedir, out_json, out_config) -> None:
+    from . import audit
+
+    audit.manifest(files, config, basedir, out_json, out_config)
+
+
+@warm.job
+def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md, threads=1):
+    from . import audit
+
+    audit.reexecute(manifest_path, scratch, sample, seed, out_table, out_md, threads=threads)

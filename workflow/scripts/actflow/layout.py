@@ -17,14 +17,21 @@ RESULTS = "results"
 
 # ------------------------------------------------------------------ experiments
 # The study's experiments and the kind of pipeline each runs. A "sine" experiment trains on the
-# noisy sine data and gets history and weight metrics; a "capacity" experiment trains on each
-# target function and gets test errors.
+# noisy sine data and gets history and weight metrics; a "capacity" experiment trains on every
+# target function and gets test errors. Variants (actflow.variants) run the pipeline of the
+# experiment they derive from, under their own name: paths below take a variant name, and the
+# study's own experiments are the variants exp1, exp2, exp3.
 EXPERIMENT_KINDS = {"exp1": "sine", "exp2": "sine", "exp3": "capacity"}
 EXPERIMENT_TITLES = {
     "exp1": "Experiment 1: gradient flow",
     "exp2": "Experiment 2: dead neurons",
     "exp3": "Experiment 3: representational capacity",
 }
+# Report categories: the experiments, the sensitivity of the claims to the variants, the audit.
+CATEGORIES = {"exp1": "1. Experiment 1: gradient flow", "exp2": "2. Experiment 2: dead neurons",
+              "exp3": "3. Experiment 3: representational capacity",
+              "sensitivity": "4. Sensitivity: the claims under other settings",
+              "audit": "0. Audit"}
 KIND_JOBS = {"sine": ("history", "weights"), "capacity": ("capacity",)}
 
 # ------------------------------------------------------------------ training outputs
@@ -37,37 +44,40 @@ TRAIN_FILES = {
 }
 
 
-def train_dir(experiment: str, activation: str, target: str | None = None) -> str:
-    if target is None:
-        return f"{RESULTS}/train/{experiment}/{activation}"
-    return f"{RESULTS}/train/{experiment}/{target}/{activation}"
+def train_dir(variant: str, activation: str) -> str:
+    """One training job's folder: every seed (and, for a capacity experiment, every target) of
+    one activation under one variant, stacked in one model."""
+    return f"{RESULTS}/train/{variant}/{activation}"
 
 
-def train_outputs(experiment: str, activation: str, target: str | None = None) -> dict[str, str]:
-    folder = train_dir(experiment, activation, target)
+def train_outputs(variant: str, activation: str) -> dict[str, str]:
+    folder = train_dir(variant, activation)
     return {name: f"{folder}/{file}" for name, file in TRAIN_FILES.items()}
 
 
 # ------------------------------------------------------------------ data
-def sine_data() -> str:
-    return f"{RESULTS}/data/sine.parquet"
+# A dataset is named after the settings it is drawn from: "study" for the study's data, else
+# the first variant that needs it (variants with the same data settings share it).
+def sine_data(dataset: str = "study") -> str:
+    return f"{RESULTS}/data/{dataset}/sine.parquet"
 
 
-def target_data(target: str, split: str) -> str:
-    """Experiment 3's data of one target; split is ``train`` or ``test``."""
-    return f"{RESULTS}/data/targets/{target}_{split}.parquet"
+def target_data(dataset: str, split: str) -> str:
+    """A capacity experiment's data, every target in one table; split is ``train`` or ``test``."""
+    return f"{RESULTS}/data/{dataset}/targets_{split}.parquet"
 
 
 # ------------------------------------------------------------------ metric tables
-KEYS = ("experiment", "activation", "seed")
+KEYS = ("experiment", "variant", "activation", "seed")
 SUMMARY = ("metric", "n_seeds", "mean", "std", "n_nonfinite", "ci_low", "ci_high", "aggregate")
 LOG_SUMMARY = ("metric", "n_seeds", "mean", "std_log10", "n_nonfinite", "ci_low", "ci_high",
                "aggregate")
-NEURON_KEYS = ("experiment", "stage", "activation", "seed", "layer")
+NEURON_KEYS = ("experiment", "variant", "stage", "activation", "seed", "layer")
+TARGET_KEYS = ("experiment", "variant", "activation", "target", "seed")
 # One row per trained run, as the training job writes it: how it ended and its settings.
 TRAIN_RUN_COLUMNS = ("diverged", "diverged_epoch", "last_finite_loss", "final_loss",
                      "baseline_mse", "noise_mse", "epochs", "hidden_layers", "width", "optimizer",
-                     "learning_rate", "momentum", "device")
+                     "learning_rate", "momentum", "init", "bias_init", "device")
 # The metrics' runs tables add the outcome class (config `outcomes`, actflow.tables.outcomes).
 RUN_COLUMNS = TRAIN_RUN_COLUMNS + ("outcome",)
 
@@ -95,10 +105,11 @@ TABLES: dict[str, Table] = {t.name: t for t in [
           KEYS + ("epoch", "weight_grad_ratio", "preact_grad_ratio", "log10_weight_grad_ratio"),
           union=True),
     Table("runs", "history", KEYS + RUN_COLUMNS, union=True),
-    Table("loss_summary", "history", ("experiment", "activation", "epoch") + LOG_SUMMARY),
+    Table("loss_summary", "history", ("experiment", "variant", "activation", "epoch") + LOG_SUMMARY),
     Table("gradient_flow_summary", "history",
-          ("experiment", "activation", "epoch", "layer") + LOG_SUMMARY),
-    Table("gradient_ratio_summary", "history", ("experiment", "activation", "epoch") + LOG_SUMMARY),
+          ("experiment", "variant", "activation", "epoch", "layer") + LOG_SUMMARY),
+    Table("gradient_ratio_summary", "history",
+          ("experiment", "variant", "activation", "epoch") + LOG_SUMMARY),
     # weights: forward passes of the initial and trained weights of one experiment
     Table("neurons", "weights", NEURON_KEYS + (
         "neuron", "diverged", "min_output", "max_output", "max_abs_derivative", "output_std",
@@ -109,21 +120,20 @@ TABLES: dict[str, Table] = {t.name: t for t in [
           NEURON_KEYS + ("diverged", "exact_zero_fraction", "near_zero_fraction"), union=True),
     Table("activation_hist", "weights",
           NEURON_KEYS + ("diverged", "bin_left", "bin_right", "count", "fraction"), union=True),
-    Table("hidden_activations", "weights",
-          NEURON_KEYS + ("neuron", "x", "activation_value"), union=True),
+    # per variant only: one row per run, shown layer, neuron and input (26 MB over the default
+    # variants); no claim or figure needs them joined
+    Table("hidden_activations", "weights", NEURON_KEYS + ("neuron", "x", "activation_value")),
     Table("dead_neurons_summary", "weights",
-          ("experiment", "stage", "activation", "definition") + SUMMARY),
-    Table("sparsity_summary", "weights", ("experiment", "stage", "activation") + SUMMARY),
+          ("experiment", "variant", "stage", "activation", "definition") + SUMMARY),
+    Table("sparsity_summary", "weights", ("experiment", "variant", "stage", "activation") + SUMMARY),
     # capacity: test errors of every target of one experiment
-    Table("target_runs", "capacity", ("experiment", "activation", "target", "seed")
-          + RUN_COLUMNS, union=True),
-    Table("capacity", "capacity", ("experiment", "activation", "target", "seed", "diverged",
-                                   "train_mse", "test_mse"), union=True),
-    Table("predictions", "capacity",
-          ("experiment", "activation", "target", "seed", "x", "y_pred", "y_true"), union=True),
-    Table("capacity_summary", "capacity", ("experiment", "activation", "target") + LOG_SUMMARY),
+    Table("target_runs", "capacity", TARGET_KEYS + RUN_COLUMNS, union=True),
+    Table("capacity", "capacity", TARGET_KEYS + ("diverged", "train_mse", "test_mse"), union=True),
+    Table("predictions", "capacity", TARGET_KEYS + ("x", "y_pred", "y_true"), union=True),
+    Table("capacity_summary", "capacity",
+          ("experiment", "variant", "activation", "target") + LOG_SUMMARY),
     Table("capacity_winners", "capacity", (
-        "experiment", "target", "best", "best_test_mse", "runner_up", "runner_up_test_mse",
+        "experiment", "variant", "target", "best", "best_test_mse", "runner_up", "runner_up_test_mse",
         "n_pairs", "mean_log10_ratio", "ci_low", "ci_high", "seeds_best_wins", "lead_holds")),
 ]}
 # Tables that are not per experiment.
@@ -181,6 +191,9 @@ AUDIT = {
     "claims_parquet": f"{RESULTS}/audit/claims.parquet",
     "claims_markdown": f"{RESULTS}/audit/claims.md",
     "claims_html": f"{RESULTS}/audit/claims.html",
+    "sensitivity_parquet": f"{RESULTS}/audit/sensitivity.parquet",
+    "sensitivity_markdown": f"{RESULTS}/audit/sensitivity.md",
+    "sensitivity_html": f"{RESULTS}/audit/sensitivity.html",
     "manifest": f"{RESULTS}/audit/manifest.json",
     "config": f"{RESULTS}/audit/config.yaml",
     "reexecution_parquet": f"{RESULTS}/audit/reexecution.parquet",

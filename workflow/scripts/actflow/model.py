@@ -27,23 +27,59 @@ def param_keys(hidden_layers: int) -> list[str]:
     return [f"{n}.{k}" for n in layer_names(hidden_layers) for k in ("weight", "bias")]
 
 
-def init_params(seeds, hidden_layers: int, width: int, dtype: str = "float32", in_dim: int = 1,
-                out_dim: int = 1) -> dict[str, torch.Tensor]:
-    """PyTorch's ``nn.Linear`` default initialisation, drawn per run from its own seed.
+INITS = ("pytorch", "kaiming_uniform", "kaiming_normal", "xavier_uniform", "xavier_normal")
+BIAS_INITS = ("pytorch", "zero")
 
-    For each run the draws happen in the order ``nn.Sequential(Linear, ..., Linear)`` makes them
-    after ``torch.manual_seed(seed)``: weight (out, in) then bias, layer by layer, each from
-    U(-1/sqrt(fan_in), 1/sqrt(fan_in)). Returned tensors are stacked over runs.
+
+def _reinit(w: torch.Tensor, scheme: str, g: torch.Generator) -> None:
+    """Redraw a weight (out, in) in place with torch.nn.init, as a user would after building
+    the net: He with the ReLU gain and fan-in, Glorot with gain 1."""
+    init = torch.nn.init
+    if scheme == "kaiming_uniform":
+        init.kaiming_uniform_(w, mode="fan_in", nonlinearity="relu", generator=g)
+    elif scheme == "kaiming_normal":
+        init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu", generator=g)
+    elif scheme == "xavier_uniform":
+        init.xavier_uniform_(w, generator=g)
+    elif scheme == "xavier_normal":
+        init.xavier_normal_(w, generator=g)
+    else:
+        raise ValueError(f"unknown init {scheme!r}; use one of {', '.join(INITS)}")
+
+
+def init_params(seeds, hidden_layers: int, width: int, dtype: str = "float32", init="pytorch",
+                bias_init="pytorch", in_dim: int = 1, out_dim: int = 1) -> dict[str, torch.Tensor]:
+    """Initial weights of every run, drawn from its own seed, stacked over runs.
+
+    For each run the draws happen as in ``torch.manual_seed(seed)`` followed by
+    ``nn.Sequential(nn.Linear, ..., nn.Linear)``: weight (out, in) then bias, layer by layer,
+    each from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (``init="pytorch"``). Any other ``init``
+    then redraws every layer's weight, layer by layer, with that ``torch.nn.init`` scheme from
+    the same generator, as a user would after building the net; ``bias_init="zero"`` sets the
+    biases to 0. ``init`` and ``bias_init`` may be one scheme or one per run (a stacked grid).
     """
+    seeds = list(seeds)
+    inits = [init] * len(seeds) if isinstance(init, str) else list(init)
+    biases = [bias_init] * len(seeds) if isinstance(bias_init, str) else list(bias_init)
     dims = [in_dim] + [width] * hidden_layers + [out_dim]
     names = layer_names(hidden_layers)
     per_run = {k: [] for k in param_keys(hidden_layers)}
-    for seed in seeds:
+    for seed, scheme, bias in zip(seeds, inits, biases):
+        if bias not in BIAS_INITS:
+            raise ValueError(f"unknown bias_init {bias!r}; use one of {', '.join(BIAS_INITS)}")
         g = torch.Generator().manual_seed(int(seed))
-        for name, fan_in, fan_out in zip(names, dims[:-1], dims[1:]):
+        ws, bs = [], []
+        for fan_in, fan_out in zip(dims[:-1], dims[1:]):
             bound = 1.0 / math.sqrt(fan_in)
-            w = torch.empty(fan_out, fan_in).uniform_(-bound, bound, generator=g)
-            b = torch.empty(fan_out).uniform_(-bound, bound, generator=g)
+            ws.append(torch.empty(fan_out, fan_in).uniform_(-bound, bound, generator=g))
+            bs.append(torch.empty(fan_out).uniform_(-bound, bound, generator=g))
+        if scheme != "pytorch":
+            for w in ws:
+                _reinit(w, scheme, g)
+        if bias == "zero":
+            for b in bs:
+                b.zero_()
+        for name, w, b in zip(names, ws, bs):
             per_run[f"{name}.weight"].append(w.T)
             per_run[f"{name}.bias"].append(b[None, :])
     dt = getattr(torch, dtype)
@@ -62,22 +98,25 @@ def forward(params: list[torch.Tensor], x: torch.Tensor, fn, hidden_layers: int)
 
 
 def _inputs(state, x) -> torch.Tensor:
-    """Inputs x (n,) as (runs, n, 1) in the dtype of the weights."""
+    """Inputs x as (runs, n, 1) in the dtype of the weights: x is (n,), shared by every run,
+    or (runs, n), each run's own."""
     w = state["hidden1.weight"]
-    xt = torch.tensor(np.array(x, dtype=np.float64)[:, None], dtype=w.dtype)
-    return xt.expand(w.shape[0], *xt.shape)
+    xt = torch.tensor(np.array(x, dtype=np.float64)[..., None], dtype=w.dtype)
+    return xt.expand(w.shape[0], *xt.shape) if xt.dim() == 2 else xt
 
 
 def pre_activations(state: dict[str, torch.Tensor], x, activation: str,
                     hidden_layers: int) -> list[torch.Tensor]:
-    """Pre-activations z_l (runs, n, width) of every hidden layer for inputs x (n,), no grad."""
+    """Pre-activations z_l (runs, n, width) of every hidden layer for inputs x, (n,) shared by
+    every run or (runs, n), without gradients."""
     params = [state[k] for k in param_keys(hidden_layers)]
     with torch.no_grad():
         return forward(params, _inputs(state, x), activations.get(activation).fn, hidden_layers)[1]
 
 
 def predict(state: dict[str, torch.Tensor], x, activation: str, hidden_layers: int) -> np.ndarray:
-    """Outputs of every stacked run for the inputs x (n,), as float64 (runs, n)."""
+    """Outputs of every stacked run for the inputs x ((n,) shared or (runs, n)), as float64
+    (runs, n)."""
     params = [state[k] for k in param_keys(hidden_layers)]
     with torch.no_grad():
         out = forward(params, _inputs(state, x), activations.get(activation).fn, hidden_layers)[0]

@@ -46,7 +46,8 @@ def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, se
         finite &= torch.isfinite(t).flatten(1).all(dim=1)
     ok = finite.numpy()
     neurons, sparsity, hists, hidden = [], [], [], []
-    order = np.argsort(np.asarray(x), kind="stable")
+    xr = np.broadcast_to(np.asarray(x, dtype=np.float64), (len(seeds), np.shape(x)[-1]))
+    order = np.argsort(xr, axis=1, kind="stable")  # each run's inputs, sorted
     for layer, (z, a, d) in enumerate(outs, start=1):
         width = a.shape[2]
         flags = {
@@ -88,12 +89,14 @@ def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, se
                 }))
         if layer in show_layers:
             n = a.shape[1]
-            vals = a[:, order, :].permute(0, 2, 1).reshape(-1).double().numpy()
+            idx = torch.as_tensor(order)[:, :, None].expand(-1, -1, width)
+            vals = torch.gather(a, 1, idx).permute(0, 2, 1).reshape(-1).double().numpy()
+            xs = np.take_along_axis(xr, order, axis=1)  # (runs, n)
             hidden.append(pd.DataFrame({
                 "seed": np.repeat(seeds, width * n),
                 "layer": layer,
                 "neuron": np.tile(np.repeat(np.arange(1, width + 1), n), len(seeds)),
-                "x": np.tile(np.asarray(x)[order], len(seeds) * width),
+                "x": np.repeat(xs, width, axis=0).reshape(-1),
                 "activation_value": vals,
             }))
 

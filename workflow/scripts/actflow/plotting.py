@@ -205,7 +205,7 @@ def fig5_gradient_over_epochs(flow: pd.DataFrame):
     for ax, name in zip(axes.flat, names):
         grid = flow[flow["activation"] == name].pivot(index="layer", columns="epoch", values="mean")
         m = ax.pcolormesh(grid.columns, grid.index, grid.to_numpy(), norm=norm, cmap="magma",
-                          shading="nearest")
+                          shading="nearest", rasterized=True)
         ax.set(title=label(name), xlabel="epoch")
         ax.grid(False)
     for ax in axes[:, 0]:
@@ -354,7 +354,7 @@ def fig9_hidden_activations(hidden: pd.DataFrame):
             if not np.isfinite(g.to_numpy()).any():
                 _empty(ax, "this run diverged:\nno finite activations")
             m = ax.pcolormesh(g.columns, np.arange(len(g)), g.to_numpy(), cmap="coolwarm",
-                              vmin=min(lo, -1e-9) if lo < 0 else lo, vmax=hi, shading="nearest")
+                              vmin=min(lo, -1e-9) if lo < 0 else lo, vmax=hi, shading="nearest", rasterized=True)
             ax.grid(False)
             ax.set_title(f"{label(name)}, layer {layer}", fontsize="small")
             if c == 0:
@@ -431,6 +431,60 @@ def fig11_predictions(pred: pd.DataFrame):
                 ax.set_xlabel("x")
     fig.suptitle("Figure 11. Learned functions (colour: mean over seeds, band: min–max over seeds) "
                  "against the ground truth (black dashed)", fontsize="medium")
+    return fig
+
+
+VERDICT_COLORS = {"holds": "#5aae61", "does not hold": "#d6604d", "inconclusive": "#e0c46c",
+                  "not applicable": "#bdbdbd"}
+
+
+def fig12_sensitivity(sensitivity: pd.DataFrame):
+    """Claims (rows) × settings (columns): the study's setting of each experiment first, then
+    its variants; cells coloured by verdict and labelled with the measured mean."""
+    s = sensitivity
+    columns = []  # (experiment, variant)
+    for exp in dict.fromkeys(s["experiment"]):
+        names = list(dict.fromkeys(s.loc[s["experiment"] == exp, "variant"]))
+        names.sort(key=lambda v: v != exp)  # the study's setting first
+        columns += [(exp, v) for v in names]
+    exp_of = dict(zip(s["claim"], s["experiment"]))
+    order = list(dict.fromkeys(s["experiment"]))
+    claims = sorted(dict.fromkeys(s["claim"]), key=lambda c: order.index(exp_of[c]))  # stable
+    cell = {(r.claim, r.variant): r for r in s.itertuples()}
+    fig, ax = plt.subplots(figsize=(2.0 + 1.15 * len(columns), 1.2 + 0.36 * len(claims)))
+    for i, claim in enumerate(claims):
+        for j, (exp, variant) in enumerate(columns):
+            r = cell.get((claim, variant))
+            if r is None:
+                continue  # a claim about another experiment
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color=VERDICT_COLORS[r.verdict],
+                                       ec="white", lw=1.5))
+            label = "" if pd.isna(r.measured_mean) else f"{r.measured_mean:.3g}"
+            ax.text(j, i, label, ha="center", va="center", fontsize="x-small")
+            if r.differs:
+                ax.plot(j + 0.36, i - 0.3, "o", color="k", ms=3.5)
+    for j, (exp, variant) in enumerate(columns):
+        rows = [i for i, c in enumerate(claims) if exp_of[c] == exp]
+        if variant == exp and rows:  # frame the study's setting over its own claims
+            ax.add_patch(plt.Rectangle((j - 0.5, rows[0] - 0.5), 1, len(rows), fill=False, ec="k",
+                                       lw=1.8, zorder=3))
+    ax.set_xlim(-0.5, len(columns) - 0.5)
+    ax.set_ylim(len(claims) - 0.5, -0.5)
+    ax.set_xticks(range(len(columns)),
+                  [f"{v}\n(study)" if v == e else v.replace("-", "\n") for e, v in columns],
+                  rotation=90, fontsize="x-small")
+    ax.set_yticks(range(len(claims)), claims, fontsize="x-small")
+    ax.tick_params(length=0)
+    ax.grid(False)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in VERDICT_COLORS.values()]
+    handles.append(plt.Line2D([], [], ls="", marker="o", color="k", ms=4))
+    ax.legend(handles, list(VERDICT_COLORS) + ["differs from the study's setting"],
+              loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    ax.set_title("Figure 12. The study's claims under the study's settings (framed) and under "
+                 "each variant\ncell: verdict (colour) and measured mean over seeds (number)",
+                 fontsize="medium")
     return fig
 
 

@@ -43,7 +43,8 @@ def history_tables(result, runs: pd.DataFrame, baseline_mse, noise_mse, settings
     summary["baseline_mse"] = np.broadcast_to(np.asarray(baseline_mse, dtype=np.float64), (R,))
     summary["noise_mse"] = np.broadcast_to(np.asarray(noise_mse, dtype=np.float64), (R,))
     summary["epochs"] = epochs
-    for key in ("hidden_layers", "width", "optimizer", "learning_rate", "momentum"):
+    for key in ("hidden_layers", "width", "optimizer", "learning_rate", "momentum", "init",
+                "bias_init"):
         summary[key] = settings[key]
     summary["device"] = result.device
     return loss, grads, summary
@@ -88,7 +89,7 @@ def gradient_ratio(grads: pd.DataFrame) -> pd.DataFrame:
 
 
 def history_summaries(loss, grads, ratio) -> dict[str, pd.DataFrame]:
-    by = ["experiment", "activation"]
+    by = ["experiment", "variant", "activation"]
     return {
         "loss_summary": summarize(loss, by + ["epoch"], "loss", log=True),
         "gradient_flow_summary": pd.concat(
@@ -114,9 +115,10 @@ def capacity_winners(cap: pd.DataFrame) -> pd.DataFrame:
     rows = []
     ok = cap[np.isfinite(cap["test_mse"]) & (cap["test_mse"] > 0)].copy()
     ok["log10_test_mse"] = np.log10(ok["test_mse"])
-    for (experiment, target), g in ok.groupby(["experiment", "target"], sort=False):
+    for (experiment, variant, target), g in ok.groupby(["experiment", "variant", "target"],
+                                                       sort=False):
         geo = g.groupby("activation")["log10_test_mse"].mean().sort_values()
-        row = {"experiment": experiment, "target": target, "best": geo.index[0], "best_test_mse": 10 ** geo.iloc[0],
+        row = {"experiment": experiment, "variant": variant, "target": target, "best": geo.index[0], "best_test_mse": 10 ** geo.iloc[0],
                "runner_up": None, "runner_up_test_mse": np.nan, "n_pairs": 0,
                "mean_log10_ratio": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                "seeds_best_wins": 0, "lead_holds": False}
@@ -131,6 +133,6 @@ def capacity_winners(cap: pd.DataFrame) -> pd.DataFrame:
                     "ci_high": d.mean() + half, "seeds_best_wins": int((d > 0).sum()),
                     "lead_holds": bool(len(d) > 1 and d.mean() - half > 0)}
         rows.append(row)
-    columns = ["experiment", "target", "best", "best_test_mse", "runner_up", "runner_up_test_mse", "n_pairs",
+    columns = ["experiment", "variant", "target", "best", "best_test_mse", "runner_up", "runner_up_test_mse", "n_pairs",
                "mean_log10_ratio", "ci_low", "ci_high", "seeds_best_wins", "lead_holds"]
     return pd.DataFrame(rows, columns=columns)

@@ -35,6 +35,7 @@ class Variant:
     overrides: dict = field(default_factory=dict)  # dotted key -> value, what differs
     settings: dict = field(default_factory=dict)  # the experiment's section, resolved
     data: dict = field(default_factory=dict)  # the data section, resolved
+    entry: int = -1  # index of its entry in the config's variants list (-1: the study's)
 
     @property
     def kind(self) -> str:
@@ -117,7 +118,7 @@ def expand_entries(entries) -> list[dict]:
             out.append({"name": name, "of": entry["of"], "question": question, "index": i,
                         "overrides": _nest(flat)})
             continue
-        keys = list(grid)
+        keys = sorted(grid)  # names do not depend on the order the keys are written in
         for values in itertools.product(*(grid[k] for k in keys)):
             label = "-".join(f"{k.removeprefix('data.')}={_fmt(v)}" for k, v in zip(keys, values))
             out.append({"name": f"{name}-{label}", "of": entry["of"], "question": question,
@@ -145,7 +146,7 @@ def resolve(config: dict, expanded: list[dict]) -> list[Variant]:
         data = copy.deepcopy(config["data"]) | ov.pop("data", {})
         settings = copy.deepcopy(config[v["of"]]) | ov
         out.append(Variant(v["name"], v["of"], v["question"], _flatten(v["overrides"]),
-                           settings, data))
+                           settings, data, v["index"]))
     return out
 
 
