@@ -6,4 +6,5 @@ i, p = snakemake.input, snakemake.params
 jobs.capacity_metrics(
     p.ids, dict(zip(p.activations, i.weights)), i.runs, i.train, i.test,
     dict(snakemake.output.items()), p.targets, p.seeds, p.hp, p.outcomes, config=dict(p.items()),
+    threads=snakemake.threads,
 )

@@ -126,16 +126,18 @@ def union(paths, out, config=None):
 
 @warm.job
 def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hyper: dict, grad_tol,
-                   n_bins, show_layers, config=None):
+                   n_bins, show_layers, config=None, threads=1):
     """Dead neurons, sparsity and activation statistics of one variant (``keys``: experiment,
     variant), at initialisation and after training, for every activation, on each run's own
     training inputs. ``weights`` maps activation -> weights file; each file must hold that
     variant's and activation's weights with these seeds and settings."""
     import pandas as pd
 
-    from . import neurons
+    from . import neurons, train
     from .data import runs_data
     from .stats import summarize
+
+    train.setup_torch(threads)  # torch's own default, every core, oversubscribes a shared machine
 
     df = io.read_parquet(data, ["x", "y"])
     x = runs_data(df.assign(y_clean=df["y"]), None, seeds)[0][..., 0]  # (n,) shared or (runs, n)
@@ -173,7 +175,7 @@ def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hype
 
 @warm.job
 def capacity_metrics(keys: dict, weights: dict, runs, train_data, test_data, out: dict, targets,
-                     seeds, hyper: dict, outcomes: dict, config=None):
+                     seeds, hyper: dict, outcomes: dict, config=None, threads=1):
     """Train and test MSE of every (activation, target, seed) of one capacity variant (``keys``:
     experiment, variant), predictions on the test grids, summaries over seeds and, per target,
     the winner with a paired comparison over seeds. ``weights`` maps activation -> weights file
@@ -181,10 +183,12 @@ def capacity_metrics(keys: dict, weights: dict, runs, train_data, test_data, out
     import numpy as np
     import pandas as pd
 
-    from . import model
+    from . import model, train
     from .data import runs_data
     from .stats import summarize
     from .tables import capacity_winners, outcomes as outcome_of
+
+    train.setup_torch(threads)
 
     status = io.concat_parquet(runs, ["activation", "target", "seed", "diverged"])
     status["outcome"] = outcome_of(status, **outcomes)
