@@ -69,6 +69,7 @@ def test_user_adds_a_claim_by_editing_the_yaml_alone(tiny_copy):
     f = tiny_copy / "config/claims.yaml"
     doc = yaml.safe_load(f.read_text())
     doc["claims"].append({"id": "relu_loss_drops", "statement": "ReLU's loss ends below its start",
+                          "quote": "ReLU converges quickly",
                           "table": "metrics/runs.parquet",
                           "filter": {"experiment": "exp1", "activation": "relu"},
                           "column": "final_loss", "test": {"op": "<", "value": 10.0}})

@@ -9,7 +9,7 @@ import pytest
 from actflow import claims
 from conftest import ROOT
 
-CLAIM = {"id": "c", "statement": "s", "table": "t", "column": "v"}
+CLAIM = {"id": "c", "statement": "s", "quote": "q", "table": "t", "column": "v"}
 
 
 def table(values):
@@ -55,7 +55,8 @@ def test_winner_claim():
     w = pd.DataFrame([{"target": "abs", "best": "relu", "best_test_mse": 1e-3, "runner_up": "gelu",
                        "runner_up_test_mse": 2e-3, "n_pairs": 5, "mean_log10_ratio": 0.3,
                        "ci_low": 0.1, "ci_high": 0.5, "seeds_best_wins": 5, "lead_holds": True}])
-    claim = {"id": "w", "statement": "s", "table": "t", "kind": "winner", "target": "abs"}
+    claim = {"id": "w", "statement": "s", "quote": "q", "table": "t", "kind": "winner",
+             "target": "abs"}
     assert claims.evaluate_winner(claim | {"expect_best": "relu"}, w)["verdict"] == "holds"
     assert claims.evaluate_winner(claim | {"expect_best": "gelu"}, w)["verdict"] == "does not hold"
     w.loc[0, "lead_holds"] = False
@@ -65,8 +66,8 @@ def test_winner_claim():
 
 def test_malformed_claims_file_is_refused_with_the_claim_named(tmp_path):
     f = tmp_path / "claims.yaml"
-    f.write_text("claims:\n  - id: a\n    statement: s\n    table: metrics/loss.parquet\n"
-                 "    column: loss\n    test: {op: '~', value: 1}\n")
+    f.write_text("claims:\n  - id: a\n    statement: s\n    quote: q\n"
+                 "    table: metrics/loss.parquet\n    column: loss\n    test: {op: '~', value: 1}\n")
     with pytest.raises(claims.ClaimError, match="claim 'a': test.op must be one of"):
         claims.load(f)
     f.write_text("claims: []\n")
@@ -75,7 +76,7 @@ def test_malformed_claims_file_is_refused_with_the_claim_named(tmp_path):
 
 
 # ------------------------------------------------------------------ the claims file, checked first
-GOOD = {"id": "c", "statement": "s", "table": "metrics/dead_neurons.parquet",
+GOOD = {"id": "c", "statement": "s", "quote": "q", "table": "metrics/dead_neurons.parquet",
         "filter": {"experiment": "exp2", "activation": "relu"}, "column": "dead_fraction",
         "test": {"op": "<", "value": 0.5}}
 
@@ -106,12 +107,15 @@ def test_a_malformed_claim_is_refused_naming_file_and_claim(change, message):
 
 def test_a_claim_without_a_table_key_is_named():
     with pytest.raises(claims.ClaimError, match="my.yaml: claim 1 'c': lacks the key 'table'"):
-        claims.check([{"id": "c", "statement": "s"}], "my.yaml")
+        claims.check([{"id": "c", "statement": "s", "quote": "q"}], "my.yaml")
+    with pytest.raises(claims.ClaimError, match="my.yaml: claim 1 'c': lacks the key 'quote'"):
+        claims.check([{"id": "c", "statement": "s", "table": "metrics/loss.parquet"}], "my.yaml")
 
 
 def test_the_project_s_claims_file_passes_and_ratio_claims_require_two_layers():
     cl = claims.load(ROOT / "config/claims.yaml")
     ratio = [c for c in cl if "gradient_ratio" in c["table"]]
+    assert all(c["quote"] and c["source"] for c in cl)
     assert ratio and all(c["requires"]["hidden_layers"]["value"] >= 2 for c in ratio)
 
 
@@ -125,7 +129,8 @@ def test_a_ratio_claim_on_a_single_layer_net_is_not_applicable(tmp_path):
                          "hidden_layers": 1, "outcome": "trained"})
     io.write_parquet(ratio, tmp_path / "r.parquet")
     io.write_parquet(runs, tmp_path / "runs.parquet")
-    claim = claims.check([{"id": "r", "statement": "s", "table": "metrics/gradient_ratio.parquet",
+    claim = claims.check([{"id": "r", "statement": "s", "quote": "q",
+                           "table": "metrics/gradient_ratio.parquet",
                            "filter": {"experiment": "exp1", "activation": "relu"},
                            "column": "log10_weight_grad_ratio",
                            "test": {"op": "between", "range": [-0.5, 0.5]},
@@ -169,3 +174,43 @@ def test_claim_text_is_escaped_in_the_html():
     page = claims.html(df)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
     assert "a &lt; b" in page
+
+
+def test_every_quote_is_the_study_s_own_words():
+    """Each claim quotes the study verbatim (its text lies beside the project, as in CI)."""
+    text_file = ROOT.parent / "shared" / "reference" / "000_d5beb3bd2f61714f.txt"
+    if not text_file.exists():
+        pytest.skip("the study's text is not beside the project")
+    text = text_file.read_text()
+    for c in claims.load(ROOT / "config/claims.yaml"):
+        assert c["quote"] in text, (c["id"], c["quote"])
+
+
+def test_the_coverage_table_names_every_claim_and_only_claims():
+    ids = {c["id"] for c in claims.load(ROOT / "config/claims.yaml")}
+    doc = (ROOT / "docs/coverage.md").read_text()
+    checked = doc.split("## Checked", 1)[1].split("## Not checked", 1)[0]
+    named = set(re.findall(r"`([a-z0-9_]+)`", checked))
+    assert named == ids
+
+
+def test_a_compare_claim_pairs_the_two_selections_seed_by_seed(tmp_path):
+    from actflow import io
+
+    df = pd.DataFrame({"experiment": "exp1", "activation": np.repeat(["sigmoid", "relu"], 4),
+                       "seed": np.tile(range(4), 2),
+                       "epoch_below": [501, 501, 501, 501, 120, 131, 125, 140]})
+    io.write_parquet(df, tmp_path / "c.parquet")
+    claim = claims.check([{
+        "id": "k", "statement": "s", "quote": "q", "kind": "compare",
+        "table": "metrics/convergence.parquet", "filter": {"experiment": "exp1"},
+        "left": {"activation": "relu"}, "right": {"activation": "sigmoid"},
+        "column": "epoch_below", "combine": "difference", "test": {"op": "<=", "value": -100}}],
+        "f")
+    out = claims.evaluate(claim, {"metrics/convergence.parquet": tmp_path / "c.parquet"}).iloc[0]
+    assert out["measured_mean"] == pytest.approx(np.mean([120, 131, 125, 140]) - 501)
+    assert out["verdict"] == "holds" and out["n_seeds"] == 4
+    assert "activation = relu" in out["condition"] and "activation = sigmoid" in out["condition"]
+    ratio = claim[0] | {"combine": "log10_ratio", "test": {"op": "<", "value": 0}}
+    out = claims.evaluate([ratio], {"metrics/convergence.parquet": tmp_path / "c.parquet"}).iloc[0]
+    assert out["measured_mean"] == pytest.approx(np.mean(np.log10(np.array([120, 131, 125, 140]) / 501)))

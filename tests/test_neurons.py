@@ -74,3 +74,57 @@ def test_histogram_edges_are_shared_and_cover_the_values():
     n2 = hid[hid["neuron"] == 2]
     assert n2["x"].is_monotonic_increasing
     np.testing.assert_allclose(n2["activation_value"], np.maximum(X, 0))
+
+
+def two_stage_nets():
+    """One hidden layer of 2 ReLU neurons, at 'initialisation' and 'after training': neuron 1
+    is dead at first (bias −100) and alive after (bias 0); neuron 2 alive, then dead."""
+    init = one_layer_net(-100.0)
+    init["hidden1.bias"] = torch.tensor([[[-100.0, 0.0]]], dtype=torch.float64)
+    final = one_layer_net(0.0)
+    final["hidden1.bias"] = torch.tensor([[[0.0, -100.0]]], dtype=torch.float64)
+    return init, final
+
+
+def test_revival_and_death_are_counted_per_layer_and_definition():
+    init, final = two_stage_nets()
+    keys = {"experiment": "exp2", "variant": "exp2"}
+    tables = {stage: neurons.weight_metrics(state, X, "relu", 1, 1e-6,
+                                            keys | {"stage": stage, "activation": "relu"}, [0])
+              for stage, state in (("init", init), ("trained", final))}
+    ch = neurons.neuron_changes(tables["init"]["neurons"], tables["trained"]["neurons"])
+    row = ch[ch["definition"] == "zero"].iloc[0]
+    assert (row["dead_at_init"], row["dead_after"], row["revived"], row["died"]) == (0.5, 0.5, 0.5, 0.5)
+    assert row["revival_rate"] == 1.0
+    # a layer where nothing is dead at first has no revival rate
+    none_dead = tables["init"]["neurons"].assign(dead_zero=False)
+    ch = neurons.neuron_changes(none_dead, tables["trained"]["neurons"])
+    row = ch[ch["definition"] == "zero"].iloc[0]
+    assert (row["dead_at_init"], row["revived"], row["died"]) == (0.0, 0.0, 0.5)
+    assert np.isnan(row["revival_rate"])
+
+
+def test_weight_change_is_the_relative_distance_moved():
+    init, final = two_stage_nets()
+    final = {k: v.clone() for k, v in init.items()}
+    final["hidden1.weight"] = init["hidden1.weight"] * 3  # moved twice its own norm
+    df = neurons.weight_change(init, final, {"experiment": "exp1", "variant": "exp1",
+                                             "activation": "relu"}, [0], 1)
+    assert df["relative_change"].iloc[0] == pytest.approx(2.0)
+    assert df["init_norm"].iloc[0] == pytest.approx(float(np.sqrt(2)))
+
+
+def test_effective_rank_counts_independent_directions():
+    rng = np.random.default_rng(0)
+    same = np.repeat(rng.normal(size=(100, 1)), 4, axis=1)  # four copies of one direction
+    independent = rng.normal(size=(100, 4))
+    constant = np.ones((100, 4))
+    r = neurons.effective_rank(torch.tensor(np.stack([same, independent, constant])))
+    assert r[0] == pytest.approx(1.0, abs=1e-6) and 3.5 < r[1] <= 4 and r[2] == 0
+
+
+def test_saturated_sigmoid_units_are_flagged_and_counted():
+    t = neurons.weight_metrics(one_layer_net(-40.0), X, "sigmoid", 1, 1e-6,
+                               {"activation": "sigmoid"}, [0], saturation_tol=0.01)
+    assert list(t["neurons"]["saturated"]) == [True, False]
+    assert t["sparsity"]["saturated_fraction"].iloc[0] == 0.5

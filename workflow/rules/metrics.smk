@@ -101,7 +101,7 @@ rule capacity_metrics:
         targets=variant_targets,
         seeds=config["seeds"],
         hp=train_hyper,
-        outcomes=config["outcomes"],
+        outcomes={k: config["outcomes"][k] for k in ("collapse_rtol", "explode_factor")},
     script:
         "../scripts/capacity_metrics.py"
 

@@ -12,7 +12,14 @@ t-interval are computed; the verdict compares the *interval* with the region:
   example a gradient ratio of a net with a single hidden layer).
 
 ``kind: winner`` claims instead read ``exp3/capacity_winners`` and check that the named
-activation is best on the target with a lead that holds across seeds.
+activation is best on the target with a lead that holds across seeds. ``kind: compare``
+claims compare two selections of one table seed by seed (``left`` and ``right`` filters, for
+example two activations): per seed, left − right (``combine: difference``) or
+log10(left / right) (``combine: log10_ratio``), and the test applies to the interval of that
+paired statistic.
+
+Every claim quotes the sentence of the study it checks (``quote``, verbatim; a test checks
+that it occurs in the study's text) and names where the study says it (``source``).
 
 The claims file is checked whole before any job runs (:func:`load`): known keys, known test
 operators with numeric parameters, a table the workflow writes (under ``results/``, never
@@ -35,12 +42,15 @@ VERDICTS = ("holds", "does not hold", "inconclusive", "not applicable")
 REDUCERS = ("mean", "max", "min", "median", "last")
 TRANSFORMS = (None, "log10", "abs")
 OPS = ("<", "<=", ">", ">=", "approx", "between")
-COLUMNS = ["claim", "statement", "source", "condition", "expected", "measured_mean", "ci_low",
+COLUMNS = ["claim", "statement", "quote", "source", "condition", "expected", "measured_mean", "ci_low",
            "ci_high", "n_seeds", "n_left_out", "outcomes", "verdict", "reason", "differs_under",
            "table", "table_sha256"]
-VALUE_KEYS = {"id", "statement", "source", "table", "filter", "column", "per_seed", "transform",
-              "test", "requires", "kind"}
-WINNER_KEYS = {"id", "statement", "source", "table", "kind", "target", "expect_best", "requires"}
+COMMON_KEYS = {"id", "statement", "quote", "source", "table", "kind", "requires"}
+VALUE_KEYS = COMMON_KEYS | {"filter", "column", "per_seed", "transform", "test"}
+WINNER_KEYS = COMMON_KEYS | {"target", "expect_best"}
+COMPARE_KEYS = COMMON_KEYS | {"filter", "column", "per_seed", "left", "right", "combine", "test"}
+KIND_KEYS = {"value": VALUE_KEYS, "winner": WINNER_KEYS, "compare": COMPARE_KEYS}
+COMBINES = ("difference", "log10_ratio")
 RUNS_TABLES = {"sine": layout.TABLES["runs"], "capacity": layout.TABLES["target_runs"]}
 
 
@@ -135,7 +145,7 @@ def check(claims, source) -> list[dict]:
         where = f"{source}: claim {i + 1}"
         if not isinstance(c, dict):
             raise ClaimError(f"{where}: each claim is a mapping of keys (id, statement, table, ...)")
-        for key in ("id", "statement", "table"):
+        for key in ("id", "statement", "quote", "table"):
             if key not in c:
                 raise ClaimError(f"{where}{' ' + repr(c['id']) if 'id' in c else ''}: lacks the "
                                  f"key '{key}'")
@@ -146,9 +156,11 @@ def check(claims, source) -> list[dict]:
             raise ClaimError(f"{where} appears twice")
         seen.add(c["id"])
         kind = c.get("kind", "value")
-        if kind not in ("value", "winner"):
-            raise ClaimError(f"{where}: kind must be value or winner (got {kind!r})")
-        allowed = VALUE_KEYS if kind == "value" else WINNER_KEYS
+        if kind not in KIND_KEYS:
+            raise ClaimError(f"{where}: kind must be one of {', '.join(KIND_KEYS)} (got {kind!r})")
+        if not isinstance(c["quote"], str) or not c["quote"].strip():
+            raise ClaimError(f"{where}: quote must be the study's sentence it checks, verbatim")
+        allowed = KIND_KEYS[kind]
         unknown = set(c) - allowed
         if unknown:
             raise ClaimError(f"{where}: unknown key(s) {sorted(unknown)}; a {kind} claim takes "
@@ -171,6 +183,14 @@ def check(claims, source) -> list[dict]:
                              f"(columns: {', '.join(columns)})")
         _check_filter(c.get("filter"), columns, where)
         _check_test(c["test"], where)
+        if kind == "compare":
+            for side in ("left", "right"):
+                if not isinstance(c.get(side), dict) or not c[side]:
+                    raise ClaimError(f"{where}: a compare claim needs '{side}', a filter such as "
+                                     f"{{experiment: exp1, activation: relu}}")
+                _check_filter(c[side], columns, f"{where}: {side}")
+            if c.get("combine", "difference") not in COMBINES:
+                raise ClaimError(f"{where}: combine must be one of {', '.join(COMBINES)}")
         if c.get("per_seed", "mean") not in REDUCERS:
             raise ClaimError(f"{where}: per_seed must be one of {', '.join(REDUCERS)}")
         if c.get("transform") not in TRANSFORMS:
@@ -254,6 +274,12 @@ def _runs_for(claim, runs, variant=None):
     if claim.get("kind") == "winner":
         flt = {"target": claim["target"]} if "target" in runs.columns else {}
         flt["experiment"] = experiment_of(claim)
+    elif claim.get("kind") == "compare":
+        sides = [claim["left"], claim["right"]]
+        flt = {"experiment": experiment_of(claim)}
+        acts = [s["activation"] for s in sides if isinstance(s.get("activation"), str)]
+        if acts:
+            flt["activation"] = sorted(set(acts))
     if variant is not None and "variant" in runs.columns:
         flt["variant"] = variant
     return _apply_filter(runs, flt)[0]
@@ -262,7 +288,7 @@ def _runs_for(claim, runs, variant=None):
 def experiment_of(claim) -> str | None:
     """The study's experiment a claim is about: its filter's, or its table's folder; None for
     claims about the activation functions themselves (no training behind them)."""
-    exp = (claim.get("filter") or {}).get("experiment")
+    exp = (claim.get("filter") or {}).get("experiment") or (claim.get("left") or {}).get("experiment")
     if isinstance(exp, str):
         return exp
     parts = claim["table"].split("/")
@@ -307,8 +333,6 @@ def evaluate_value(claim, df, runs=None) -> dict:
     import numpy as np
     import pandas as pd
 
-    from .stats import t_halfwidth
-
     df, cond = _apply_filter(df, claim.get("filter"))
     column = claim["column"]
     reducer = claim.get("per_seed", "mean")
@@ -317,37 +341,52 @@ def evaluate_value(claim, df, runs=None) -> dict:
         return {"condition": ", ".join(cond), "verdict": "inconclusive", "outcomes": note,
                 "reason": "no rows match the filter (is that experiment, epoch or layer in the run?)",
                 "n_seeds": 0, "n_left_out": 0}
-    if "seed" in df.columns:
-        per_seed = df.groupby("seed")[column].agg(reducer)
-        if "diverged" in df.columns:
-            bad = df.groupby("seed")["diverged"].any()
-            per_seed = per_seed.where(~bad.reindex(per_seed.index, fill_value=False))
-    else:
-        per_seed = pd.Series([df[column].agg(reducer)])
+    seeded = "seed" in df.columns
+    per_seed = _per_seed(df, column, reducer) if seeded else pd.Series(
+        [float(df[column].agg(reducer))])
     transform = {None: lambda v: v, "log10": np.log10, "abs": np.abs}[claim.get("transform")]
     with np.errstate(divide="ignore", invalid="ignore"):
         values = transform(per_seed.astype(float))
+    what = f"{claim.get('transform') + ' ' if claim.get('transform') else ''}{reducer} of {column}"
+    base = {"condition": ", ".join(cond + [f"per seed: {what}"]), "outcomes": note}
+    return _verdict(values, claim["test"], base, point=not seeded)
+
+
+def _per_seed(df, column, reducer):
+    """One value per seed (NaN for a seed flagged diverged)."""
+    per_seed = df.groupby("seed")[column].agg(reducer).astype(float)
+    if "diverged" in df.columns:
+        bad = df.groupby("seed")["diverged"].any()
+        per_seed = per_seed.where(~bad.reindex(per_seed.index, fill_value=False))
+    return per_seed
+
+
+def _verdict(values, test, base, what_left_out="seed(s) without a finite value", point=False):
+    """Mean, 95 % t-interval and verdict of per-seed ``values`` against ``test``; ``point``:
+    one value without seeds (a property of the function, not of training), its own interval."""
+    import numpy as np
+
+    from .stats import t_halfwidth
+
     finite = values[np.isfinite(values)]
     n, left_out = len(finite), int(len(values) - len(finite))
-    lo_r, hi_r, expected = _region(claim["test"])
-    what = f"{claim.get('transform') + ' ' if claim.get('transform') else ''}{reducer} of {column}"
-    base = {"condition": ", ".join(cond + [f"per seed: {what}"]), "expected": expected,
-            "n_seeds": n, "n_left_out": left_out, "outcomes": note}
+    lo_r, hi_r, expected = _region(test)
+    base = base | {"expected": expected, "n_seeds": n, "n_left_out": left_out}
     if n == 0:
-        why = "no seed has a finite value" + (f" ({note})" if note else "")
+        why = "no seed has a finite value" + (f" ({base['outcomes']})" if base.get("outcomes") else "")
         return base | {"verdict": "inconclusive", "reason": why}
     mean = float(finite.mean())
-    if "seed" in df.columns:
-        if n < 2:
-            return base | {"measured_mean": mean, "verdict": "inconclusive",
-                           "reason": "fewer than 2 seeds: no interval"}
+    if point:
+        lo = hi = mean
+    elif n < 2:
+        return base | {"measured_mean": mean, "verdict": "inconclusive",
+                       "reason": "fewer than 2 seeds: no interval"}
+    else:
         half = float(t_halfwidth(finite.std(), n))
         lo, hi = mean - half, mean + half
-    else:
-        lo = hi = mean
     inside = lo >= lo_r and hi <= hi_r
     outside = hi < lo_r or lo > hi_r
-    if claim["test"]["op"] in ("<", ">"):  # strict
+    if test["op"] in ("<", ">"):  # strict
         inside = inside and lo != lo_r and hi != hi_r
     interval = f"[{lo:.4g}, {hi:.4g}]"
     if inside:
@@ -357,9 +396,35 @@ def evaluate_value(claim, df, runs=None) -> dict:
     else:
         verdict, reason = "inconclusive", f"the 95 % interval {interval} straddles a border of the region {expected}"
     if left_out:
-        reason += f"; {left_out} seed(s) without a finite value left out"
+        reason += f"; {left_out} {what_left_out} left out"
     return base | {"measured_mean": mean, "ci_low": lo, "ci_high": hi, "verdict": verdict,
                    "reason": reason}
+
+
+def evaluate_compare(claim, df, runs=None) -> dict:
+    """Paired over seeds: left − right (or log10(left / right)) of one column."""
+    import numpy as np
+
+    df, cond = _apply_filter(df, claim.get("filter"))
+    column, reducer = claim["column"], claim.get("per_seed", "mean")
+    combine = claim.get("combine", "difference")
+    sides = {}
+    for side in ("left", "right"):
+        part, parts = _apply_filter(df, claim[side])
+        sides[side] = (_per_seed(part, column, reducer) if not part.empty else None, parts)
+    note = outcome_note(runs)
+    what = (f"per seed: {'log10(' if combine == 'log10_ratio' else ''}{reducer} of {column} "
+            f"[{', '.join(sides['left'][1])}] {'/' if combine == 'log10_ratio' else '−'} "
+            f"[{', '.join(sides['right'][1])}]{')' if combine == 'log10_ratio' else ''}")
+    base = {"condition": ", ".join(cond + [what]), "outcomes": note}
+    if sides["left"][0] is None or sides["right"][0] is None:
+        return base | {"verdict": "inconclusive", "n_seeds": 0, "n_left_out": 0,
+                       "expected": _region(claim["test"])[2],
+                       "reason": "no rows match one side's filter (was it run?)"}
+    a, b = sides["left"][0].align(sides["right"][0], join="outer")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.log10(a / b) if combine == "log10_ratio" else a - b
+    return _verdict(values, claim["test"], base, "seed(s) without a finite pair")
 
 
 def evaluate_winner(claim, df, runs=None) -> dict:
@@ -399,6 +464,8 @@ def _evaluate_one(c, variant, read, runs_tables, claims_file) -> dict:
                    "outcomes": outcome_note(runs), "n_seeds": 0, "n_left_out": 0}
         elif c.get("kind") == "winner":
             res = evaluate_winner(c, df, runs)
+        elif c.get("kind") == "compare":
+            res = evaluate_compare(c, df, runs)
         else:
             res = evaluate_value(c, df, runs)
     except (KeyError, ValueError) as err:
@@ -406,7 +473,8 @@ def _evaluate_one(c, variant, read, runs_tables, claims_file) -> dict:
     untrained = runs is not None and "outcome" in runs and (runs["outcome"] != "trained").any()
     if untrained and res["verdict"] != "not applicable":
         res["reason"] += f"; outcomes of the runs: {res['outcomes']}"
-    return {"claim": c["id"], "statement": c["statement"], "source": c.get("source", ""),
+    return {"claim": c["id"], "statement": c["statement"], "quote": c["quote"],
+            "source": c.get("source", ""),
             "table": table_for(c, variant) if variant else c["table"], "table_sha256": digest} | res
 
 
@@ -450,6 +518,7 @@ def evaluate(claims, table_paths: dict[str, str], claims_file="config/claims.yam
 
 
 SENSITIVITY_COLUMNS = ["claim", "experiment", "variant", "overrides", "question", "statement",
+                       "quote",
                        "condition", "expected", "measured_mean", "ci_low", "ci_high", "n_seeds",
                        "n_left_out", "outcomes", "verdict", "reason", "study_verdict", "differs",
                        "table", "table_sha256"]
@@ -514,14 +583,15 @@ def markdown(df) -> str:
              "Source: `results/audit/claims.parquet`.", "",
              "The last column names the variants (results/audit/sensitivity.md) under which the "
              "verdict is another.", "",
-             "| claim | the study says | measured mean [95 % interval] | seeds | verdict | why | "
-             "verdict differs under |",
-             "|---|---|---|---|---|---|---|"]
+             "| claim | the study says | checked as | measured mean [95 % interval] | seeds | "
+             "verdict | why | verdict differs under |",
+             "|---|---|---|---|---|---|---|---|"]
     for _, r in df.iterrows():
         meas = f"{fmt(r['measured_mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
-        lines.append(f"| `{r['claim']}` | {cell(r['statement'])} | {meas} | {r['n_seeds']} | "
-                     f"**{r['verdict']}** | {cell(r['condition'])}; expected {cell(r['expected'])}: "
-                     f"{cell(r['reason'])} | {cell(r.get('differs_under') or '')} |")
+        lines.append(f"| `{r['claim']}` | “{cell(r['quote'])}” ({cell(r['source'])}) | "
+                     f"{cell(r['statement'])} | {meas} | {r['n_seeds']} | **{r['verdict']}** | "
+                     f"{cell(r['condition'])}; expected {cell(r['expected'])}: {cell(r['reason'])} | "
+                     f"{cell(r.get('differs_under') or '')} |")
     counts = df["verdict"].value_counts()
     lines += ["", "Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + "."]
     return "\n".join(lines) + "\n"
@@ -538,11 +608,13 @@ def html(df) -> str:
     def num(v):
         return "" if pd.isna(v) else f"{v:.4g}"
 
-    head = ["claim", "statement", "measured mean", "95 % interval", "seeds", "verdict", "reason"]
+    head = ["claim", "the study says", "checked as", "measured mean", "95 % interval", "seeds",
+            "verdict", "reason"]
     rows = []
     for _, r in df.iterrows():
         verdict = str(r["verdict"])
-        cells = [_html.escape(str(r["claim"])), _html.escape(str(r["statement"])),
+        quote = f"“{_html.escape(str(r.get('quote', '')))}” ({_html.escape(str(r.get('source', '')))})"
+        cells = [_html.escape(str(r["claim"])), quote, _html.escape(str(r["statement"])),
                  num(r["measured_mean"]), f"[{num(r['ci_low'])}, {num(r['ci_high'])}]",
                  str(int(r["n_seeds"])),
                  f'<b style="color:{COLORS.get(verdict, "#000")}">{_html.escape(verdict)}</b>',

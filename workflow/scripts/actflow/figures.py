@@ -78,8 +78,9 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "Training MSE per epoch (log scale) under full-batch "
            "{exp1[optimizer]} at learning rate {exp1[learning_rate]}, geometric mean over seeds "
            "with a 95 % band. Dashed: the constant-predictor baseline var(y); dotted: the noise "
-           "floor, the MSE of the noise-free sine. Diverged seeds are counted in the legend and "
-           "left out of the mean."),
+           "floor, the MSE of the noise-free sine. The legend counts the runs that did not end "
+           "trained (collapsed to a constant predictor, exploded, or non-finite: runs.parquet); "
+           "non-finite runs are left out of the mean."),
     Figure("fig7_dead_neurons", 7, "Dead neurons and sparsity", "exp2",
            {"dead1": _m("exp1", "dead_neurons_summary"), "sparse1": _m("exp1", "sparsity_summary"),
             "dead2": _m("exp2", "dead_neurons_summary"), "sparse2": _m("exp2", "sparsity_summary"),
@@ -90,7 +91,8 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "exactly 0 or nearly 0. Columns: at initialisation, after Experiment 1 (learning "
            "rate {exp1[learning_rate]}) and after Experiment 2 (the study's stress test, "
            "learning rate {exp2[learning_rate]}). Bars = mean over seeds, whiskers = 95 % "
-           "interval; the study's 6.6 % / 0 % dotted; diverged seeds are named and left out."),
+           "interval; the study's 6.6 % / 0 % dotted; above Experiment 2's bars, the runs that "
+           "collapsed, exploded or became non-finite (non-finite ones are left out)."),
     Figure("fig8_activation_distributions", 8, "Distribution of activation values across layers",
            "exp2",
            {"hist1": _m("exp1", "activation_hist"), "hist2": _m("exp2", "activation_hist"),
@@ -115,7 +117,8 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "clean, dense grid, log colour scale (darker = better), each cell annotated. Red "
            "box: the best activation for that target when its lead over the runner-up holds "
            "across seeds (paired 95 % interval of the log ratio above 0); grey dashed box: "
-           "lowest mean without an established lead."),
+           "lowest mean without an established lead. A cell also names its runs that collapsed, "
+           "exploded or became non-finite."),
     Figure("fig11_predictions", 11, "Learned functions against the ground truth", "exp3",
            {"pred": _m("exp3", "predictions")},
            "Rows: targets; columns: "

@@ -112,9 +112,11 @@ def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, outcomes: di
     loss = io.concat_parquet(loss_paths, ["experiment", "activation", "seed", "epoch", "loss"])
     grads = io.concat_parquet(grads_paths, ["experiment", "activation", "seed", "epoch", "layer"])
     runs = io.concat_parquet(runs_paths, ["experiment", "activation", "seed", "diverged"])
-    runs["outcome"] = tables.outcomes(runs, **outcomes)
+    runs["outcome"] = tables.outcomes(runs, outcomes["collapse_rtol"], outcomes["explode_factor"])
     ratio = tables.gradient_ratio(grads)
-    frames = {"loss": loss, "gradient_flow": grads, "gradient_ratio": ratio, "runs": runs}
+    frames = {"loss": loss, "gradient_flow": grads, "gradient_ratio": ratio, "runs": runs,
+              "gradient_peaks": tables.gradient_peaks(grads),
+              "convergence": tables.convergence(loss, outcomes["converged_below"])}
     frames |= tables.history_summaries(loss, grads, ratio)
     io.write_tables(frames, out, config)
 
@@ -126,7 +128,7 @@ def union(paths, out, config=None):
 
 @warm.job
 def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hyper: dict, grad_tol,
-                   n_bins, show_layers, config=None, threads=1):
+                   n_bins, show_layers, config=None, threads=1, saturation_tol=0.01):
     """Dead neurons, sparsity and activation statistics of one variant (``keys``: experiment,
     variant), at initialisation and after training, for every activation, on each run's own
     training inputs. ``weights`` maps activation -> weights file; each file must hold that
@@ -150,13 +152,20 @@ def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hype
         st = status[status["activation"] == act].set_index("seed").loc[list(seeds)]
         diverged = st["diverged"].to_numpy(dtype=bool)
         bins = neurons.histogram_edges([init, final], x, act, L, ok=~diverged, n_bins=n_bins)
+        per_stage = {}
         for stage, state, div in (("init", init, None), ("trained", final, diverged)):
             tables_ = neurons.weight_metrics(
                 state, x, act, L, grad_tol, keys | {"stage": stage, "activation": act},
-                seeds, diverged=div, bins=bins, show_layers=show_layers if stage == "trained" else ())
+                seeds, diverged=div, bins=bins, show_layers=show_layers if stage == "trained" else (),
+                saturation_tol=saturation_tol)
+            per_stage[stage] = tables_["neurons"]
             for name, frame in tables_.items():
                 if frame is not None:
                     parts.setdefault(name, []).append(frame)
+        parts.setdefault("neuron_changes", []).append(
+            neurons.neuron_changes(per_stage["init"], per_stage["trained"]))
+        parts.setdefault("weight_change", []).append(
+            neurons.weight_change(init, final, ids, seeds, L, diverged))
         logging.getLogger("actflow.neurons").info("%s %s: %d seeds, %d diverged", keys["variant"],
                                                   act, len(seeds), int(diverged.sum()))
     frames = {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
@@ -191,7 +200,7 @@ def capacity_metrics(keys: dict, weights: dict, runs, train_data, test_data, out
     train.setup_torch(threads)
 
     status = io.concat_parquet(runs, ["activation", "target", "seed", "diverged"])
-    status["outcome"] = outcome_of(status, **outcomes)
+    status["outcome"] = outcome_of(status, outcomes["collapse_rtol"], outcomes["explode_factor"])
     train = io.read_parquet(train_data, ["target", "x", "y", "y_clean"])
     test = io.read_parquet(test_data, ["target", "x", "y"])
     x_tr, y_tr, _ = runs_data(train, targets, seeds)

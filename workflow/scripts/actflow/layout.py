@@ -105,6 +105,11 @@ TABLES: dict[str, Table] = {t.name: t for t in [
           KEYS + ("epoch", "weight_grad_ratio", "preact_grad_ratio", "log10_weight_grad_ratio"),
           union=True),
     Table("runs", "history", KEYS + RUN_COLUMNS, union=True),
+    Table("gradient_peaks", "history", KEYS + (
+        "layer", "peak_epoch", "peak_weight_grad_norm", "median_weight_grad_norm",
+        "late_weight_grad_norm", "late_over_peak"), union=True),
+    Table("convergence", "history", KEYS + ("threshold_fraction", "reached", "epoch_below"),
+          union=True),
     Table("loss_summary", "history", ("experiment", "variant", "activation", "epoch") + LOG_SUMMARY),
     Table("gradient_flow_summary", "history",
           ("experiment", "variant", "activation", "epoch", "layer") + LOG_SUMMARY),
@@ -113,11 +118,18 @@ TABLES: dict[str, Table] = {t.name: t for t in [
     # weights: forward passes of the initial and trained weights of one experiment
     Table("neurons", "weights", NEURON_KEYS + (
         "neuron", "diverged", "min_output", "max_output", "max_abs_derivative", "output_std",
-        "dead_zero", "dead_nonpositive", "dead_no_gradient"), union=True),
+        "saturated", "dead_zero", "dead_nonpositive", "dead_no_gradient"), union=True),
     Table("dead_neurons", "weights",
           NEURON_KEYS + ("definition", "diverged", "dead_fraction"), union=True),
-    Table("sparsity", "weights",
-          NEURON_KEYS + ("diverged", "exact_zero_fraction", "near_zero_fraction"), union=True),
+    Table("sparsity", "weights", NEURON_KEYS + (
+        "diverged", "exact_zero_fraction", "near_zero_fraction", "saturated_fraction"), union=True),
+    Table("representations", "weights",
+          NEURON_KEYS + ("diverged", "effective_rank", "mean_output_std"), union=True),
+    Table("neuron_changes", "weights", KEYS + (
+        "layer", "definition", "diverged", "dead_at_init", "dead_after", "revived", "died",
+        "revival_rate"), union=True),
+    Table("weight_change", "weights", KEYS + (
+        "layer", "diverged", "init_norm", "final_norm", "relative_change"), union=True),
     Table("activation_hist", "weights",
           NEURON_KEYS + ("diverged", "bin_left", "bin_right", "count", "fraction"), union=True),
     # per variant only: one row per run, shown layer, neuron and input (26 MB over the default

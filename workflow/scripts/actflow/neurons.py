@@ -7,6 +7,14 @@ Definitions, per hidden neuron, over every training input x:
 - ``nonpositive``: a ≤ 0 for every input;
 - ``no_gradient``: |σ′(z)| < ``grad_tol`` for every input (also catches saturated sigmoids).
 
+A unit is **saturated** when |σ′(z)| < ``saturation_tol`` (default 0.01, far looser than
+``grad_tol``) for every input: for a sigmoid, its output stays within about 1 % of 0 or 1.
+
+The **effective rank** of a layer is exp(H(p)) with p the singular values of its centred
+(inputs × units) activation matrix divided by their sum (Roy & Vetterli 2007): 1 for a layer
+whose units all vary together (or not at all), up to the width for independent units; how
+many distinct directions the layer's representation of the inputs spans.
+
 A run whose weights or activations are not finite (diverged) gets NaN metrics and
 ``diverged = True``: it is neither dead nor alive.
 """
@@ -30,8 +38,19 @@ def layer_outputs(state, x, activation, hidden_layers):
     return [(z, act.fn(z), act.derivative(z)) for z in zs]
 
 
+def effective_rank(a: torch.Tensor) -> np.ndarray:
+    """exp(entropy) of the normalised singular values of each run's centred (n, width)
+    activation matrix; a: (runs, n, width). 0 where a layer does not vary at all."""
+    c = a.double() - a.double().mean(dim=1, keepdim=True)
+    s = torch.linalg.svdvals(c)
+    total = s.sum(dim=1, keepdim=True)
+    p = torch.where(total > 0, s / total.clamp_min(1e-300), torch.zeros_like(s))
+    h = -(torch.where(p > 0, p * torch.log(p), torch.zeros_like(p))).sum(dim=1)
+    return torch.where(total[:, 0] > 1e-12, torch.exp(h), torch.zeros_like(h)).numpy()
+
+
 def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, seeds,
-                   diverged=None, show_layers=(), bins=None):
+                   diverged=None, show_layers=(), bins=None, saturation_tol=0.01):
     """Tables for one set of stacked weights: neurons, dead fractions, sparsity, histograms,
     hidden activations. ``keys`` holds the identifying columns (experiment, stage, ...),
     ``seeds`` the seed of each run and ``diverged`` the runs flagged during training."""
@@ -45,7 +64,7 @@ def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, se
     for t in state.values():
         finite &= torch.isfinite(t).flatten(1).all(dim=1)
     ok = finite.numpy()
-    neurons, sparsity, hists, hidden = [], [], [], []
+    neurons, sparsity, hists, hidden, reps = [], [], [], [], []
     xr = np.broadcast_to(np.asarray(x, dtype=np.float64), (len(seeds), np.shape(x)[-1]))
     order = np.argsort(xr, axis=1, kind="stable")  # each run's inputs, sorted
     for layer, (z, a, d) in enumerate(outs, start=1):
@@ -65,16 +84,28 @@ def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, se
             "max_abs_derivative": d.abs().amax(dim=1).reshape(-1).double().numpy(),
             "output_std": a.double().std(dim=1, correction=0).reshape(-1).numpy(),
         })
+        saturated = (d.abs() < saturation_tol).all(dim=1)
+        nf["saturated"] = pd.array(saturated.reshape(-1).numpy(), dtype="boolean")
+        nf.loc[nf["diverged"], "saturated"] = pd.NA
         for name, f in flags.items():
             nf[f"dead_{name}"] = pd.array(f.reshape(-1).numpy(), dtype="boolean")
             nf.loc[nf["diverged"], f"dead_{name}"] = pd.NA
         neurons.append(nf)
         exact = (a == 0).double().mean(dim=(1, 2)).numpy()
         near = (a.abs() < NEAR_ZERO).double().mean(dim=(1, 2)).numpy()
+        sat = saturated.double().mean(dim=1).numpy()
         sparsity.append(pd.DataFrame({
             "seed": seeds, "layer": layer, "diverged": ~ok,
             "exact_zero_fraction": np.where(ok, exact, np.nan),
             "near_zero_fraction": np.where(ok, near, np.nan),
+            "saturated_fraction": np.where(ok, sat, np.nan),
+        }))
+        rank = effective_rank(torch.nan_to_num(a)) if a.shape[1] > 1 else np.zeros(len(seeds))
+        reps.append(pd.DataFrame({
+            "seed": seeds, "layer": layer, "diverged": ~ok,
+            "effective_rank": np.where(ok, rank, np.nan),
+            "mean_output_std": np.where(ok, a.double().std(dim=1, correction=0).mean(dim=1)
+                                        .numpy(), np.nan),
         }))
         if bins is not None:
             for r, seed in enumerate(seeds):
@@ -121,7 +152,58 @@ def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, se
     )
     dead["dead_fraction"] = dead["dead_fraction"].astype(float)
     return {"neurons": neurons, "dead_neurons": dead, "sparsity": tag(sparsity),
-            "activation_hist": tag(hists), "hidden_activations": tag(hidden)}
+            "activation_hist": tag(hists), "hidden_activations": tag(hidden),
+            "representations": tag(reps)}
+
+
+def neuron_changes(init: pd.DataFrame, trained: pd.DataFrame) -> pd.DataFrame:
+    """Per run, layer and definition: the share of the layer's neurons dead at initialisation
+    and after training, revived (dead → alive) and died (alive → dead), and the revival rate
+    (revived / dead at initialisation). From the two stages' ``neurons`` tables of one
+    activation; a diverged run gets NaN."""
+    on = ["experiment", "variant", "activation", "seed", "layer", "neuron"]
+    both = init.merge(trained, on=on, suffixes=("_init", "_trained"))
+    rows = []
+    for d in DEFINITIONS:
+        a = both[f"dead_{d}_init"].astype("boolean")
+        b = both[f"dead_{d}_trained"].astype("boolean")
+        frame = both[on[:-1]].assign(
+            definition=d, diverged=both["diverged_trained"],
+            dead_at_init=a.astype("Float64"), dead_after=b.astype("Float64"),
+            revived=(a & ~b).astype("Float64"), died=(~a & b).astype("Float64"))
+        rows.append(frame.groupby(on[:-1] + ["definition"], sort=False).agg(
+            diverged=("diverged", "first"), dead_at_init=("dead_at_init", "mean"),
+            dead_after=("dead_after", "mean"), revived=("revived", "mean"),
+            died=("died", "mean")).reset_index())
+    out = pd.concat(rows, ignore_index=True)
+    for col in ("dead_at_init", "dead_after", "revived", "died"):
+        out[col] = out[col].astype(float)
+    out["revival_rate"] = np.where(out["dead_at_init"] > 0,
+                                   out["revived"] / out["dead_at_init"].where(out["dead_at_init"] > 0),
+                                   np.nan)
+    return out
+
+
+def weight_change(init: dict, final: dict, keys: dict, seeds, hidden_layers: int,
+                  diverged=None) -> pd.DataFrame:
+    """How far each hidden layer's weights moved over training, per run:
+    ‖W_final − W_init‖_F / ‖W_init‖_F (``relative_change``), with both norms."""
+    rows = []
+    bad = np.zeros(len(seeds), dtype=bool) if diverged is None else np.asarray(diverged, bool)
+    for layer in range(1, hidden_layers + 1):
+        w0 = init[f"hidden{layer}.weight"].double()
+        w1 = final[f"hidden{layer}.weight"].double()
+        n0 = torch.linalg.vector_norm(w0, dim=(1, 2)).numpy()
+        n1 = torch.linalg.vector_norm(w1, dim=(1, 2)).numpy()
+        moved = torch.linalg.vector_norm(w1 - w0, dim=(1, 2)).numpy()
+        rows.append(pd.DataFrame({
+            "seed": list(seeds), "layer": layer, "diverged": bad,
+            "init_norm": n0, "final_norm": np.where(bad, np.nan, n1),
+            "relative_change": np.where(bad, np.nan, moved / n0)}))
+    df = pd.concat(rows, ignore_index=True)
+    for i, (k, v) in enumerate(keys.items()):
+        df.insert(i, k, v)
+    return df
 
 
 def histogram_edges(states, x, activation, hidden_layers, ok=None, n_bins=60, tail=1e-3):

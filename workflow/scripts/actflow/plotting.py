@@ -65,6 +65,20 @@ def _setting(runs: pd.DataFrame, column: str) -> str:
     return "/".join(fmt(v) for v in values)
 
 
+def _outcomes(runs: pd.DataFrame, by="activation") -> dict:
+    """'4 collapsed, 1 non-finite' per activation (or per ``by`` tuple) for the runs that did
+    not end ``trained`` (runs.parquet, column outcome); absent where all trained."""
+    out = {}
+    if "outcome" not in runs:
+        return out
+    for key, g in runs.groupby(by, sort=False):
+        counts = g["outcome"].value_counts()
+        parts = [f"{counts[o]} {o}" for o in ("collapsed", "exploded", "non-finite") if o in counts]
+        if parts:
+            out[key] = ", ".join(parts)
+    return out
+
+
 def _seeds_note(df) -> str:
     n = df["n_seeds"]
     bad = int(df["n_nonfinite"].max()) if "n_nonfinite" in df else 0
@@ -229,9 +243,8 @@ def fig6_loss_curves(loss: pd.DataFrame, runs: pd.DataFrame):
     if "noise_mse" in runs:
         noise = runs["noise_mse"].iloc[0]
         ax.axhline(noise, color="0.5", ls=":", lw=1.2, label=f"noise floor, mean (y−sin x)² = {noise:.4f}")
-    div = runs.groupby("activation")["diverged"].sum()
-    for name, n in div[div > 0].items():
-        ax.plot([], [], " ", label=f"{label(name)}: {n} seed(s) diverged, left out")
+    for name, what in _outcomes(runs).items():
+        ax.plot([], [], " ", label=f"{label(name)}: {what} (non-finite left out)")
     ax.set(yscale="log", xlabel="epoch", ylabel="training MSE")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_title(f"Figure 6. Training loss (full-batch {_setting(runs, 'optimizer')}, learning rate "
@@ -274,12 +287,13 @@ def fig7_dead_neurons(dead1, sparse1, dead2, sparse2, runs1, runs2):
               "metric")
         axes[0, col].set_title(title)
         if stage == "trained" and exp == "exp2":
-            div = runs2.groupby("activation")["diverged"].agg(["sum", "size"]).reindex(names)
-            for i, (k, n) in enumerate(zip(div["sum"], div["size"])):
-                if k:
+            n_runs = runs2.groupby("activation").size()
+            for name, what in _outcomes(runs2).items():
+                if name in names:
+                    text = f"of {n_runs[name]} runs:\n" + what.replace(", ", "\n")
                     for ax in axes[:, col]:
-                        ax.text(i, 1.02, f"{int(k)}/{int(n)} seeds diverged\n(left out)", ha="center",
-                                va="bottom", fontsize="x-small", color="firebrick")
+                        ax.text(names.index(name), 1.02, text, ha="center", va="bottom",
+                                fontsize="xx-small", color="firebrick")
             for name, claim in (("relu", 0.066), ("leaky_relu", 0.0)):
                 if name in names:
                     i = names.index(name)
@@ -379,10 +393,13 @@ def fig10_capacity_heatmap(summary: pd.DataFrame, winners: pd.DataFrame, runs: p
     finite = vals[np.isfinite(vals) & (vals > 0)]
     norm = LogNorm(finite.min(), finite.max()) if finite.size else None
     m = ax.imshow(vals, cmap="viridis", norm=norm, aspect="auto")
+    notes = _outcomes(runs, ["activation", "target"])
     for i, name in enumerate(names):
         for j, target in enumerate(targets):
             v = vals[i, j]
             txt = "diverged" if not np.isfinite(v) else f"{v:.3g}"
+            if (name, target) in notes:
+                txt += "\n" + notes[(name, target)]
             bright = norm is not None and np.isfinite(v) and norm(v) > 0.6
             ax.text(j, i, txt, ha="center", va="center", fontsize="small",
                     color="k" if bright else "w")

@@ -88,6 +88,43 @@ def gradient_ratio(grads: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def gradient_peaks(grads: pd.DataFrame, late_fraction: float = 0.1) -> pd.DataFrame:
+    """Per run and hidden layer, how ‖∂L/∂W_l‖ evolves over training (Figure 5): the epoch and
+    value of its peak, its median over all epochs, its mean over the last ``late_fraction`` of
+    the epochs, and late / peak (below 1: the gradient shrank as training converged)."""
+    keys = [c for c in grads.columns if c not in ("epoch", "weight_grad_norm", "preact_grad_norm")]
+    g = grads[keys + ["epoch", "weight_grad_norm"]].copy()
+    g["weight_grad_norm"] = g["weight_grad_norm"].where(np.isfinite(g["weight_grad_norm"]))
+    top = g["epoch"].max()
+    late_from = top - max(1, int(round(late_fraction * top))) + 1
+    out = g.groupby(keys, sort=False)["weight_grad_norm"].agg(
+        peak_weight_grad_norm="max", median_weight_grad_norm="median").reset_index()
+    index = pd.MultiIndex.from_frame(out[keys])
+    peaks = (g.dropna(subset=["weight_grad_norm"])
+             .sort_values("weight_grad_norm", ascending=False, kind="stable")
+             .drop_duplicates(keys).set_index(keys)["epoch"])
+    out.insert(len(keys), "peak_epoch",
+               peaks.reindex(index).fillna(0).astype(np.int64).to_numpy())  # 0: no finite value
+    late = g[g["epoch"] >= late_from].groupby(keys, sort=False)["weight_grad_norm"].mean()
+    out["late_weight_grad_norm"] = late.reindex(index).to_numpy()
+    out["late_over_peak"] = out["late_weight_grad_norm"] / out["peak_weight_grad_norm"]
+    return out
+
+
+def convergence(loss: pd.DataFrame, fraction: float) -> pd.DataFrame:
+    """Per run: the first epoch whose loss is below ``fraction`` × var(y) (``epoch_below``;
+    epochs + 1, with ``reached`` false, when it never is): how quickly it converged."""
+    keys = [c for c in loss.columns if c not in ("epoch", "loss", "relative_loss")]
+    top = int(loss["epoch"].max())
+    below = loss[loss["relative_loss"] < fraction].groupby(keys, sort=False)["epoch"].min()
+    out = loss[keys].drop_duplicates().reset_index(drop=True)
+    first = below.reindex(pd.MultiIndex.from_frame(out)).to_numpy()
+    out["threshold_fraction"] = fraction
+    out["reached"] = ~np.isnan(first)
+    out["epoch_below"] = np.where(np.isnan(first), top + 1, first).astype(np.int64)
+    return out
+
+
 def history_summaries(loss, grads, ratio) -> dict[str, pd.DataFrame]:
     by = ["experiment", "variant", "activation"]
     return {

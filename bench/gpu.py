@@ -1,0 +1,224 @@
+"""GPU readiness in one command, for a person with an NVIDIA GPU:
+
+    .venv/bin/python bench/gpu.py [--out bench/results] [--skip-workflow]
+
+1. the CUDA tests (tests/test_gpu.py: training on CUDA equals the CPU to float tolerance; the
+   stacked model's gradients equal autograd on CUDA; ``device: auto`` picks CUDA);
+2. the benchmark's GPU part: stacked training throughput against a plain per-seed
+   ``nn.Sequential`` loop on the same GPU, at 5, 20 and 100 seeds and widths 64 and 256, and
+   ``train.compile`` on the GPU;
+3. the whole default workflow with ``device: cuda`` (unless --skip-workflow or Snakemake is
+   not installed in this interpreter), timed, with its claim verdicts.
+
+Writes <out>/gpu.md and gpu.json. Exits 2 at once, naming the missing GPU, where torch sees
+no CUDA device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from actflow import data, train  # noqa: E402
+
+
+def require_gpu() -> None:
+    if not torch.cuda.is_available():
+        print(f"bench/gpu.py needs an NVIDIA GPU: torch {torch.__version__} (CUDA build: "
+              f"{torch.version.cuda or 'none, a CPU-only build'}) sees no CUDA device "
+              f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}). Run it on "
+              "a machine with an NVIDIA GPU and a CUDA build of torch.", file=sys.stderr)
+        sys.exit(2)
+
+
+def sync_time(fn, repeats=2):
+    best = float("inf")
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def plain_loop(x, y, seed, depth, width, epochs, lr=1e-3):
+    """What a user writes: one nn.Sequential per seed on the GPU, autograd, torch.optim.Adam,
+    reading the loss and the per-layer gradient norms every epoch like the workflow records."""
+    torch.manual_seed(seed)
+    layers, d = [], 1
+    for _ in range(depth):
+        layers += [nn.Linear(d, width), nn.ReLU()]
+        d = width
+    net = nn.Sequential(*layers, nn.Linear(d, 1)).to(x.device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    lins = [m for m in net if isinstance(m, nn.Linear)][:-1]
+    losses, norms = [], []
+    for _ in range(epochs):
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(net(x), y)
+        loss.backward()
+        losses.append(loss.detach())
+        norms.append(torch.stack([m.weight.grad.norm() for m in lins]))
+        opt.step()
+    return torch.stack(losses).cpu(), torch.stack(norms).cpu()
+
+
+def throughput(epochs: int) -> list[dict]:
+    d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
+    x, y = d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None]
+    xt = torch.tensor(x, dtype=torch.float32, device="cuda")
+    yt = torch.tensor(y, dtype=torch.float32, device="cuda")
+    rows = []
+    for width in (64, 256):
+        hp = train.Hyper(width=width, epochs=epochs)
+        plain_loop(xt, yt, 0, hp.hidden_layers, width, 5)  # warm-up
+        train.train(x, y, [0], "relu", train.Hyper(width=width, epochs=5), device="cuda", log_every=0)
+        plain = sync_time(lambda: plain_loop(xt, yt, 0, hp.hidden_layers, width, epochs))
+        for seeds in (5, 20, 100):
+            t = sync_time(lambda: train.train(x, y, list(range(seeds)), "relu", hp, device="cuda",
+                                              log_every=0))
+            rows.append({"width": width, "seeds": seeds, "epochs": epochs, "seconds": t,
+                         "runs_per_second": seeds / t, "plain_seconds_per_run": plain,
+                         "speedup_vs_plain_loop": plain / (t / seeds)})
+            print(f"width {width}, {seeds} seeds: {t:.2f} s, {plain / (t / seeds):.1f}x the plain "
+                  f"loop ({plain:.2f} s/run)", flush=True)
+    return rows
+
+
+def compiled(epochs: int) -> dict:
+    d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
+    x, y = d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None]
+    hp = train.Hyper(epochs=epochs)
+    try:
+        t0 = time.perf_counter()
+        first = train.train(x, y, list(range(5)), "relu", hp, device="cuda", log_every=0,
+                            compile=True)
+        first_wall = time.perf_counter() - t0
+        comp = train.train(x, y, list(range(5)), "relu", hp, device="cuda", log_every=0,
+                           compile=True)
+        eager = train.train(x, y, list(range(5)), "relu", hp, device="cuda", log_every=0)
+    except Exception as e:  # noqa: BLE001 - reported, not hidden
+        return {"error": f"{type(e).__name__}: {e}"}
+    return {"seeds": 5, "epochs": epochs, "first_call_wall_seconds": first_wall,
+            "compiled_seconds": comp.seconds, "eager_seconds": eager.seconds,
+            "speedup_vs_eager": eager.seconds / comp.seconds,
+            "max_loss_difference_vs_eager": float(np.nanmax(np.abs(comp.loss - eager.loss))),
+            "first_call_epochs_seconds": first.seconds}
+
+
+def workflow(out: Path) -> dict:
+    if importlib.util.find_spec("snakemake") is None:
+        return {"skipped": f"Snakemake is not installed in {sys.executable}"}
+    tmp = Path(tempfile.mkdtemp(prefix="actflow-gpu-"))
+    try:
+        for part in ("Snakefile", "workflow", "config", "envs", "profiles"):
+            src = ROOT / part
+            if src.exists():
+                (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp / part)
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "all", "all",
+                               "--config", "device=cuda"], cwd=tmp, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        res = {"seconds": wall, "returncode": proc.returncode}
+        if proc.returncode:
+            res["log_tail"] = (proc.stdout + proc.stderr)[-4000:]
+            return res
+        import pandas as pd
+        claims = pd.read_parquet(tmp / "results/audit/claims.parquet")
+        res["verdicts"] = claims["verdict"].value_counts().to_dict()
+        cols = [c for c in ("claim", "verdict", "observed") if c in claims.columns]
+        claims[cols].to_csv(out / "gpu_claims.csv", index=False)
+        manifest = tmp / "results/audit/manifest.json"
+        if manifest.exists():
+            shutil.copy2(manifest, out / "gpu_manifest.json")
+        return res
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(ROOT / "bench/results"))
+    ap.add_argument("--epochs", type=int, default=500)
+    ap.add_argument("--skip-workflow", action="store_true")
+    a = ap.parse_args()
+    require_gpu()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    res = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+           "cuda": torch.version.cuda, "python": sys.version.split()[0]}
+    t0 = time.perf_counter()
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            str(ROOT / "tests/test_gpu.py")], cwd=ROOT, capture_output=True,
+                           text=True)
+    res["tests"] = {"returncode": tests.returncode, "seconds": time.perf_counter() - t0,
+                    "summary": tests.stdout.strip().splitlines()[-1] if tests.stdout.strip() else "",
+                    "tail": (tests.stdout + tests.stderr)[-3000:] if tests.returncode else ""}
+    print("tests:", res["tests"]["summary"], flush=True)
+    res["throughput"] = throughput(a.epochs)
+    res["compile"] = compiled(a.epochs)
+    print("compile:", res["compile"], flush=True)
+    res["workflow"] = {"skipped": "--skip-workflow"} if a.skip_workflow else workflow(out)
+    print("workflow:", {k: v for k, v in res["workflow"].items() if k != "log_tail"}, flush=True)
+    res["total_seconds"] = time.perf_counter() - t_start
+    (out / "gpu.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
+    (out / "gpu.md").write_text(report(res))
+    print(report(res))
+    sys.exit(1 if res["tests"]["returncode"] else 0)
+
+
+def report(r) -> str:
+    lines = [f"# GPU check on {r['device']} (torch {r['torch']}, CUDA {r['cuda']}, Python {r['python']})",
+             "", f"Total {r['total_seconds']:.0f} s.", "", "## CUDA tests (tests/test_gpu.py)", "",
+             f"`{r['tests']['summary']}` in {r['tests']['seconds']:.0f} s."]
+    if r["tests"]["tail"]:
+        lines += ["", "```", r["tests"]["tail"], "```"]
+    lines += ["", "## Stacked training against the plain per-seed loop, same GPU", "",
+              "10 hidden layers, ReLU, Adam, 200 points; best of 2; the plain loop reads loss and "
+              "per-layer gradient norms every epoch, as the workflow records them.", "",
+              "| width | seeds | epochs | seconds | runs/s | plain loop, s/run | × plain loop |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [f"| {x['width']} | {x['seeds']} | {x['epochs']} | {x['seconds']:.2f} | "
+              f"{x['runs_per_second']:.1f} | {x['plain_seconds_per_run']:.3f} | "
+              f"{x['speedup_vs_plain_loop']:.1f} |" for x in r["throughput"]]
+    c = r["compile"]
+    lines += ["", "## train.compile on the GPU (5 seeds, width 64)", ""]
+    if "error" in c:
+        lines += [f"Failed: `{c['error']}`"]
+    else:
+        lines += [f"First call {c['first_call_wall_seconds']:.1f} s wall (compile included); "
+                  f"then {c['compiled_seconds']:.2f} s of epochs against {c['eager_seconds']:.2f} s "
+                  f"eager ({c['speedup_vs_eager']:.2f}×); largest loss difference against eager "
+                  f"{c['max_loss_difference_vs_eager']:.2e}."]
+    w = r["workflow"]
+    lines += ["", "## Default workflow with device: cuda", ""]
+    if "skipped" in w:
+        lines += [f"Not run: {w['skipped']}."]
+    elif w["returncode"]:
+        lines += [f"Failed (exit {w['returncode']}) after {w['seconds']:.0f} s:", "", "```",
+                  w["log_tail"], "```"]
+    else:
+        lines += [f"{w['seconds']:.0f} s from clean; verdicts {w['verdicts']} "
+                  "(per claim in gpu_claims.csv)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
