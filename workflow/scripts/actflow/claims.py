@@ -567,15 +567,18 @@ def _kind_of(table: str) -> str | None:
 
 
 # ------------------------------------------------------------------ reports
-def markdown(df) -> str:
+def _fmt(v) -> str:
     import pandas as pd
 
-    def fmt(v):
-        return "" if pd.isna(v) else f"{v:.4g}"
+    return "" if pd.isna(v) else f"{v:.4g}"
 
-    def cell(text):
-        return str(text).replace("|", "\\|").replace("\n", " ")
 
+def _cell(text) -> str:
+    """A Markdown table cell: pipes escaped, on one line."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(df) -> str:
     lines = ["# Claims of the study against the measurements", "",
              "Verdicts compare the 95 % interval over seeds with the claim's threshold: "
              "**holds** (inside), **does not hold** (outside), **inconclusive** (straddles), "
@@ -587,11 +590,11 @@ def markdown(df) -> str:
              "verdict | why | verdict differs under |",
              "|---|---|---|---|---|---|---|---|"]
     for _, r in df.iterrows():
-        meas = f"{fmt(r['measured_mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
-        lines.append(f"| `{r['claim']}` | “{cell(r['quote'])}” ({cell(r['source'])}) | "
-                     f"{cell(r['statement'])} | {meas} | {r['n_seeds']} | **{r['verdict']}** | "
-                     f"{cell(r['condition'])}; expected {cell(r['expected'])}: {cell(r['reason'])} | "
-                     f"{cell(r.get('differs_under') or '')} |")
+        meas = f"{_fmt(r['measured_mean'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+        lines.append(f"| `{r['claim']}` | “{_cell(r['quote'])}” ({_cell(r['source'])}) | "
+                     f"{_cell(r['statement'])} | {meas} | {r['n_seeds']} | **{r['verdict']}** | "
+                     f"{_cell(r['condition'])}; expected {_cell(r['expected'])}: {_cell(r['reason'])} | "
+                     f"{_cell(r.get('differs_under') or '')} |")
     counts = df["verdict"].value_counts()
     lines += ["", "Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + "."]
     return "\n".join(lines) + "\n"
@@ -631,27 +634,19 @@ def html(df) -> str:
 def sensitivity_markdown(sens, variants) -> str:
     """The claims under every variant: one section per experiment, one row per claim and
     variant; ``variants``: (name, experiment, overrides text, question)."""
-    import pandas as pd
-
-    def fmt(v):
-        return "" if pd.isna(v) else f"{v:.4g}"
-
-    def cell(text):
-        return str(text).replace("|", "\\|").replace("\n", " ")
-
     lines = ["# The study's claims under every variant", "",
              "Each claim is evaluated on the study's setting (the variant named like its "
              "experiment) and on every variant of that experiment, with the same thresholds. "
              "**differs**: the verdict is not the study's. Source: "
              "`results/audit/sensitivity.parquet`.", "", "## The variants", "",
              "| variant | of | settings | the question |", "|---|---|---|---|"]
-    lines += [f"| `{n}` | {of} | {cell(ov)} | {cell(q)} |" for n, of, ov, q in variants]
+    lines += [f"| `{n}` | {of} | {_cell(ov)} | {_cell(q)} |" for n, of, ov, q in variants]
     for exp, g in sens.groupby("experiment", sort=False):
         lines += ["", f"## {exp}", "",
                   "| claim | variant | measured mean [95 % interval] | seeds | verdict | differs |",
                   "|---|---|---|---|---|---|"]
         for r in g.itertuples():
-            meas = f"{fmt(r.measured_mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
+            meas = f"{_fmt(r.measured_mean)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"
             lines.append(f"| `{r.claim}` | `{r.variant}` | {meas} | {r.n_seeds} | **{r.verdict}** "
                          f"| {'**yes**' if r.differs else ''} |")
     changed = differing_variants(sens)
