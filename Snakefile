@@ -66,6 +66,9 @@ localrules:
     figure,
     audit_claims,
     manifest,
+    bundle,
+    comparison,
+    compare,
 
 
 rule all:
@@ -78,3 +81,5 @@ rule all:
         rules.sensitivity.input,
         rules.audit_claims.output,
         rules.manifest.output,
+        # with compare_with set: the comparison with that run too
+        rules.comparison.output if COMPARE_SOURCE else [],

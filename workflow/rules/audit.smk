@@ -88,7 +88,7 @@ rule manifest:
     resources:
         mem_mb=1000,
     params:
-        config=config,
+        config=RUN_CONFIG,
         files=MANIFEST_FILES,
     script:
         "../scripts/manifest.py"
@@ -130,3 +130,72 @@ rule verify:
         manifest=layout.AUDIT["manifest"],
     script:
         "../scripts/verify.py"
+
+
+rule bundle:
+    """Pack this run for another person to compare with: every union and summary table, the
+    claim verdicts, the manifest and config (the weights with bundle_weights: true)."""
+    input:
+        BUNDLE_FILES,
+        code=code("bundle.py"),
+    output:
+        archive=layout.BUNDLE["archive"],
+        checksum=layout.BUNDLE["checksum"],
+    log:
+        "results/logs/audit/bundle.log",
+    conda:
+        "../../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    params:
+        files=BUNDLE_FILES,
+        weights=config["bundle_weights"],
+    script:
+        "../scripts/bundle.py"
+
+
+rule comparison:
+    """This run against another (config compare_with): verdicts, metrics within the seed
+    spread, settings and machines; results/audit/comparison.*."""
+    input:
+        layout.AUDIT["manifest"],
+        comparison_tables(),
+        theirs=comparison_source,
+        code=code("compare_runs.py"),
+    output:
+        parquet=layout.COMPARISON["comparison_parquet"],
+        claims=layout.COMPARISON["comparison_claims"],
+        settings=layout.COMPARISON["comparison_settings"],
+        markdown=layout.COMPARISON["comparison_markdown"],
+        html=report(
+            layout.COMPARISON["comparison_html"],
+            caption="../report/comparison_table.rst",
+            category=layout.CATEGORIES["comparison"],
+            labels={"table": "comparison with another run"},
+        ),
+        png=report(
+            layout.COMPARISON["comparison_png"],
+            caption="../report/comparison.rst",
+            category=layout.CATEGORIES["comparison"],
+            labels={"figure": "comparison with another run"},
+        ),
+    log:
+        "results/logs/audit/comparison.log",
+    conda:
+        "../../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        ours=layout.RESULTS,
+        theirs=config["compare_with"],
+        dpi=config["figures"]["dpi"],
+    script:
+        "../scripts/compare_runs.py"
+
+
+rule compare:
+    """Compare this run with another: snakemake compare --config compare_with=BUNDLE_OR_FOLDER."""
+    input:
+        rules.comparison.output,

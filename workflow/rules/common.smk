@@ -224,9 +224,12 @@ def data_files():
 
 
 def train_files():
-    return [
-        p for v in VARIANTS for n in layout.TRAIN_FILES for p in per_activation(v, n)
-    ]
+    return [p for n in layout.TRAIN_FILES for p in per_activation_all(n)]
+
+
+def per_activation_all(name):
+    """One training output (layout.TRAIN_FILES) of every variant and activation."""
+    return [p for v in VARIANTS for p in per_activation(v, name)]
 
 
 # ------------------------------------------------------------------ figures
@@ -302,6 +305,56 @@ def sensitivity_caption():
         + figure_settings()["variant_list"]
         + "."
     )
+
+
+# ------------------------------------------------------------------ bundle and comparison
+# The config the manifest records: all of it but the keys that only say what to do with the
+# finished run (pack it, compare it), so that setting them reruns nothing.
+AFTER_RUN_KEYS = ("compare_with", "bundle_weights")
+RUN_CONFIG = {k: v for k, v in config.items() if k not in AFTER_RUN_KEYS}
+BUNDLE_FILES = layout.bundle_files(
+    {v: VARIANTS[v].kind for v in VARIANTS},
+    weights_of=per_activation_all("weights") if config["bundle_weights"] else (),
+)
+
+
+def compare_source():
+    """The other run of the comparison (config compare_with), opened and verified when the
+    workflow is read: a damaged or foreign bundle stops the run before any job, with nothing
+    written. Returns the file the comparison job watches (the bundle, or the other run's
+    manifest), None when compare_with is not set."""
+    other = config["compare_with"]
+    if not other:
+        return None
+    from actflow import compare
+
+    try:
+        return compare.check(other)
+    except compare.BundleError as err:
+        raise WorkflowError(str(err)) from None
+
+
+COMPARE_SOURCE = compare_source()
+
+
+def comparison_source(wildcards):
+    if COMPARE_SOURCE is None:
+        raise WorkflowError(
+            "the comparison needs another run: give its bundle or results folder, e.g. "
+            "snakemake --cores all compare --config compare_with=path/to/bundle.tar.gz "
+            "(or set compare_with in the config)"
+        )
+    return COMPARE_SOURCE
+
+
+def comparison_tables():
+    """The files of this run that the comparison reads (besides the manifest)."""
+    from actflow.layout import AUDIT, TABLES
+
+    names = ["runs", "gradient_ratio", "dead_neurons", "sparsity", "representations", "capacity"]
+    return [AUDIT["claims_parquet"], AUDIT["sensitivity_parquet"]] + [
+        TABLES[n].union_path() for n in names
+    ]
 
 
 # ------------------------------------------------------------------ guards around a run

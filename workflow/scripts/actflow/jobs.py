@@ -291,3 +291,29 @@ def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md,
     from . import audit
 
     audit.reexecute(manifest_path, scratch, sample, seed, out_table, out_md, threads=threads)
+
+
+@warm.job
+def bundle(files, out_archive, out_checksum, weights: bool = False) -> None:
+    """Pack this run for another person to compare with (actflow.compare.make_bundle)."""
+    from . import compare
+
+    index = compare.make_bundle(files, out_archive, out_checksum, weights=weights)
+    logging.getLogger("actflow.compare").info(
+        "packed %d files (%s weights) into %s", len(index["files"]),
+        "with" if weights else "without", out_archive)
+
+
+@warm.job
+def compare_runs(ours, theirs, out: dict, dpi: int = 150) -> None:
+    """Compare this run (results folder ``ours``) with another run's bundle or results folder
+    ``theirs`` (actflow.compare.write); ``out`` maps layout.COMPARISON's keys to files."""
+    from . import compare
+
+    result = compare.write(ours, theirs, {k.removeprefix("comparison_"): v for k, v in out.items()},
+                           dpi=dpi)
+    counts = result["metrics"]["status"].value_counts().to_dict()
+    same = int((result["claims"]["status"] == "same").sum())
+    logging.getLogger("actflow.compare").info(
+        "compared with %s: %d of %d verdicts the same; metrics %s", theirs, same,
+        len(result["claims"]), counts)

@@ -31,7 +31,10 @@ EXPERIMENT_TITLES = {
 CATEGORIES = {"exp1": "1. Experiment 1: gradient flow", "exp2": "2. Experiment 2: dead neurons",
               "exp3": "3. Experiment 3: representational capacity",
               "sensitivity": "4. Sensitivity: the claims under other settings",
-              "audit": "0. Audit"}
+              "audit": "0. Audit",
+              "comparison": "5. Comparison with another run"}
+# The weights every weights-metrics row is computed from: the initial and the trained ones.
+STAGES = ("init", "trained")
 KIND_JOBS = {"sine": ("history", "weights"), "capacity": ("capacity",)}
 
 # ------------------------------------------------------------------ training outputs
@@ -210,8 +213,38 @@ AUDIT = {
     "config": f"{RESULTS}/audit/config.yaml",
     "reexecution_parquet": f"{RESULTS}/audit/reexecution.parquet",
     "reexecution_markdown": f"{RESULTS}/audit/reexecution.md",
+    # the comparison with another run (config compare_with; actflow.compare)
+    "comparison_parquet": f"{RESULTS}/audit/comparison.parquet",
+    "comparison_claims": f"{RESULTS}/audit/comparison_claims.parquet",
+    "comparison_settings": f"{RESULTS}/audit/comparison_settings.parquet",
+    "comparison_markdown": f"{RESULTS}/audit/comparison.md",
+    "comparison_html": f"{RESULTS}/audit/comparison.html",
+    "comparison_png": f"{RESULTS}/audit/comparison.png",
 }
+# A run packed for another person to compare with (actflow.compare.make_bundle).
+BUNDLE = {"archive": f"{RESULTS}/bundle.tar.gz", "checksum": f"{RESULTS}/bundle.tar.gz.sha256"}
+COMPARISON = {k: v for k, v in AUDIT.items() if k.startswith("comparison")}
+
+
+def bundle_files(variant_kinds: dict[str, str], weights_of=()) -> list[str]:
+    """The files a bundle packs, as paths under results/: every union table, every summary
+    table of every variant (``variant_kinds``: variant -> kind), the activation curves, the
+    claims and sensitivity verdicts, the manifest and the resolved config; and
+    ``weights_of`` (training folders' weight files) when weights are asked for."""
+    files = [t.union_path() for t in TABLES.values() if t.union]
+    for variant, kind in variant_kinds.items():
+        jobs = KIND_JOBS[kind]
+        files += [t.path(variant) for t in TABLES.values()
+                  if t.job in jobs and t.name.endswith(("_summary", "_winners"))]
+    files.append(curves_path())
+    files += [AUDIT[k] for k in ("claims_parquet", "sensitivity_parquet", "manifest", "config")]
+    files += list(weights_of)
+    return sorted(set(files))
+
+
 # Written next to the outputs but not outputs of the DAG's results: not in the manifest.
 UNCERTIFIED_DIRS = (f"{RESULTS}/logs", f"{RESULTS}/benchmarks", f"{RESULTS}/audit/scratch")
+# The bundle and the comparison are made from the manifest (and another run), after it.
 UNCERTIFIED_FILES = (AUDIT["manifest"], AUDIT["config"], AUDIT["reexecution_parquet"],
-                     AUDIT["reexecution_markdown"], f"{RESULTS}/report.html")
+                     AUDIT["reexecution_markdown"], f"{RESULTS}/report.html",
+                     *BUNDLE.values(), *COMPARISON.values())

@@ -1,0 +1,6 @@
+"""Adapter: rule bundle -> actflow.jobs.bundle."""
+from actflow import io, jobs
+
+io.setup_logging(snakemake.log[0])
+jobs.bundle(list(snakemake.params.files), snakemake.output.archive, snakemake.output.checksum,
+            weights=snakemake.params.weights)
