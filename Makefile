@@ -8,7 +8,7 @@ VENV ?= .venv
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: run resume test audit verify repair report lint clean-results browser
+.PHONY: run resume test audit verify repair report lint clean-results browser bundle compare
 
 $(BIN)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
@@ -33,6 +33,15 @@ report: $(BIN)/.installed
 
 audit: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) audit
+
+# Pack this run for another person to compare with: results/bundle.tar.gz (+ .sha256).
+bundle: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES) bundle
+
+# This run against another run's bundle or results folder: make compare WITH=path/to/bundle.tar.gz
+compare: $(BIN)/.installed
+	@test -n "$(WITH)" || { echo "make compare needs WITH=path/to/bundle.tar.gz (or another run's results folder)"; exit 2; }
+	$(BIN)/snakemake --cores $(CORES) compare --config compare_with=$(WITH)
 
 # Every output against the manifest: missing, changed and unlisted files (rebuilds nothing).
 verify: $(BIN)/.installed

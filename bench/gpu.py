@@ -1,6 +1,6 @@
 """GPU readiness in one command, for a person with an NVIDIA GPU:
 
-    .venv/bin/python bench/gpu.py [--out bench/results] [--skip-workflow]
+    .venv/bin/python bench/gpu.py [--out bench/results] [--skip-workflow] [--compare-with BUNDLE]
 
 1. the CUDA tests (tests/test_gpu.py: training on CUDA equals the CPU to float tolerance; the
    stacked model's gradients equal autograd on CUDA; ``device: auto`` picks CUDA);
@@ -8,9 +8,12 @@
    ``nn.Sequential`` loop on the same GPU, at 5, 20 and 100 seeds and widths 64 and 256, and
    ``train.compile`` on the GPU;
 3. the whole default workflow with ``device: cuda`` (unless --skip-workflow or Snakemake is
-   not installed in this interpreter), timed, with its claim verdicts.
+   not installed in this interpreter), timed, with its claim verdicts; with --compare-with, a
+   CPU run's bundle (``snakemake bundle`` on a CPU machine), the comparison of the GPU run with
+   it (the ``compare`` target: verdicts, and every summary metric within the seed spread).
 
-Writes <out>/gpu.md and gpu.json. Exits 2 at once, naming the missing GPU, where torch sees
+Writes <out>/gpu.md and gpu.json (and gpu_claims.csv, gpu_comparison.md and .png). Exits 2 at
+once, naming the missing GPU, where torch sees
 no CUDA device.
 """
 
@@ -122,7 +125,14 @@ def compiled(epochs: int) -> dict:
             "first_call_epochs_seconds": first.seconds}
 
 
-def workflow(out: Path) -> dict:
+def _snakemake(tmp: Path, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "all", *args],
+                          cwd=tmp, capture_output=True, text=True)
+
+
+def workflow(out: Path, compare_with: str | None) -> dict:
+    """The whole default workflow with device: cuda in a scratch copy, timed; then, with
+    ``compare_with`` (a CPU run's bundle), the comparison of the two runs (actflow.compare)."""
     if importlib.util.find_spec("snakemake") is None:
         return {"skipped": f"Snakemake is not installed in {sys.executable}"}
     tmp = Path(tempfile.mkdtemp(prefix="actflow-gpu-"))
@@ -132,21 +142,45 @@ def workflow(out: Path) -> dict:
             if src.exists():
                 (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp / part)
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "all", "all",
-                               "--config", "device=cuda"], cwd=tmp, capture_output=True, text=True)
+        proc = _snakemake(tmp, "all", "--config", "device=cuda")
         wall = time.perf_counter() - t0
         res = {"seconds": wall, "returncode": proc.returncode}
         if proc.returncode:
             res["log_tail"] = (proc.stdout + proc.stderr)[-4000:]
             return res
         import pandas as pd
-        claims = pd.read_parquet(tmp / "results/audit/claims.parquet")
+
+        from actflow import layout
+
+        claims = pd.read_parquet(tmp / layout.AUDIT["claims_parquet"])
         res["verdicts"] = claims["verdict"].value_counts().to_dict()
-        cols = [c for c in ("claim", "verdict", "observed") if c in claims.columns]
-        claims[cols].to_csv(out / "gpu_claims.csv", index=False)
-        manifest = tmp / "results/audit/manifest.json"
-        if manifest.exists():
-            shutil.copy2(manifest, out / "gpu_manifest.json")
+        claims[["claim", "verdict", "measured_mean", "ci_low", "ci_high"]].to_csv(
+            out / "gpu_claims.csv", index=False)
+        runs = pd.read_parquet(tmp / layout.TABLES["runs"].union_path())
+        res["training_devices"] = sorted(runs["device"].unique())
+        if compare_with:
+            t0 = time.perf_counter()
+            proc = _snakemake(tmp, "compare", "--config", "device=cuda",
+                              f"compare_with={Path(compare_with).resolve()}")
+            res["compare_seconds"] = time.perf_counter() - t0
+            res["compare_returncode"] = proc.returncode
+            if proc.returncode:
+                res["compare_log_tail"] = (proc.stdout + proc.stderr)[-4000:]
+                return res
+            met = pd.read_parquet(tmp / layout.COMPARISON["comparison_parquet"])
+            cl = pd.read_parquet(tmp / layout.COMPARISON["comparison_claims"])
+            res["metric_statuses"] = met["status"].value_counts().to_dict()
+            res["claims_same"] = int((cl["status"] == "same").sum())
+            res["claims_total"] = len(cl)
+            res["claims_differing"] = cl.loc[cl["status"] != "same",
+                                             ["claim", "variant", "verdict_a", "verdict_b"]
+                                             ].to_dict("records")
+            res["metrics_differing"] = met.loc[met["status"] == "differ",
+                                               ["metric", "variant", "activation", "detail",
+                                                "mean_a", "mean_b", "p_holm"]].to_dict("records")
+            for key, name in (("comparison_markdown", "gpu_comparison.md"),
+                              ("comparison_png", "gpu_comparison.png")):
+                shutil.copy2(tmp / layout.COMPARISON[key], out / name)
         return res
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -157,6 +191,9 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "bench/results"))
     ap.add_argument("--epochs", type=int, default=500)
     ap.add_argument("--skip-workflow", action="store_true")
+    ap.add_argument("--compare-with", metavar="BUNDLE",
+                    help="a CPU run's bundle (results/bundle.tar.gz of `snakemake bundle`): "
+                         "the GPU run is compared with it")
     a = ap.parse_args()
     require_gpu()
     out = Path(a.out)
@@ -175,11 +212,18 @@ def main():
     res["throughput"] = throughput(a.epochs)
     res["compile"] = compiled(a.epochs)
     print("compile:", res["compile"], flush=True)
-    res["workflow"] = {"skipped": "--skip-workflow"} if a.skip_workflow else workflow(out)
-    print("workflow:", {k: v for k, v in res["workflow"].items() if k != "log_tail"}, flush=True)
-    res["total_seconds"] = time.perf_counter() - t_start
-    (out / "gpu.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
-    (out / "gpu.md").write_text(report(res))
+
+    def save():  # after every step: a run stopped later keeps what was measured
+        res["total_seconds"] = time.perf_counter() - t_start
+        (out / "gpu.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
+        (out / "gpu.md").write_text(report(res))
+
+    res["workflow"] = {"skipped": "still running when the script stopped"}
+    save()
+    res["workflow"] = ({"skipped": "--skip-workflow"} if a.skip_workflow
+                       else workflow(out, a.compare_with))
+    print("workflow:", {k: v for k, v in res["workflow"].items() if "tail" not in k}, flush=True)
+    save()
     print(report(res))
     sys.exit(1 if res["tests"]["returncode"] else 0)
 
@@ -215,8 +259,32 @@ def report(r) -> str:
         lines += [f"Failed (exit {w['returncode']}) after {w['seconds']:.0f} s:", "", "```",
                   w["log_tail"], "```"]
     else:
-        lines += [f"{w['seconds']:.0f} s from clean; verdicts {w['verdicts']} "
-                  "(per claim in gpu_claims.csv)."]
+        lines += [f"{w['seconds']:.0f} s from clean (study and every variant, trained on "
+                  f"{', '.join(w['training_devices'])}); verdicts {w['verdicts']} (per claim in "
+                  "gpu_claims.csv)."]
+        lines += ["", "## The GPU run against a CPU run's bundle (the `compare` target)", ""]
+        if "compare_returncode" not in w:
+            lines += ["Not run: no --compare-with bundle given."]
+        elif w["compare_returncode"]:
+            lines += [f"Failed (exit {w['compare_returncode']}):", "", "```",
+                      w["compare_log_tail"], "```"]
+        else:
+            lines += [f"{w['compare_seconds']:.0f} s. Verdicts: {w['claims_same']} of "
+                      f"{w['claims_total']} the same (the study's setting and every variant). "
+                      f"Summary metrics: {w['metric_statuses']}. Full comparison: "
+                      "gpu_comparison.md and gpu_comparison.png.", ""]
+            if w["claims_differing"]:
+                lines += ["| claim | variant | verdict on the GPU | verdict on the CPU |",
+                          "|---|---|---|---|"]
+                lines += [f"| {c['claim']} | {c['variant']} | {c['verdict_a']} | "
+                          f"{c['verdict_b']} |" for c in w["claims_differing"]]
+            if w["metrics_differing"]:
+                lines += ["", "Metrics that differ beyond the seed spread (GPU = A, CPU = B):", "",
+                          "| metric | variant | activation | detail | GPU | CPU | p (Holm) |",
+                          "|---|---|---|---|---|---|---|"]
+                lines += [f"| {m['metric']} | {m['variant']} | {m['activation']} | {m['detail']} "
+                          f"| {m['mean_a']:.4g} | {m['mean_b']:.4g} | {m['p_holm']:.3g} |"
+                          for m in w["metrics_differing"]]
     return "\n".join(lines) + "\n"
 
 

@@ -351,7 +351,14 @@ def comparison_tables():
     """The files of this run that the comparison reads (besides the manifest)."""
     from actflow.layout import AUDIT, TABLES
 
-    names = ["runs", "gradient_ratio", "dead_neurons", "sparsity", "representations", "capacity"]
+    names = [
+        "runs",
+        "gradient_ratio",
+        "dead_neurons",
+        "sparsity",
+        "representations",
+        "capacity",
+    ]
     return [AUDIT["claims_parquet"], AUDIT["sensitivity_parquet"]] + [
         TABLES[n].union_path() for n in names
     ]
