@@ -338,7 +338,8 @@ def main():
     }
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = "quick" if a.quick else "cpu" if res["machine"]["device"] == "cpu" else "gpu"
+    # bench/gpu.py writes gpu.md: this script never does
+    name = "quick" if a.quick else "cpu" if res["machine"]["device"] == "cpu" else "run_gpu"
     (out / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
     (out / f"{name}.md").write_text(report(res))
     print(report(res))

@@ -204,3 +204,36 @@ def test_welch_and_holm_match_scipy_and_the_definition():
     p = np.array([0.01, 0.04, np.nan, 0.03, 0.2])
     # Holm: sorted p times (m - rank), running maximum, capped at 1
     np.testing.assert_allclose(compare.holm(p), [0.04, 0.09, np.nan, 0.09, 0.2])
+
+
+def test_the_report_shows_the_comparison_table_and_figure(own, seeds_run):
+    from test_report import ARGS, CHROMIUM
+
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it when run as root)")
+    from playwright.sync_api import sync_playwright
+
+    other = f"compare_with={seeds_run / layout.BUNDLE['archive']}"
+    _compare(own, seeds_run / layout.BUNDLE["archive"])
+    snakemake(own, "--report", "results/report.html", "--config", other)
+    report = own / "results/report.html"
+    category = layout.CATEGORIES["comparison"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+        def row(name):
+            page.goto(report.as_uri())
+            page.get_by_text(category).click()
+            return page.locator("tr").filter(has=page.get_by_role("cell", name=name, exact=True))
+
+        row("comparison table").locator("a[iconname=eye]").click()
+        page.wait_for_timeout(1000)
+        text = " ".join(f.inner_text("body") for f in page.frames if f != page.main_frame)
+        assert "Claims whose verdicts differ" in text and "Settings and machines" in text
+        assert "different seeds" in text
+        row("comparison figure").locator("a[iconname=eye]").click()
+        img = page.locator("img[src*='comparison.']")
+        img.wait_for(timeout=10_000)
+        assert img.evaluate("i => i.naturalWidth") > 100
+        browser.close()

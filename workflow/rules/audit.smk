@@ -159,8 +159,8 @@ rule comparison:
     """This run against another (config compare_with): verdicts, metrics within the seed
     spread, settings and machines; results/audit/comparison.*."""
     input:
-        layout.AUDIT["manifest"],
         comparison_tables(),
+        manifest=layout.AUDIT["manifest"],
         theirs=comparison_source,
         code=code("compare_runs.py"),
     output:
@@ -172,13 +172,13 @@ rule comparison:
             layout.COMPARISON["comparison_html"],
             caption="../report/comparison_table.rst",
             category=layout.CATEGORIES["comparison"],
-            labels={"table": "comparison with another run"},
+            labels={"item": "comparison table"},
         ),
         png=report(
             layout.COMPARISON["comparison_png"],
             caption="../report/comparison.rst",
             category=layout.CATEGORIES["comparison"],
-            labels={"figure": "comparison with another run"},
+            labels={"item": "comparison figure"},
         ),
     log:
         "results/logs/audit/comparison.log",
@@ -188,7 +188,7 @@ rule comparison:
     resources:
         mem_mb=2000,
     params:
-        ours=layout.RESULTS,
+        ours=lambda w, input: os.path.dirname(os.path.dirname(input.manifest)),
         theirs=config["compare_with"],
         dpi=config["figures"]["dpi"],
     script:

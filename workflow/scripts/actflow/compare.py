@@ -682,8 +682,10 @@ def plot(metrics: pd.DataFrame, a: Run, b: Run, out_png, dpi: int = 150) -> None
             lo, hi = d[f"ci_low_{side}"].to_numpy(float), d[f"ci_high_{side}"].to_numpy(float)
             err = np.vstack([np.where(np.isfinite(lo), mean - lo, 0),
                              np.where(np.isfinite(hi), hi - mean, 0)])
+            run = a if side == "a" else b
             ax.errorbar(mean, y + off, xerr=err, fmt="o", ms=4, capsize=2, lw=1,
-                        color=colours[side.upper()], label=f"run {side.upper()}")
+                        color=colours[side.upper()],
+                        label=f"{side.upper()}: {Path(run.label).name} ({_short(run)})")
         for i, r in d.iterrows():
             if r["status"] == "differ":
                 ax.axhspan(i - 0.45, i + 0.45, color="#d62728", alpha=0.15, lw=0)
