@@ -8,7 +8,11 @@ VENV ?= .venv
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: run resume test audit verify repair report lint clean-results browser bundle compare
+.PHONY: help run resume test audit verify repair report lint clean-results browser bundle compare
+.DEFAULT_GOAL := help
+
+help: ## list every target with what it does (this list)
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)$$/  \1\t\2/' | expand -t 18
 
 $(BIN)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
@@ -17,53 +21,53 @@ $(BIN)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-run: $(BIN)/.installed
+run: $(BIN)/.installed ## set up .venv on first use, run the whole default workflow, write results/report.html
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/report.html
 
 # After a run was killed (SIGKILL, node reclaimed, power loss): remove the lock it left, then
 # continue; incomplete jobs are rerun. Refuses while a Snakemake process works in this folder.
-resume: $(BIN)/.installed
+resume: $(BIN)/.installed ## after a killed run: remove its lock (refused while one runs), then continue
 	PYTHONPATH=workflow/scripts $(BIN)/python -m actflow.guard --no-running-snakemake .
 	$(BIN)/snakemake --unlock
 	$(MAKE) run
 
-report: $(BIN)/.installed
+report: $(BIN)/.installed ## write the self-contained HTML report results/report.html
 	$(BIN)/snakemake --report results/report.html
 
-audit: $(BIN)/.installed
+audit: $(BIN)/.installed ## verify every output, then retrain a sample of training jobs and compare bytes
 	$(BIN)/snakemake --cores $(CORES) audit
 
 # Pack this run for another person to compare with: results/bundle.tar.gz (+ .sha256).
-bundle: $(BIN)/.installed
+bundle: $(BIN)/.installed ## pack this run for another person to compare with: results/bundle.tar.gz
 	$(BIN)/snakemake --cores $(CORES) bundle
 
 # This run against another run's bundle or results folder: make compare WITH=path/to/bundle.tar.gz
-compare: $(BIN)/.installed
+compare: $(BIN)/.installed ## compare this run with another: make compare WITH=path/to/bundle.tar.gz
 	@test -n "$(WITH)" || { echo "make compare needs WITH=path/to/bundle.tar.gz (or another run's results folder)"; exit 2; }
 	$(BIN)/snakemake --cores $(CORES) compare --config compare_with=$(WITH)
 
 # Every output against the manifest: missing, changed and unlisted files (rebuilds nothing).
-verify: $(BIN)/.installed
+verify: $(BIN)/.installed ## every output against the manifest: missing, changed, unlisted (rebuilds nothing)
 	PYTHONPATH=workflow/scripts $(BIN)/python -m actflow.audit verify
 
 # Rebuild what verify finds missing or changed, then everything that depends on it.
-repair: $(BIN)/.installed
+repair: $(BIN)/.installed ## rebuild what verify finds missing or changed, and what depends on it
 	PYTHONPATH=workflow/scripts $(BIN)/python -m actflow.audit repair --snakemake $(BIN)/snakemake --cores $(CORES)
 
 # Debian's chromium renders the HTML report in tests/test_report.py.
-browser:
+browser: ## install Debian's chromium for the report test (as root), if missing
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
 	  else echo "chromium is not installed (apt-get install chromium): the report test will be skipped"; fi; }
 
-test: $(BIN)/.installed browser
+test: $(BIN)/.installed browser ## set up .venv on first use, then run the test suite
 	$(BIN)/python -m pytest
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.installed ## snakemake --lint and snakefmt --check
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check .
 
-clean-results:
+clean-results: ## delete results/ and .snakemake/ (every output and Snakemake's records)
 	rm -rf results .snakemake

@@ -5,14 +5,27 @@ all seeds inside) -> metrics (Parquet) -> figures -> audit. See README.md for th
 commands and docs/outputs.md for every output file.
 """
 
+import os
 import re
 
 from snakemake.utils import min_version
 
 min_version("9.0")
 
+# This file's folder: the workflow's code, schemas and default config live under it, also when
+# it runs with --directory elsewhere or is used as a module of another workflow.
+WORKFLOW_DIR = workflow.current_basedir.get_path_or_uri(secret_free=True)
+# The working directory's config/config.yaml where there is one (a deployed copy), else the
+# workflow's own. Used as a module, the including workflow's `config:` replaces it.
+LOCAL_CONFIG = os.path.join("config", "config.yaml")
+CONFIG_FILE = (
+    LOCAL_CONFIG
+    if os.path.exists(LOCAL_CONFIG)
+    else os.path.join(WORKFLOW_DIR, LOCAL_CONFIG)
+)
 
-configfile: "config/config.yaml"
+
+configfile: CONFIG_FILE
 
 
 report: "workflow/report/workflow.rst"

@@ -29,11 +29,11 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, *args, configfiles=(TINY,), check=True, timeout=600):
+def snakemake(workdir: Path, *args, configfiles=(TINY,), check=True, timeout=600, env=None):
     cmd = [SNAKEMAKE, *args, "--cores", "2"]
     if configfiles:
         cmd += ["--configfile", *map(str, configfiles)]
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **(env or {}))
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -85,6 +85,15 @@ def tiny_run(tmp_path_factory) -> Path:
     """The workflow, run once on the tiny config; tests must not modify this folder."""
     wd = copy_workflow(tmp_path_factory.mktemp("tiny"))
     snakemake(wd)
+    return wd
+
+
+@pytest.fixture(scope="session")
+def cold_run(tmp_path_factory) -> Path:
+    """The tiny run again from clean, every job in a fresh Python (no warm worker): its logs
+    list what each job imported; tests must not modify this folder."""
+    wd = copy_workflow(tmp_path_factory.mktemp("cold"))
+    snakemake(wd, env={"ACTFLOW_WARM": "0"})
     return wd
 
 

@@ -48,4 +48,20 @@ def test_report_shows_every_figure_and_the_claims_table(tiny_copy, tmp_path):
         assert "sigmoid_max_derivative" in text and "relu_dead_6_6_percent" in text
         assert "holds" in text
         page.screenshot(path=str(tmp_path / "claims.png"))
+
+        def inline(name):  # the audit item's text, rendered inside the report
+            row("0. Audit", name).locator("a[iconname=eye]").click()
+            page.wait_for_timeout(1000)
+            return " ".join(f.inner_text("body") for f in page.frames if f != page.main_frame)
+
+        text = inline("provenance manifest")
+        assert "certified files" in text and "version of torch" in text
+        assert "results/metrics/runs.parquet" in text
+        text = inline("resolved configuration")
+        assert "activations:" in text and "learning_rate:" in text
+        # the audit category's column says what its entries are, not "figure"
+        page.goto(report.as_uri())
+        page.get_by_text("0. Audit").click()
+        headers = page.locator("th").all_inner_texts()
+        assert "FIGURE" not in [h.strip().upper() for h in headers], headers
         browser.close()

@@ -127,9 +127,27 @@ def test_every_job_is_submitted_through_sbatch(slurm_run, tiny_run):
     assert jobs and all(j["state"] == "COMPLETED" for j in jobs), jobs
     assert len({j["name"] for j in jobs}) == 1  # one Snakemake run submitted them all
     comments = [j["comment"] for j in jobs]
-    for rule, wildcards in trainings:
-        values = "_".join(v.split("=")[1] for v in wildcards.split(", "))
-        assert f"rule_{rule}_wildcards_{values}" in comments, (rule, wildcards, comments)
+    # the training jobs went as one job array (profile: slurm-array-jobs: train): one sbatch
+    # call, a task per job, all under the first job's comment (the plugin keeps one)
+    train = [j for j in jobs if j["comment"].startswith("rule_train_")]
+    assert len(train) == len(trainings), (train, trainings)
+    arrays = {j["id"].split("_", 1)[0] for j in train}
+    assert len(arrays) == 1 and all("_" in j["id"] for j in train), train
+    tasks = sorted(int(j["id"].split("_", 1)[1]) for j in train)
+    assert len(set(tasks)) == len(trainings), tasks
+    # every other job individually, under its own rule and wildcards
+    others = [j for j in jobs if j not in train]
+    assert others and all("_" not in j["id"] for j in others), others
+    # SLURM's log of every job is kept, successful ones too, where the README says
+    logdir = wd / "results/logs/slurm"
+    kept = {p.relative_to(logdir).as_posix() for p in logdir.rglob("*.log")}
+    array_id = arrays.pop()
+    assert {f"rule_train/{array_id}_{t}.log" for t in tasks} <= kept, kept
+    for j in others:
+        rule = re.match(r"rule_(\w+?)_wildcards_", j["comment"]).group(1)
+        assert any(k.startswith(f"rule_{rule}/") and j["id"] in k for k in kept), (j, kept)
+    print(f"SLURM: {len(train)} training jobs as one array ({array_id}), "
+          f"{len(others)} jobs one by one; {len(kept)} SLURM logs kept")
     # the small jobs ran on the submitting machine (local rules), the rest through sbatch
     submitted = re.findall(r"^rule (\w+):", log, re.M)
     local = re.findall(r"^localrule (\w+):", log, re.M)

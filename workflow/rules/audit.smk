@@ -4,7 +4,7 @@
 rule audit_claims:
     """Evaluate every claim of the claims file on the study's setting and under every variant."""
     input:
-        claims=config["audit"]["claims"],
+        claims=CLAIMS_FILE,
         tables=[f"{layout.RESULTS}/{t}" for t in CLAIM_TABLES],
         runs=[layout.TABLES[t].union_path() for t in RUN_KINDS.values()],
         code=code("audit_claims.py"),
@@ -15,7 +15,7 @@ rule audit_claims:
             layout.AUDIT["claims_html"],
             caption="../report/claims.rst",
             category=layout.CATEGORIES["audit"],
-            labels={"figure": "claims table"},
+            labels={layout.REPORT_LABEL["audit"]: "claims table"},
         ),
         sensitivity_parquet=layout.AUDIT["sensitivity_parquet"],
         sensitivity_markdown=layout.AUDIT["sensitivity_markdown"],
@@ -23,7 +23,7 @@ rule audit_claims:
             layout.AUDIT["sensitivity_html"],
             caption="../report/sensitivity.rst",
             category=layout.CATEGORIES["sensitivity"],
-            labels={"figure": "sensitivity table"},
+            labels={layout.REPORT_LABEL["sensitivity"]: "sensitivity table"},
         ),
     log:
         "results/logs/audit/claims.log",
@@ -39,6 +39,7 @@ rule audit_claims:
         run_kinds=list(RUN_KINDS),
         variants=VARIANT_ROWS,
         caption=sensitivity_caption(),
+        claims_name=lambda w: config["audit"]["claims"],
     script:
         "../scripts/audit_claims.py"
 
@@ -66,17 +67,19 @@ rule manifest:
         MANIFEST_FILES,
         code=code("manifest.py"),
     output:
-        json=report(
-            layout.AUDIT["manifest"],
+        json=layout.AUDIT["manifest"],
+        config=layout.AUDIT["config"],
+        json_html=report(
+            layout.AUDIT["manifest_html"],
             caption="../report/manifest.rst",
             category=layout.CATEGORIES["audit"],
-            labels={"figure": "provenance manifest"},
+            labels={layout.REPORT_LABEL["audit"]: "provenance manifest"},
         ),
-        config=report(
-            layout.AUDIT["config"],
+        config_html=report(
+            layout.AUDIT["config_html"],
             caption="../report/config.rst",
             category=layout.CATEGORIES["audit"],
-            labels={"figure": "resolved configuration"},
+            labels={layout.REPORT_LABEL["audit"]: "resolved configuration"},
         ),
     log:
         "results/logs/audit/manifest.log",
@@ -172,13 +175,13 @@ rule comparison:
             layout.COMPARISON["comparison_html"],
             caption="../report/comparison_table.rst",
             category=layout.CATEGORIES["comparison"],
-            labels={"item": "comparison table"},
+            labels={layout.REPORT_LABEL["comparison"]: "comparison table"},
         ),
         png=report(
             layout.COMPARISON["comparison_png"],
             caption="../report/comparison.rst",
             category=layout.CATEGORIES["comparison"],
-            labels={"item": "comparison figure"},
+            labels={layout.REPORT_LABEL["comparison"]: "comparison figure"},
         ),
     log:
         "results/logs/audit/comparison.log",

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from snakemake.logging import logger
 
-SCRIPTS = os.path.join(workflow.basedir, "workflow", "scripts")
+SCRIPTS = os.path.join(WORKFLOW_DIR, "workflow", "scripts")
 sys.path.insert(0, SCRIPTS)
 
 from actflow import claims as claimreg  # noqa: E402
@@ -20,7 +20,7 @@ from actflow import variants as varreg  # noqa: E402
 from actflow.codedeps import package_modules  # noqa: E402
 from actflow.config import ConfigError, load_yaml, validate  # noqa: E402
 
-SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+SCHEMA = os.path.join(WORKFLOW_DIR, "workflow", "schemas", "config.schema.yaml")
 try:
     for (
         _file
@@ -268,12 +268,24 @@ def figure_category(wildcards):
 def figure_label(wildcards):
     # one label: the report would show a second label with two values in a category of two
     # figures as a toggle between them
-    return {"figure": figreg.FIGURES[wildcards.figure].label}
+    fig = figreg.FIGURES[wildcards.figure]
+    return {layout.REPORT_LABEL[fig.experiment]: fig.label}
 
 
 # ------------------------------------------------------------------ claims
+def claims_file():
+    """audit.claims relative to the working directory, else to the workflow's folder (the
+    default config/claims.yaml of a run with --directory elsewhere, or of a module)."""
+    path = config["audit"]["claims"]
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    own = os.path.join(WORKFLOW_DIR, path)
+    return own if os.path.exists(own) else path
+
+
+CLAIMS_FILE = claims_file()
 try:
-    CLAIMS = claimreg.load(config["audit"]["claims"])
+    CLAIMS = claimreg.load(CLAIMS_FILE)
 except claimreg.ClaimError as err:
     raise WorkflowError(f"Invalid claims file: {err}") from None
 RUN_KINDS = {"sine": "runs", "capacity": "target_runs"}  # the runs table of each kind

@@ -2,5 +2,6 @@
 from actflow import io, jobs
 
 io.setup_logging(snakemake.log[0])
+o = snakemake.output
 jobs.manifest(list(snakemake.params.files), snakemake.params.config,
-              snakemake.scriptdir + "/../..", snakemake.output.json, snakemake.output.config)
+              snakemake.scriptdir + "/../..", o.json, o.config, o.json_html, o.config_html)

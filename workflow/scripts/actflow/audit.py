@@ -172,6 +172,49 @@ def manifest(files, config: dict, basedir, out_json, out_config) -> dict:
     return doc
 
 
+_PAGE = ("<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
+         "body{{font-family:sans-serif;font-size:13px;margin:1em}}"
+         "table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;"
+         "text-align:left;font-family:monospace}}pre{{font-size:12px}}</style></head><body>"
+         "<h1>{title}</h1>{body}</body></html>\n")
+
+
+def manifest_html(doc: dict) -> str:
+    """The manifest, readable: where and how the run ran, then every certified file."""
+    import html
+
+    esc = html.escape
+    git = doc.get("git") or {}
+    cuda = doc.get("cuda") or {}
+    about = [("training devices", ", ".join(doc.get("training_devices") or [])),
+             ("CUDA", f"{cuda.get('version')} on {', '.join(cuda.get('devices', []))}"
+              if cuda else "—"),
+             ("CPU", f"{doc.get('cpu')} × {doc.get('cpu_count')}"),
+             ("platform", doc.get("platform")),
+             ("git commit", f"{git.get('commit') or git.get('note', '—')}"
+                            + (" (uncommitted changes)" if git.get("dirty") else "")),
+             ("config SHA-256", doc.get("config_sha256"))]
+    about += [(f"version of {k}", v) for k, v in sorted((doc.get("versions") or {}).items())]
+    rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in about)
+    files = doc.get("files", {})
+    total = sum(r["bytes"] for r in files.values())
+    frows = "".join(f"<tr><td>{esc(f)}</td><td>{r['bytes']:,}</td><td>{r['sha256']}</td></tr>"
+                    for f, r in sorted(files.items()))
+    body = (f"<table>{rows}</table><h2>{len(files)} certified files ({total / 1e6:,.1f} MB)</h2>"
+            "<p>SHA-256 of every output of the workflow (logs and benchmarks, which hold "
+            "timestamps, aside). <code>make verify</code> checks them.</p>"
+            f"<table><tr><th>file</th><th>bytes</th><th>SHA-256</th></tr>{frows}</table>")
+    return _PAGE.format(title="Provenance manifest", body=body)
+
+
+def config_html(config: dict) -> str:
+    """The resolved configuration as YAML, readable."""
+    import html
+
+    text = yaml.safe_dump(config, sort_keys=True)
+    return _PAGE.format(title="Resolved configuration", body=f"<pre>{html.escape(text)}</pre>")
+
+
 def _on_disk(root: Path) -> set[str]:
     from .guard import certified_files
 

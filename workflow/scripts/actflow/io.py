@@ -214,11 +214,14 @@ def setup_logging(path=None, mode="w", log_modules=True) -> None:
 
     sys.excepthook = log_uncaught
     if log_modules:
+        _START_MODULES.update(sys.modules)
         atexit.register(log_modules_once)
 
 
 MODULES_LINE = "package modules this job loaded:"
+PACKAGES_LINE = "third-party packages this job imported:"
 _logged = []
+_START_MODULES: set[str] = set()  # what the job's process had loaded when its script began
 
 
 def log_modules_once():
@@ -233,4 +236,17 @@ def log_modules():
 
     loaded = sorted(m.split(".", 1)[1] for m in sys.modules if m.startswith("actflow."))
     logging.getLogger("actflow").info("%s %s", MODULES_LINE, " ".join(loaded))
+    if _START_MODULES:  # a job in its own process (not the warm worker, which preloads them)
+        logging.getLogger("actflow").info("%s %s", PACKAGES_LINE,
+                                          " ".join(third_party(set(sys.modules) - _START_MODULES)))
     _logged.append(1)
+
+
+def third_party(modules) -> list[str]:
+    """The distributions (pip names, lower case) that provide ``modules``, the standard library
+    and this package left out: what a job needs in its conda environment."""
+    import importlib.metadata as md
+
+    owners = md.packages_distributions()
+    tops = {m.split(".", 1)[0] for m in modules} - set(sys.stdlib_module_names) - {"actflow"}
+    return sorted({d.lower() for t in tops for d in owners.get(t, []) if not t.startswith("_")})

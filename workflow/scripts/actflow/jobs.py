@@ -246,14 +246,18 @@ def capacity_metrics(keys: dict, weights: dict, runs, train_data, test_data, out
 
 
 @warm.job
-def audit_claims(claims_file, tables: dict, runs: dict, variants, out: dict) -> None:
+def audit_claims(claims_file, tables: dict, runs: dict, variants, out: dict,
+                 claims_name: str | None = None) -> None:
     """Evaluate every claim of ``claims_file`` on the study's setting and under every variant
     (``variants``: name, experiment, overrides text, question), into Parquet, Markdown and HTML.
     ``tables`` maps each table the claims read to its file; ``runs`` maps each kind of
-    experiment to its union runs table (the outcomes each reason reports)."""
+    experiment to its union runs table (the outcomes each reason reports); ``claims_name``, the
+    claims file as the config names it, is what the tables record."""
     from . import claims
 
     cl = claims.load(claims_file)
+    # the name the config gives (tables and messages do not depend on where the clone lies)
+    claims_file = claims_name or claims_file
     sens = claims.sensitivity(cl, variants, tables, claims_file, runs)
     df = claims.evaluate(cl, tables, claims_file, runs)
     df["differs_under"] = df["claim"].map(claims.differing_variants(sens)).fillna("")
@@ -280,10 +284,17 @@ def draw_figure(name: str, tables: dict, outputs: dict, dpi: int = 150,
 
 
 @warm.job
-def manifest(files, config: dict, basedir, out_json, out_config) -> None:
+def manifest(files, config: dict, basedir, out_json, out_config, out_json_html=None,
+             out_config_html=None) -> None:
     from . import audit
 
-    audit.manifest(files, config, basedir, out_json, out_config)
+    doc = audit.manifest(files, config, basedir, out_json, out_config)
+    if out_json_html:
+        with io.atomic_path(out_json_html) as tmp:
+            tmp.write_text(audit.manifest_html(doc))
+    if out_config_html:
+        with io.atomic_path(out_config_html) as tmp:
+            tmp.write_text(audit.config_html(config))
 
 
 @warm.job

@@ -33,6 +33,9 @@ CATEGORIES = {"exp1": "1. Experiment 1: gradient flow", "exp2": "2. Experiment 2
               "sensitivity": "4. Sensitivity: the claims under other settings",
               "audit": "0. Audit",
               "comparison": "5. Comparison with another run"}
+# The report's one label column per category: what its entries are ("FIGURE" in the
+# experiments' categories; elsewhere figures sit beside tables, manifests and configs).
+REPORT_LABEL = {c: "figure" if c in EXPERIMENT_KINDS else "item" for c in CATEGORIES}
 # The weights every weights-metrics row is computed from: the initial and the trained ones.
 STAGES = ("init", "trained")
 KIND_JOBS = {"sine": ("history", "weights"), "capacity": ("capacity",)}
@@ -211,6 +214,9 @@ AUDIT = {
     "sensitivity_html": f"{RESULTS}/audit/sensitivity.html",
     "manifest": f"{RESULTS}/audit/manifest.json",
     "config": f"{RESULTS}/audit/config.yaml",
+    # the same, readable inside the HTML report
+    "manifest_html": f"{RESULTS}/audit/manifest.html",
+    "config_html": f"{RESULTS}/audit/config.html",
     "reexecution_parquet": f"{RESULTS}/audit/reexecution.parquet",
     "reexecution_markdown": f"{RESULTS}/audit/reexecution.md",
     # the comparison with another run (config compare_with; actflow.compare)
@@ -245,6 +251,7 @@ def bundle_files(variant_kinds: dict[str, str], weights_of=()) -> list[str]:
 # Written next to the outputs but not outputs of the DAG's results: not in the manifest.
 UNCERTIFIED_DIRS = (f"{RESULTS}/logs", f"{RESULTS}/benchmarks", f"{RESULTS}/audit/scratch")
 # The bundle and the comparison are made from the manifest (and another run), after it.
-UNCERTIFIED_FILES = (AUDIT["manifest"], AUDIT["config"], AUDIT["reexecution_parquet"],
+UNCERTIFIED_FILES = (AUDIT["manifest"], AUDIT["config"], AUDIT["manifest_html"],
+                     AUDIT["config_html"], AUDIT["reexecution_parquet"],
                      AUDIT["reexecution_markdown"], f"{RESULTS}/report.html",
                      *BUNDLE.values(), *COMPARISON.values())
