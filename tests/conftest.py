@@ -90,11 +90,35 @@ def tiny_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def cold_run(tmp_path_factory) -> Path:
-    """The tiny run again from clean, every job in a fresh Python (no warm worker): its logs
-    list what each job imported; tests must not modify this folder."""
-    wd = copy_workflow(tmp_path_factory.mktemp("cold"))
-    snakemake(wd, env={"ACTFLOW_WARM": "0"})
-    return wd
+    """The tiny config (without its variants) run again from clean, in another way: the workflow
+    used as a module of a wrapper Snakefile (in a folder of its own, the clone elsewhere), every
+    job in a fresh Python (no warm worker), so that its logs list what each job imported.
+    Returns the wrapper's folder (results/ in it); tests must not modify it."""
+    root = tmp_path_factory.mktemp("cold")
+    clone = copy_workflow(root / "clone")
+    wrapper = root / "wrapper"
+    wrapper.mkdir()
+    (wrapper / "Snakefile").write_text(
+        f'configfile: "{TINY}"\n\n\n'
+        "module actflow:\n"
+        f'    snakefile: "{clone / "Snakefile"}"\n'
+        '    config: dict(config, variants=[])\n\n\n'
+        "use rule * from actflow\n")
+    snakemake(wrapper, "all", configfiles=(), env={"ACTFLOW_WARM": "0"})
+    return wrapper
+
+
+def study_files(root: Path) -> list[str]:
+    """The study's own data, training outputs and per-experiment tables of a run (what a run
+    without the variants shares with one that has them), relative to ``root``."""
+    out = []
+    for p in sorted((root / "results").rglob("*")):
+        rel = p.relative_to(root)
+        parts = rel.parts
+        if p.suffix in (".parquet", ".safetensors") and len(parts) > 2 and parts[1] in (
+                "data", "train", "metrics") and parts[2] in ("study", "exp1", "exp2", "exp3"):
+            out.append(str(rel))
+    return out
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -68,13 +69,15 @@ def test_every_readme_command_runs_as_written(tiny_run, tmp_path):
     except ImportError:  # pragma: no cover
         cuda = False
     ran = []
-    for cmd in readme_commands():
+    for cmd in dict.fromkeys(readme_commands()):  # a command given twice runs once
         if cmd in ELSEWHERE:
             continue
         for placeholder, path in PLACEHOLDERS.items():
             cmd = cmd.replace(placeholder, path)
+        t0 = time.monotonic()
         proc = subprocess.run(cmd.replace("--cores all", "--cores 2"), shell=True, cwd=wd,
                               env=env, capture_output=True, text=True, timeout=600)
+        print(f"{time.monotonic() - t0:5.1f} s  {cmd}")  # shown with pytest -s
         out = proc.stdout + proc.stderr
         if "device=cuda" in cmd and not cuda:  # refused before any job, naming the fix
             assert proc.returncode != 0 and "sees no CUDA device" in out, out[-2000:]

@@ -71,21 +71,48 @@ def _parse(text: str, filename: str) -> ast.AST:
     return ast.parse(text, filename=filename)
 
 
+def _module(path: Path, name: str | None, package_dir: Path) -> "_Module":
+    """One analysed module per file version and process: the Snakefile asks for every rule's
+    code inputs, and the rules share most modules (this keeps a no-op run's planning short)."""
+    st = Path(path).stat()
+    return _load(str(path), (st.st_mtime_ns, st.st_size), name, str(package_dir))
+
+
+@functools.lru_cache(maxsize=None)
+def _load(path: str, stamp, name: str | None, package_dir: str) -> "_Module":
+    return _Module(Path(path), name, Path(package_dir))
+
+
 class _Module:
     def __init__(self, path: Path, name: str | None, package_dir: Path):
         self.tree = _parse(Path(path).read_text(), str(path))
         self.name, self.dir = name, package_dir
         self.functions = {n.name: n for n in ast.walk(self.tree)
                           if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        self._for: dict[frozenset, set[str]] = {}
+
+    @functools.cached_property
+    def _top_level(self) -> frozenset[str]:
+        return frozenset(_imports(_walk_skipping_functions(self.tree), self.name, self.dir))
+
+    @functools.cached_property
+    def _everything(self) -> frozenset[str]:
+        return frozenset(_imports(ast.walk(self.tree), self.name, self.dir))
 
     def top_level(self) -> set[str]:
-        return _imports(_walk_skipping_functions(self.tree), self.name, self.dir)
+        return set(self._top_level)
 
     def everything(self) -> set[str]:
-        return _imports(ast.walk(self.tree), self.name, self.dir)
+        return set(self._everything)
 
     def for_functions(self, entry: set[str]) -> set[str]:
         """Top-level imports plus those inside ``entry`` and the module's functions they call."""
+        key = frozenset(entry)
+        if key not in self._for:
+            self._for[key] = self._for_functions(entry)
+        return set(self._for[key])
+
+    def _for_functions(self, entry: set[str]) -> set[str]:
         found, todo, seen = self.top_level(), list(entry), set()
         while todo:
             fn = self.functions.get(todo.pop())
@@ -111,7 +138,7 @@ class _Module:
 def package_modules(script, package_dir) -> list[Path]:
     """Files of the package that ``script`` (a rule's adapter) loads, sorted; always __init__."""
     package_dir = Path(package_dir)
-    adapter = _Module(Path(script), None, package_dir)
+    adapter = _module(Path(script), None, package_dir)
     direct = adapter.everything()
     entries = adapter.calls_into(direct)
     seen = {"__init__"}
@@ -124,7 +151,7 @@ def package_modules(script, package_dir) -> list[Path]:
         if not file.exists() or (entry is None and name in whole_done):
             continue
         seen.add(name)
-        mod = _Module(file, name, package_dir)
+        mod = _module(file, name, package_dir)
         if entry is None:
             whole_done.add(name)
             found = mod.everything()
