@@ -49,15 +49,21 @@ def test_report_shows_every_figure_and_the_claims_table(tiny_copy, tmp_path):
         assert "holds" in text
         page.screenshot(path=str(tmp_path / "claims.png"))
 
-        def inline(name):  # the audit item's text, rendered inside the report
+        def inline(name, expect):  # the audit item's text, rendered inside the report
             row("0. Audit", name).locator("a[iconname=eye]").click()
-            page.wait_for_timeout(1000)
-            return " ".join(f.inner_text("body") for f in page.frames if f != page.main_frame)
+            text = ""
+            for _ in range(50):  # the item's frame loads after the click
+                page.wait_for_timeout(200)
+                text = " ".join(f.inner_text("body") for f in page.frames
+                                if f != page.main_frame)
+                if expect in text:
+                    break
+            return text
 
-        text = inline("provenance manifest")
+        text = inline("provenance manifest", "certified files")
         assert "certified files" in text and "version of torch" in text
         assert "results/metrics/runs.parquet" in text
-        text = inline("resolved configuration")
+        text = inline("resolved configuration", "activations:")
         assert "activations:" in text and "learning_rate:" in text
         # the audit category's column says what its entries are, not "figure"
         page.goto(report.as_uri())
