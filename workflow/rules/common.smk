@@ -361,19 +361,9 @@ def comparison_source(wildcards):
 
 def comparison_tables():
     """The files of this run that the comparison reads (besides the manifest)."""
-    from actflow.layout import AUDIT, TABLES
+    from actflow import compare
 
-    names = [
-        "runs",
-        "gradient_ratio",
-        "dead_neurons",
-        "sparsity",
-        "representations",
-        "capacity",
-    ]
-    return [AUDIT["claims_parquet"], AUDIT["sensitivity_parquet"]] + [
-        TABLES[n].union_path() for n in names
-    ]
+    return compare.needed_files()
 
 
 # ------------------------------------------------------------------ guards around a run

@@ -21,12 +21,7 @@ from . import io, layout
 GPU_RTOL = 1e-3  # re-execution tolerance on a GPU (relative, on every number of the tables)
 
 
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256 = io.sha256
 
 
 def _git(basedir) -> dict:

@@ -23,7 +23,6 @@ No Snakemake here; the rules ``bundle`` and ``comparison`` call it (workflow/rul
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io as _io
 import json
 import math
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import layout
+from .io import sha256
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,14 +65,6 @@ def _rel(path: str) -> str:
     return str(path).removeprefix(layout.RESULTS + "/")
 
 
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def make_bundle(files, out_archive, out_checksum, weights: bool = False) -> dict:
     """Pack ``files`` (paths under results/) into ``out_archive``, a gzip tar archive with
     ``actflow-bundle/bundle.json`` (format, version, every member's SHA-256 and size, the
@@ -83,7 +75,7 @@ def make_bundle(files, out_archive, out_checksum, weights: bool = False) -> dict
     manifest = json.loads(Path(layout.AUDIT["manifest"]).read_text())
     members = {}
     for f in sorted(files):
-        members[_rel(f)] = {"sha256": sha256_file(f), "bytes": Path(f).stat().st_size}
+        members[_rel(f)] = {"sha256": sha256(f), "bytes": Path(f).stat().st_size}
     index = {"format": FORMAT, "version": VERSION, "weights": bool(weights),
              "config_sha256": manifest.get("config_sha256"), "git": manifest.get("git"),
              "cpu": manifest.get("cpu"), "training_devices": manifest.get("training_devices"),
@@ -103,7 +95,7 @@ def make_bundle(files, out_archive, out_checksum, weights: bool = False) -> dict
             for f in sorted(files):
                 with open(f, "rb") as fh:
                     tar.addfile(info(_rel(f), members[_rel(f)]["bytes"]), fh)
-    digest = sha256_file(out_archive)
+    digest = sha256(out_archive)
     with io.atomic_path(out_checksum) as tmp:
         tmp.write_text(f"{digest}  {Path(out_archive).name}\n")
     return index
@@ -140,7 +132,8 @@ class Run:
 NEEDED = [layout.AUDIT["claims_parquet"], layout.AUDIT["sensitivity_parquet"]]  # plus METRICS'
 
 
-def _needed_files() -> list[str]:
+def needed_files() -> list[str]:
+    """The files of a run the comparison reads besides its manifest (rule comparison's inputs)."""
     return sorted(set(NEEDED + [layout.TABLES[m.table].union_path() for m in METRICS]))
 
 
@@ -181,7 +174,7 @@ def _check_against_manifest(root: Path, manifest: dict, what: str, files) -> Non
         if not p.is_file():
             raise BundleError(f"{what}: {f} is missing: run the workflow there to the end "
                               f"(or make a new bundle) before comparing")
-        if sha256_file(p) != rec["sha256"]:
+        if sha256(p) != rec["sha256"]:
             raise BundleError(f"{what}: {f} differs from what its manifest certifies (SHA-256): "
                               f"it was changed or damaged after the run; rerun that workflow "
                               f"(make repair) and compare again")
@@ -195,7 +188,7 @@ def _open_folder(path: Path, label: str) -> Run:
                           f"{_rel(layout.AUDIT['manifest'])}): not a finished run of this "
                           f"workflow; run it there to the end first, or give its bundle")
     manifest = _load_manifest(root / _rel(layout.AUDIT["manifest"]), f"compare_with: {path}")
-    _check_against_manifest(root, manifest, f"compare_with: {path}", _needed_files())
+    _check_against_manifest(root, manifest, f"compare_with: {path}", needed_files())
     return Run(label=label, source="folder", root=root, manifest=manifest)
 
 
@@ -213,7 +206,7 @@ def _load_manifest(path: Path, what: str) -> dict:
 
 def _open_bundle(path: Path, label: str) -> Run:
     what = f"compare_with: {path}"
-    digest = sha256_file(path)
+    digest = sha256(path)
     sidecar = path.with_name(path.name + ".sha256")
     if sidecar.is_file():
         expected = sidecar.read_text().split()[:1]
@@ -250,11 +243,11 @@ def _open_bundle(path: Path, label: str) -> Run:
                               f"this version of the workflow")
         for rel, rec in sorted(index.get("files", {}).items()):
             p = root / rel
-            if not p.is_file() or sha256_file(p) != rec.get("sha256"):
+            if not p.is_file() or sha256(p) != rec.get("sha256"):
                 raise BundleError(f"{what}: member {rel} is missing or differs from the SHA-256 "
                                   f"its {INDEX} lists: the bundle is damaged; make it again")
         manifest = _load_manifest(root / _rel(layout.AUDIT["manifest"]), what)
-        _check_against_manifest(root, manifest, what, _needed_files())
+        _check_against_manifest(root, manifest, what, needed_files())
     except BaseException:
         tmp.cleanup()
         raise
