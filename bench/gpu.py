@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from actflow import data, train  # noqa: E402
+from actflow import data, layout, train  # noqa: E402
 
 
 def require_gpu() -> None:
@@ -137,7 +137,7 @@ def workflow(out: Path, compare_with: str | None) -> dict:
         return {"skipped": f"Snakemake is not installed in {sys.executable}"}
     tmp = Path(tempfile.mkdtemp(prefix="actflow-gpu-"))
     try:
-        for part in ("Snakefile", "workflow", "config", "envs", "profiles"):
+        for part in layout.CLONE_PARTS:
             src = ROOT / part
             if src.exists():
                 (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp / part)
@@ -149,8 +149,6 @@ def workflow(out: Path, compare_with: str | None) -> dict:
             res["log_tail"] = (proc.stdout + proc.stderr)[-4000:]
             return res
         import pandas as pd
-
-        from actflow import layout
 
         claims = pd.read_parquet(tmp / layout.AUDIT["claims_parquet"])
         res["verdicts"] = claims["verdict"].value_counts().to_dict()

@@ -15,12 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TINY = ROOT / "tests" / "tiny.yaml"
-WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "envs", "profiles"]
+
+from actflow import layout  # noqa: E402
 
 
 def copy_workflow(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
+    for part in layout.CLONE_PARTS:
         src = ROOT / part
         if src.is_dir():
             shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
@@ -80,6 +81,23 @@ def planned_jobs(workdir: Path, *args, configfiles=(TINY,)) -> dict[str, int]:
     return counts
 
 
+@pytest.fixture(scope="session", autouse=True)
+def slurm_scenario(request, tmp_path_factory):
+    """The SLURM scenario of tests/test_slurm.py (tests/slurmrun.py), started in a background
+    thread at the start of a session that runs those tests (it mostly waits on the scheduler,
+    while the other tests run); None in other sessions. At the end the cluster is stopped and
+    its daemons must be gone."""
+    if not any(item.path.name == "test_slurm.py" for item in request.session.items):
+        yield None
+        return
+    import slurmrun
+
+    scenario = slurmrun.Scenario(tmp_path_factory.mktemp("slurm")).start()
+    yield scenario
+    problems = scenario.stop()
+    assert not problems, problems
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """The workflow, run once on the tiny config; tests must not modify this folder."""
@@ -90,22 +108,28 @@ def tiny_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def cold_run(tmp_path_factory) -> Path:
-    """The tiny config (without its variants) run again from clean, in another way: the workflow
-    used as a module of a wrapper Snakefile (in a folder of its own, the clone elsewhere), every
+    """The tiny config (without its variants) run again from clean, in another way: deployed as
+    ``snakedeploy deploy-workflow`` deploys a catalog workflow (a folder of its own with its
+    ``config/`` and a ``workflow/Snakefile`` that uses the clone, elsewhere, as a module), every
     job in a fresh Python (no warm worker), so that its logs list what each job imported.
-    Returns the wrapper's folder (results/ in it); tests must not modify it."""
+    Returns the deployment's folder (results/ in it); tests must not modify it."""
+    import yaml
+
     root = tmp_path_factory.mktemp("cold")
     clone = copy_workflow(root / "clone")
-    wrapper = root / "wrapper"
-    wrapper.mkdir()
-    (wrapper / "Snakefile").write_text(
-        f'configfile: "{TINY}"\n\n\n'
+    deployed = root / "deployed"
+    shutil.copytree(clone / "config", deployed / "config")
+    config = dict(yaml.safe_load(TINY.read_text()), variants=[])
+    (deployed / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (deployed / "workflow").mkdir()
+    (deployed / "workflow" / "Snakefile").write_text(
+        'configfile: "config/config.yaml"\n\n\n'
         "module actflow:\n"
-        f'    snakefile: "{clone / "Snakefile"}"\n'
-        '    config: dict(config, variants=[])\n\n\n'
+        f'    snakefile: "{clone / "workflow" / "Snakefile"}"\n'
+        "    config: config\n\n\n"
         "use rule * from actflow\n")
-    snakemake(wrapper, "all", configfiles=(), env={"ACTFLOW_WARM": "0"})
-    return wrapper
+    snakemake(deployed, "all", configfiles=(), env={"ACTFLOW_WARM": "0"})
+    return deployed
 
 
 def study_files(root: Path) -> list[str]:

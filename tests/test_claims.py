@@ -51,6 +51,16 @@ def test_filters_by_value_list_last_and_fraction():
     assert claims.evaluate_value(claim | {"filter": {"layer": 7}}, df)["verdict"] == "inconclusive"
 
 
+def test_filters_by_a_range_of_values_bounds_excluded():
+    df = pd.DataFrame({"x": np.linspace(-2, 2, 9), "v": np.linspace(-2, 2, 9)})
+    claim = CLAIM | {"test": {"op": ">", "value": -10}}
+    above = claims.evaluate_value(claim | {"filter": {"x": {"above": 0}}}, df)
+    assert above["measured_mean"] == pytest.approx(np.mean([0.5, 1, 1.5, 2]))
+    assert "x > 0" in above["condition"]
+    both = claims.evaluate_value(claim | {"filter": {"x": {"above": -1, "below": 1}}}, df)
+    assert both["measured_mean"] == pytest.approx(0.0) and "x < 1" in both["condition"]
+
+
 def test_winner_claim():
     w = pd.DataFrame([{"target": "abs", "best": "relu", "best_test_mse": 1e-3, "runner_up": "gelu",
                        "runner_up_test_mse": 2e-3, "n_pairs": 5, "mean_log10_ratio": 0.3,
@@ -95,6 +105,8 @@ GOOD = {"id": "c", "statement": "s", "quote": "q", "table": "metrics/dead_neuron
     ({"test": {"op": "between", "range": [1, 0]}}, "low < high"),
     ({"test": {"op": "~", "value": 1}}, "test.op must be one of"),
     ({"per_seed": "sum"}, "per_seed must be one of"),
+    ({"filter": {"dead_fraction": {"above": "0"}}}, "a range of values is \\{above: a"),
+    ({"filter": {"dead_fraction": {"above": 0, "to_fraction": 1}}}, "a range of values is"),
     ({"colour": "red"}, "unknown key\\(s\\) \\['colour'\\]"),
     ({"requires": {"depth": {"op": ">=", "value": 2}}}, "'depth' is not a column of runs.parquet"),
 ])

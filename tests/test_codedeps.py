@@ -1,5 +1,6 @@
 """Each rule's code inputs are the package modules its job loads, derived from the imports."""
 
+import json
 import textwrap
 
 from actflow import io
@@ -62,3 +63,27 @@ def test_imports_are_followed_transitively_and_per_called_function(tmp_path):
     script.write_text("from actflow import hub\nhub.heavy()\n")
     assert [p.stem for p in package_modules(script, pkg)] == [
         "__init__", "big", "deep", "deeper", "hub", "io"]
+
+
+def test_the_cache_between_invocations_answers_as_the_analysis_and_sees_every_edit(tmp_path):
+    from actflow import codedeps
+
+    pkg, script = _package(tmp_path, {"__init__": "", "hub": "def f():\n    pass\n", "extra": ""})
+    script.write_text("from actflow import hub\nhub.f()\n")
+    cache = tmp_path / ".snakemake" / "actflow" / "codedeps.json"
+
+    def fresh():  # a new Snakemake process: nothing remembered in memory
+        codedeps._read_cache.cache_clear()
+        return [p.stem for p in codedeps.cached_package_modules(script, pkg, cache)]
+
+    assert fresh() == ["__init__", "hub"] and cache.is_file()
+    cache.write_text(cache.read_text().replace('"hub"]', '"hub", "planted"]'))
+    assert "planted" in cache.read_text()
+    assert fresh() == ["__init__", "hub", "planted"]  # answered from the cache: files unchanged
+    # an edit of any package file (another size) invalidates the entry
+    (pkg / "hub.py").write_text("from . import extra\ndef f():\n    pass\n")
+    assert fresh() == ["__init__", "extra", "hub"] == [
+        p.stem for p in codedeps.package_modules(script, pkg)]
+    cache.write_text("{not json")  # a damaged cache is ignored, and rewritten
+    assert fresh() == ["__init__", "extra", "hub"]
+    assert json.loads(cache.read_text())

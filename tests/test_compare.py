@@ -170,13 +170,20 @@ def _bad_bundles(good, tmp):
 
 
 def test_damaged_or_foreign_bundles_are_refused_before_any_job_and_write_nothing(own, tmp_path):
-    _compare(own, own / layout.BUNDLE["archive"])  # a finished comparison that must survive
+    bad = _bad_bundles(own / layout.BUNDLE["archive"], tmp_path)
+    # each bad bundle, through the check the Snakefile runs when it is read (compare.check)
+    for path, words in bad.items():
+        with pytest.raises(compare.BundleError) as err:
+            compare.check(path)
+        assert words in str(err.value) and str(path) in str(err.value), (path, err.value)
+    # and one through Snakemake: refused before the DAG, a finished comparison untouched
+    _compare(own, own / layout.BUNDLE["archive"])
     before = _hashes(own)
-    for bad, words in _bad_bundles(own / layout.BUNDLE["archive"], tmp_path).items():
-        proc = _compare(own, bad, check=False)
+    for path in (tmp_path / "truncated.tar.gz", tmp_path / "member.tar.gz"):
+        proc = _compare(own, path, check=False)
         out = proc.stdout + proc.stderr
-        assert proc.returncode != 0, bad
-        assert words in out and str(bad) in out, (bad, out[-800:])
+        assert proc.returncode != 0, path
+        assert bad[path] in out and str(path) in out, (path, out[-800:])
         assert "Building DAG" not in out  # refused when the workflow was read
     assert _hashes(own) == before
 

@@ -42,10 +42,11 @@ def test_directory_elsewhere_writes_results_there_and_nothing_in_the_clone(tiny_
         assert (data / rel).read_bytes() == (tiny_run / rel).read_bytes(), rel
 
 
-def test_used_as_a_module_from_a_wrapper_snakefile(tiny_run, cold_run):
-    # cold_run (conftest) is the tiny config run through a wrapper Snakefile that uses the
-    # workflow as a module: `module actflow: snakefile: ...; config: config`, `use rule *`
-    assert "module actflow:" in (cold_run / "Snakefile").read_text()
+def test_deployed_as_snakedeploy_does_using_it_as_a_module(tiny_run, cold_run):
+    # cold_run (conftest) is the tiny config run from a deployment shaped as snakedeploy makes
+    # one: config/ and a workflow/Snakefile `module actflow: snakefile: ...; config: config`,
+    # `use rule * from actflow`, found by Snakemake without -s
+    assert "module actflow:" in (cold_run / "workflow" / "Snakefile").read_text()
     assert (cold_run / layout.AUDIT["manifest"]).is_file()
     assert not (cold_run.parent / "clone" / layout.RESULTS).exists()
     _same_tables(cold_run, tiny_run)

@@ -66,7 +66,7 @@ def _rule_of(log: str, rules) -> str:
 
 def test_every_environment_parses_and_pins_requirements_versions_exactly():
     req = _requirements()
-    envs = sorted((ROOT / "envs").glob("*.yaml"))
+    envs = sorted((ROOT / "workflow" / "envs").glob("*.yaml"))
     assert envs
     for env in envs:
         for name, version in _env_pins(env).items():
@@ -79,8 +79,8 @@ def test_every_conda_directive_points_to_an_existing_environment():
     assert len(rules) >= 15
     for rule, (env, _) in rules.items():
         assert env.is_file(), f"rule {rule}: {env} does not exist"
-        assert env.parent == ROOT / "envs", rule
-    assert {e.name for e, _ in rules.values()} == {e.name for e in (ROOT / "envs").glob("*.yaml")}
+        assert env.parent == ROOT / "workflow" / "envs", rule
+    assert {e.name for e, _ in rules.values()} == {e.name for e in (ROOT / "workflow" / "envs").glob("*.yaml")}
 
 
 def test_every_package_a_job_imported_is_pinned_in_its_rule_environment(cold_run):

@@ -2,7 +2,7 @@
 
 The commands run in a copy of the finished tiny run whose config/config.yaml is the tiny
 configuration merged in (so `make run` and `.venv/bin/snakemake --cores all exp1` run exactly
-as a user types them, on a small config), in the README's order. Two are run elsewhere and
+as a user types them, on a small config), in the README's order. Four are run elsewhere and
 named here; a placeholder path is replaced by the file the command before it made."""
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ ELSEWHERE = {
     "make test": "the suite itself",
     ".venv/bin/snakemake --profile profiles/slurm": "tests/test_slurm.py, on a real SLURM",
     ".venv/bin/snakemake --cores all --directory ../my-run": "tests/test_deploy.py",
+    # needs the network and a published copy; tests/conftest.py (cold_run) runs the deployment
+    # it writes (config/ and a workflow/Snakefile using the workflow as a module)
+    "snakedeploy deploy-workflow https://github.com/OWNER/REPO my-run --tag vX.Y.Z": "cold_run",
+    "cd my-run && snakemake --cores all --sdm conda": "cold_run (without conda: tests/test_envs.py)",
 }
 PLACEHOLDERS = {"path/to/bundle.tar.gz": "results/bundle.tar.gz"}
 

@@ -55,3 +55,39 @@ def test_figure_jobs_and_the_snakefile_s_registries_never_import_torch():
             "assert not bad, bad")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_formats_after_the_first_reuse_its_layout_and_keep_the_tight_box(tmp_path):
+    """plotting.save lays a figure out once (for the PNG) and reuses the layout and the tight
+    bounding box for the PDF: the PDF's page equals the one matplotlib computes on its own, a
+    legend outside the axes included, and the PNG is the same bytes as a plain savefig."""
+    import re
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from actflow import plotting
+
+    def figure():
+        plotting.style()
+        fig, axes = plt.subplots(1, 2, figsize=(6, 3))
+        for ax in axes:
+            ax.plot([0, 1], [0, 10 ** 4], label="a long label for the legend")
+        axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1))
+        fig.suptitle("a title")
+        return fig
+
+    def page(path):
+        box = re.search(rb"MediaBox \[ ?([0-9. ]+) ?\]", path.read_bytes()).group(1).split()
+        return [float(v) for v in box]
+
+    plotting.save(figure(), {"png": tmp_path / "a.png", "pdf": tmp_path / "a.pdf"}, dpi=80)
+    plain = figure()
+    plain.savefig(tmp_path / "b.png", format="png", dpi=80, metadata={"Software": None})
+    plain.savefig(tmp_path / "b.pdf", format="pdf", dpi=80, metadata={"CreationDate": None})
+    plt.close(plain)
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    ours, theirs = page(tmp_path / "a.pdf"), page(tmp_path / "b.pdf")
+    assert theirs[2] > 6 * 72  # the legend outside the axes widened the tight box
+    assert all(abs(a - b) < 2 for a, b in zip(ours, theirs)), (ours, theirs)

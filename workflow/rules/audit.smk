@@ -30,7 +30,7 @@ rule audit_claims:
     benchmark:
         "results/benchmarks/audit/claims.tsv"
     conda:
-        "../../envs/plot.yaml"
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -86,7 +86,7 @@ rule manifest:
     benchmark:
         "results/benchmarks/audit/manifest.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -110,7 +110,7 @@ rule audit:
     benchmark:
         "results/benchmarks/audit/reexecution.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: config["train"]["threads"]
     resources:
         mem_mb=2000,
@@ -127,7 +127,7 @@ rule verify:
     log:
         "results/logs/audit/verify.log",
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     params:
         manifest=layout.AUDIT["manifest"],
@@ -147,7 +147,7 @@ rule bundle:
     log:
         "results/logs/audit/bundle.log",
     conda:
-        "../../envs/plot.yaml"
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -186,7 +186,7 @@ rule comparison:
     log:
         "results/logs/audit/comparison.log",
     conda:
-        "../../envs/plot.yaml"
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,

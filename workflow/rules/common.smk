@@ -7,7 +7,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import yaml
 from snakemake.logging import logger
 
 SCRIPTS = os.path.join(WORKFLOW_DIR, "workflow", "scripts")
@@ -17,8 +16,8 @@ from actflow import claims as claimreg  # noqa: E402
 from actflow import figures as figreg  # noqa: E402
 from actflow import guard, layout, warm  # noqa: E402
 from actflow import variants as varreg  # noqa: E402
-from actflow.codedeps import package_modules  # noqa: E402
-from actflow.config import ConfigError, load_yaml, validate  # noqa: E402
+from actflow.codedeps import cached_package_modules  # noqa: E402
+from actflow.config import ConfigError, load_yaml, safe_load, validate  # noqa: E402
 
 SCHEMA = os.path.join(WORKFLOW_DIR, "workflow", "schemas", "config.schema.yaml")
 try:
@@ -32,7 +31,7 @@ except ConfigError as err:
 
 # The optimisation settings of a training job: all of an experiment's keys but its data.
 TRAIN_KEYS = sorted(
-    yaml.safe_load(Path(SCHEMA).read_text())["definitions"]["training"]["properties"]
+    safe_load(Path(SCHEMA).read_text())["definitions"]["training"]["properties"]
 )
 ACTIVATIONS = config["activations"]
 
@@ -46,12 +45,16 @@ STUDY = [n for n, v in VARIANTS.items() if v.is_study]
 OF_KIND = {"sine": SINE, "capacity": CAPACITY}
 
 
+# Each rule's code inputs, remembered between invocations while the package is unchanged.
+CODEDEPS_CACHE = os.path.join(".snakemake", "actflow", "codedeps.json")
+
+
 def code(script):
     """The package modules that ``script`` imports (transitively) as inputs of its rule, so that
     editing one reruns exactly the jobs that run it. Relative to the working directory, so that
     a moved or copied project keeps its cache."""
-    found = package_modules(
-        os.path.join(SCRIPTS, script), os.path.join(SCRIPTS, "actflow")
+    found = cached_package_modules(
+        os.path.join(SCRIPTS, script), os.path.join(SCRIPTS, "actflow"), CODEDEPS_CACHE
     )
     return [os.path.relpath(p) for p in found]
 

@@ -11,7 +11,7 @@ rule data_sine:
     wildcard_constraints:
         dataset="|".join(map(re.escape, datasets("sine"))),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=500,
@@ -34,7 +34,7 @@ rule data_targets_train:
     wildcard_constraints:
         dataset="|".join(map(re.escape, datasets("capacity"))),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=500,
@@ -57,7 +57,7 @@ rule data_targets_test:
     wildcard_constraints:
         dataset="|".join(map(re.escape, datasets("capacity"))),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=500,

@@ -21,7 +21,7 @@ rule figure:
     wildcard_constraints:
         figure="|".join(figreg.FIGURES),
     conda:
-        "../../envs/plot.yaml"
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=1000,

@@ -9,7 +9,7 @@ rule activation_curves:
     benchmark:
         "results/benchmarks/metrics/activation_curves.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=500,
@@ -35,7 +35,7 @@ rule history_metrics:
     wildcard_constraints:
         variant="|".join(map(re.escape, SINE)),
     conda:
-        "../../envs/plot.yaml"
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -61,7 +61,7 @@ rule weight_metrics:
     wildcard_constraints:
         variant="|".join(map(re.escape, SINE)),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=config["train"]["mem_mb"],
@@ -91,7 +91,7 @@ rule capacity_metrics:
     wildcard_constraints:
         variant="|".join(map(re.escape, CAPACITY)),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=config["train"]["mem_mb"],
@@ -121,7 +121,7 @@ rule union_table:
     wildcard_constraints:
         table="|".join(t.name for t in layout.TABLES.values() if t.union),
     conda:
-        "../../envs/plot.yaml"
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,

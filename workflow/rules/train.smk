@@ -11,7 +11,7 @@ rule train:
     benchmark:
         "results/benchmarks/train/{variant}/{activation}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: config["train"]["threads"]
     resources:
         mem_mb=config["train"]["mem_mb"],

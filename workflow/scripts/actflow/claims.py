@@ -116,11 +116,16 @@ def _check_filter(flt, columns, where) -> None:
         if key not in columns:
             raise ClaimError(f"{where}: filter column {key!r} is not a column of the table "
                              f"(columns: {', '.join(columns)})")
-        if isinstance(want, dict):
+        if isinstance(want, dict) and set(want) & {"above", "below"}:
+            if set(want) - {"above", "below"} or not all(_number(v) for v in want.values()):
+                raise ClaimError(f"{where}: filter {key}: a range of values is {{above: a, "
+                                 f"below: b}} (either or both, numbers, bounds excluded)")
+        elif isinstance(want, dict):
             if not want or set(want) - {"from_fraction", "to_fraction"} or not all(
                     _number(v) and 0 <= v <= 1 for v in want.values()):
                 raise ClaimError(f"{where}: filter {key}: a range is {{from_fraction: f, "
-                                 f"to_fraction: g}} with fractions between 0 and 1")
+                                 f"to_fraction: g}} with fractions between 0 and 1, or "
+                                 f"{{above: a, below: b}} of values")
 
 
 def _check_requires(req, where) -> None:
@@ -247,7 +252,14 @@ def _apply_filter(df, flt: dict):
     for key, want in (flt or {}).items():
         if df.empty:
             break
-        if isinstance(want, dict):
+        if isinstance(want, dict) and set(want) & {"above", "below"}:
+            if "above" in want:
+                df = df[df[key] > want["above"]]
+                parts.append(f"{key} > {want['above']}")
+            if "below" in want:
+                df = df[df[key] < want["below"]]
+                parts.append(f"{key} < {want['below']}")
+        elif isinstance(want, dict):
             top = df[key].max()
             lo = max(1, math.ceil(want.get("from_fraction", 0.0) * top))
             hi = max(lo, math.floor(want.get("to_fraction", 1.0) * top))

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
+import os
 from pathlib import Path
 
 PACKAGE = "actflow"
@@ -159,3 +161,51 @@ def package_modules(script, package_dir) -> list[Path]:
             found = mod.for_functions(entry)
         todo += [(m, None) for m in found if m not in whole_done]
     return sorted(package_dir / f"{m}.py" for m in seen)
+
+
+def _stamp(files) -> list:
+    """Name, modification time and size of each file: what a cache entry holds for (names, not
+    paths, so that a copied or moved project with its times kept still finds its entries)."""
+    return [[Path(f).name, *((st.st_mtime_ns, st.st_size) if (st := _stat(f)) else (None, None))]
+            for f in files]
+
+
+def _stat(path):
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def _read_cache(cache_file: str) -> dict:
+    try:
+        with open(cache_file) as fh:
+            data = json.load(fh)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def cached_package_modules(script, package_dir, cache_file) -> list[Path]:
+    """:func:`package_modules`, remembered in ``cache_file`` (JSON) between processes: an
+    entry holds for as long as the script and every file of the package have the same
+    modification time and size, so a no-op run does not parse the package again. A cache that
+    cannot be read or written is ignored (the answer is computed)."""
+    package_dir = Path(package_dir)
+    stamp = _stamp([Path(script), *sorted(package_dir.glob("*.py"))])
+    cache = _read_cache(str(cache_file))
+    entry = cache.get(Path(script).name)
+    if entry and entry.get("stamp") == stamp:
+        return [package_dir / f"{m}.py" for m in entry["modules"]]
+    found = package_modules(script, package_dir)
+    cache[Path(script).name] = {"stamp": stamp, "modules": [p.stem for p in found]}
+    try:
+        os.makedirs(os.path.dirname(cache_file) or ".", exist_ok=True)
+        tmp = f"{cache_file}.{os.getpid()}.tmp"
+        with open(tmp, "w") as fh:
+            json.dump(cache, fh)
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass
+    return found

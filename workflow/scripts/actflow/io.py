@@ -218,6 +218,9 @@ def setup_logging(path=None, mode="w", log_modules=True) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.captureWarnings(True)
+    # matplotlib's PDF backend subsets fonts with fontTools, which logs ~100 INFO lines per
+    # figure: only its warnings belong in a job's log
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
 
     def log_uncaught(kind, value, tb):
         logging.getLogger("actflow").error("job failed", exc_info=(kind, value, tb))

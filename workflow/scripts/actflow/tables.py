@@ -90,7 +90,7 @@ def gradient_ratio(grads: pd.DataFrame) -> pd.DataFrame:
 
 def gradient_peaks(grads: pd.DataFrame, late_fraction: float = 0.1) -> pd.DataFrame:
     """Per run and hidden layer, how ‖∂L/∂W_l‖ evolves over training (Figure 5): the epoch and
-    value of its peak, its median over all epochs, its mean over the last ``late_fraction`` of
+    value of its peak (and the peak epoch as a fraction of the epochs), its median over all epochs, its mean over the last ``late_fraction`` of
     the epochs, and late / peak (below 1: the gradient shrank as training converged)."""
     keys = [c for c in grads.columns if c not in ("epoch", "weight_grad_norm", "preact_grad_norm")]
     g = grads[keys + ["epoch", "weight_grad_norm"]].copy()
@@ -105,6 +105,8 @@ def gradient_peaks(grads: pd.DataFrame, late_fraction: float = 0.1) -> pd.DataFr
              .drop_duplicates(keys).set_index(keys)["epoch"])
     out.insert(len(keys), "peak_epoch",
                peaks.reindex(index).fillna(0).astype(np.int64).to_numpy())  # 0: no finite value
+    out.insert(len(keys) + 1, "peak_fraction",
+               (out["peak_epoch"] / top).where(out["peak_epoch"] > 0))
     late = g[g["epoch"] >= late_from].groupby(keys, sort=False)["weight_grad_norm"].mean()
     out["late_weight_grad_norm"] = late.reindex(index).to_numpy()
     out["late_over_peak"] = out["late_weight_grad_norm"] / out["peak_weight_grad_norm"]
