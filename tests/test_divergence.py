@@ -43,20 +43,27 @@ def test_diverging_configuration_finishes_with_flags_and_figures(tmp_path):
     assert "2 of 2 seeds diverged" in log
 
 
-def test_outcomes_of_real_runs_trained_collapsed_and_non_finite():
+def test_outcomes_of_real_runs_trained_collapsed_exploded_and_non_finite():
     """Real training, not a hand-made table: the study's net at a sane learning rate trains,
-    at Adam lr 0.1 (Experiment 2's setting) ReLU collapses to a constant, SGD at lr 5 blows up."""
+    at Adam lr 0.1 (Experiment 2's setting) ReLU collapses to a constant, Leaky ReLU with He
+    initial weights there ends finite but thousands of times above var(y), SGD at lr 5 blows
+    up."""
     import pandas as pd
 
     from actflow import data, tables, train
 
     d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
     x, y = d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None]
-    want = {(1e-3, "adam"): "trained", (0.1, "adam"): "collapsed", (5.0, "sgd"): "non-finite"}
-    for (lr, opt), outcome in want.items():
-        hp = train.Hyper(hidden_layers=10, width=64, epochs=200, learning_rate=lr, optimizer=opt)
-        r = train.train(x, y, [0, 1, 2], "relu", hp, log_every=0)
+    want = {(1e-3, "adam", "relu", "pytorch", 200, (0, 1, 2)): "trained",
+            (0.1, "adam", "relu", "pytorch", 200, (0, 1, 2)): "collapsed",
+            (0.1, "adam", "leaky_relu", "kaiming_normal", 100, (1, 2)): "exploded",
+            (5.0, "sgd", "relu", "pytorch", 200, (0, 1, 2)): "non-finite"}
+    for (lr, opt, act, init, epochs, seeds), outcome in want.items():
+        hp = train.Hyper(hidden_layers=10, width=64, epochs=epochs, learning_rate=lr,
+                         optimizer=opt, init=init)
+        r = train.train(x, y, list(seeds), act, hp, log_every=0)
         runs = pd.DataFrame({"final_loss": r.final_loss, "baseline_mse": y.var(),
                              "diverged": r.diverged_epoch > 0})
         got = tables.outcomes(runs, collapse_rtol=0.02, explode_factor=10.0)
-        assert list(got) == [outcome] * 3, (lr, opt, list(got), r.final_loss / y.var())
+        assert list(got) == [outcome] * len(seeds), (lr, opt, act, list(got),
+                                                      r.final_loss / y.var())
