@@ -1,7 +1,7 @@
 """The conda environments stay true to requirements.txt and to what each rule imports.
 
 Conda channels cannot be reached from the test machines, so `--sdm conda` is not exercised
-here (the README says so); instead: every envs/*.yaml parses and pins exactly the versions of
+here (the README says so); instead: every workflow/envs/*.yaml parses and pins exactly the versions of
 requirements.txt, every rule's `conda:` names an existing file, and every package a job of a
 real run imported (its log says which; the tiny run with a fresh Python per job) is pinned in
 that rule's environment."""
