@@ -125,6 +125,9 @@ class Scenario:
         if proc.returncode != 0:
             self.error = f"the test cluster did not start:\n{proc.stdout}\n{proc.stderr}"
             return False
+        if set(self.pids) != {"munged", "slurmctld", "slurmd"}:
+            self.error = f"the test cluster started other daemons than expected: {self.pids}"
+            return False
         env = dict(os.environ, SLURM_CONF=str(state / "slurm.conf"), PYTHONDONTWRITEBYTECODE="1")
         env["PATH"] = env["PATH"] + ":/usr/sbin"
         self.env = env

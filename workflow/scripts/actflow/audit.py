@@ -17,11 +17,9 @@ import pandas as pd
 import yaml
 
 from . import io, layout
+from .io import sha256
 
 GPU_RTOL = 1e-3  # re-execution tolerance on a GPU (relative, on every number of the tables)
-
-
-sha256 = io.sha256
 
 
 def _git(basedir) -> dict:

@@ -107,6 +107,9 @@ def table_of(table, where) -> str:
     return norm
 
 
+VALUE_RANGE = {"above", "below"}  # the keys of a filter by value: {above: a, below: b}
+
+
 def _check_filter(flt, columns, where) -> None:
     if flt is None:
         return
@@ -116,8 +119,8 @@ def _check_filter(flt, columns, where) -> None:
         if key not in columns:
             raise ClaimError(f"{where}: filter column {key!r} is not a column of the table "
                              f"(columns: {', '.join(columns)})")
-        if isinstance(want, dict) and set(want) & {"above", "below"}:
-            if set(want) - {"above", "below"} or not all(_number(v) for v in want.values()):
+        if isinstance(want, dict) and set(want) & VALUE_RANGE:
+            if set(want) - VALUE_RANGE or not all(_number(v) for v in want.values()):
                 raise ClaimError(f"{where}: filter {key}: a range of values is {{above: a, "
                                  f"below: b}} (either or both, numbers, bounds excluded)")
         elif isinstance(want, dict):
@@ -252,7 +255,7 @@ def _apply_filter(df, flt: dict):
     for key, want in (flt or {}).items():
         if df.empty:
             break
-        if isinstance(want, dict) and set(want) & {"above", "below"}:
+        if isinstance(want, dict) and set(want) & VALUE_RANGE:
             if "above" in want:
                 df = df[df[key] > want["above"]]
                 parts.append(f"{key} > {want['above']}")

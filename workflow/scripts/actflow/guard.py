@@ -136,7 +136,7 @@ def discard_backup(root=".") -> None:
 def tampered(paths, manifest_path) -> list[str]:
     """Of ``paths``, those whose size and modification time are the manifest's but whose
     SHA-256 is not: changed by something other than a job (a job's write changes the time)."""
-    from .audit import sha256
+    from .io import sha256
 
     try:
         files = json.loads(Path(manifest_path).read_text())["files"]

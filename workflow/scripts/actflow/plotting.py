@@ -50,16 +50,17 @@ def save(fig, outputs: dict, dpi: int) -> None:
 
     for fmt, path in outputs.items():
         meta = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
-        laid_out = bool(box)
-        kwargs = ({"bbox_inches": box[-1].padded(plt.rcParams["savefig.pad_inches"])}
-                  if laid_out else {})
-        fig.get_tightbbox = recording
+        kwargs = {}
+        if box:  # laid out by an earlier format
+            kwargs = {"bbox_inches": box[-1].padded(plt.rcParams["savefig.pad_inches"])}
+        else:
+            fig.get_tightbbox = recording
         try:
             with io.atomic_path(path) as tmp:
                 fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta, **kwargs)
         finally:
-            del fig.get_tightbbox
-        if not laid_out and box:
+            fig.__dict__.pop("get_tightbbox", None)
+        if box:
             fig.set_layout_engine("none")  # keep the positions the first format computed
     plt.close(fig)
 
