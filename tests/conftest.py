@@ -84,13 +84,21 @@ def planned_jobs(workdir: Path, *args, configfiles=(TINY,)) -> dict[str, int]:
 @pytest.fixture(scope="session", autouse=True)
 def slurm_scenario(request, tmp_path_factory):
     """The SLURM scenario of tests/test_slurm.py (tests/slurmrun.py), started in a background
-    thread at the start of a session that runs those tests (it mostly waits on the scheduler,
-    while the other tests run); None in other sessions. At the end the cluster is stopped and
+    thread at the start of a session that runs those tests, once the session's runs are built
+    (it mostly waits on the scheduler, while the other tests run); None in other sessions. At the end the cluster is stopped and
     its daemons must be gone."""
-    if not any(item.path.name == "test_slurm.py" for item in request.session.items):
+    items = request.session.items
+    if not any(item.path.name == "test_slurm.py" for item in items):
         yield None
         return
     import slurmrun
+
+    # the session's runs first, alone on both cores (they take 1 min that way, 2 beside the
+    # scenario); the scenario, mostly waiting on the scheduler, then overlaps the tests, most of
+    # which keep one core busy
+    for name in ("tiny_run", "cold_run"):
+        if any(name in getattr(item, "fixturenames", ()) for item in items):
+            request.getfixturevalue(name)
 
     scenario = slurmrun.Scenario(tmp_path_factory.mktemp("slurm")).start()
     yield scenario

@@ -1,4 +1,4 @@
-"""The SLURM scenario of tests/test_slurm.py, run in a thread from the start of the session.
+"""The SLURM scenario of tests/test_slurm.py, run in a thread once the session's runs are built.
 
 A SLURM run of the tiny config spends most of its two minutes waiting on the scheduler (sbatch,
 status polls), not computing, so conftest starts it in the background when the session

@@ -99,6 +99,8 @@ def test_a_run_against_itself_is_identical_as_bundle_and_as_folder(own, tmp_path
         assert set(claims["status"]) == {"same"} and len(claims) > 30
         assert not settings[settings["section"] == "config"]["differs"].any()
         assert "agree in every setting that changes results" in md
+        # one job: no warm worker is started for it (it would cost more than it saves)
+        assert "warm worker" not in (own / "results/logs/audit/comparison.log").read_text()
     # setting compare_with reruns nothing of the run itself: the manifest is untouched
     assert (own / layout.AUDIT["manifest"]).read_bytes() == manifest
 

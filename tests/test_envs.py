@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from conftest import ROOT
 
-from actflow import io
+from actflow import io, warm
 
 RULE_FILES = sorted((ROOT / "workflow" / "rules").glob("*.smk"))
 
@@ -101,3 +101,23 @@ def test_every_package_a_job_imported_is_pinned_in_its_rule_environment(cold_run
         env = rules[rule][0]
         missing = sorted((packages & direct) - set(_env_pins(env)))
         assert not missing, f"rule {rule} imported {missing}, which {env.name} does not pin"
+
+
+def _distribution(module: str) -> str:
+    from importlib.metadata import packages_distributions
+
+    return packages_distributions()[module.split(".")[0]][0].lower()
+
+
+def test_the_warm_worker_preloads_per_environment_only_what_it_pins():
+    envs = {e.name: _env_pins(e) for e in (ROOT / "workflow" / "envs").glob("*.yaml")}
+    assert set(warm.BY_ENV) == set(envs)
+    for name, pins in envs.items():
+        for module in (*warm.COMMON, *warm.BY_ENV[name]):
+            assert _distribution(module) in pins, f"warm.py preloads {module} for {name}"
+    # a run of one job starts no server; a run preloads only its jobs' environments
+    assert warm.preload(["plot.yaml"]) == [] == warm.preload(["torch.yaml", None, None])
+    figures_only = warm.preload(["plot.yaml"] * 3 + [None])
+    assert "seaborn" in figures_only and "torch" not in figures_only
+    both = warm.preload(["torch.yaml", "plot.yaml"])
+    assert {"torch", "seaborn", *warm.COMMON} <= set(both)

@@ -28,20 +28,26 @@ def test_report_shows_every_figure_and_the_claims_table(tiny_copy, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        def row(category, name):
-            page.goto(report.as_uri())
-            page.get_by_text(category).click()
+        def row(name):
             return page.locator("tr").filter(has=page.get_by_role("cell", name=name, exact=True))
 
+        def row_of(category, name):  # the report opened anew, at that category's list
+            page.goto(report.as_uri())
+            page.get_by_text(category).click()
+            return row(name)
+
         for category, figs in categories.items():
+            page.goto(report.as_uri())  # once per category: its list stays beside a figure
             for f in figs:  # listed with number and title
-                row(category, f.label).locator("a[iconname=eye]").click()
+                page.get_by_text(category, exact=True).first.click()  # back to the list
+                row(f.label).locator("a[iconname=eye]").click()
                 img = page.locator(f"img[src*='{f.name}.']")
                 img.wait_for(timeout=10_000)
                 assert img.evaluate("i => i.naturalWidth") > 100
-                row(category, f.label).locator("a[iconname=information-circle]").click()
+                row(f.label).locator("a[iconname=information-circle]").click()
+                page.get_by_text("DESCRIPTION", exact=False).first.wait_for(timeout=10_000)
                 assert f"Figure {f.number}. {f.title}." in page.inner_text("body")  # caption
-        row("0. Audit", "claims table").locator("a[iconname=eye]").click()
+        row_of("0. Audit", "claims table").locator("a[iconname=eye]").click()
         page.wait_for_timeout(1000)
         frames = [f for f in page.frames if f != page.main_frame]
         text = " ".join(f.inner_text("body") for f in frames)
@@ -50,7 +56,7 @@ def test_report_shows_every_figure_and_the_claims_table(tiny_copy, tmp_path):
         page.screenshot(path=str(tmp_path / "claims.png"))
 
         def inline(name, expect):  # the audit item's text, rendered inside the report
-            row("0. Audit", name).locator("a[iconname=eye]").click()
+            row_of("0. Audit", name).locator("a[iconname=eye]").click()
             text = ""
             for _ in range(50):  # the item's frame loads after the click
                 page.wait_for_timeout(200)

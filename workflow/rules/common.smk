@@ -409,9 +409,17 @@ def run_started():
     # local jobs only (on a cluster: the local rules); not with conda or containers, whose jobs
     # run in environments of their own
     if not workflow.deployment_settings.deployment_method:
+        envs = [
+            os.path.basename(str(j.rule.conda_env)) if j.rule.conda_env else None
+            for j in jobs
+            if j.is_local
+        ]
         WARM.append(
             warm.start(
-                ".snakemake/actflow-warm.sock", ".snakemake/actflow-warm.log", SCRIPTS
+                ".snakemake/actflow-warm.sock",
+                ".snakemake/actflow-warm.log",
+                SCRIPTS,
+                envs,
             )
         )
 
