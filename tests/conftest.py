@@ -57,7 +57,7 @@ def planned_job_list(workdir: Path, *args, configfiles=(TINY,)) -> list[tuple[st
 
 
 def planned_job_details(workdir: Path, *args, configfiles=(TINY,)) -> list[dict]:
-    """Snakemake's own plan, job by job: rule, wildcards, input and log files."""
+    """Snakemake's own plan, job by job: rule, wildcards, input and log files, priority."""
     proc = snakemake(workdir, "--dry-run", *args, configfiles=configfiles)
     jobs = []
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout + proc.stderr):
@@ -69,7 +69,7 @@ def planned_job_details(workdir: Path, *args, configfiles=(TINY,)) -> list[dict]
                      "wildcards": dict(kv.split("=", 1) for kv in fields["wildcards"].split(", "))
                      if "wildcards" in fields else {},
                      "input": fields.get("input", "").split(", ") if fields.get("input") else [],
-                     "log": fields.get("log")})
+                     "log": fields.get("log"), "priority": int(fields.get("priority", 0))})
     return jobs
 
 
@@ -84,9 +84,9 @@ def planned_jobs(workdir: Path, *args, configfiles=(TINY,)) -> dict[str, int]:
 @pytest.fixture(scope="session", autouse=True)
 def slurm_scenario(request, tmp_path_factory):
     """The SLURM scenario of tests/test_slurm.py (tests/slurmrun.py), started in a background
-    thread at the start of a session that runs those tests, once the session's runs are built
-    (it mostly waits on the scheduler, while the other tests run); None in other sessions. At the end the cluster is stopped and
-    its daemons must be gone."""
+    thread at the start of a session that runs those tests, once the session's runs are
+    built (it mostly waits on the scheduler, while the other tests run); None in other
+    sessions. At the end the cluster is stopped and its daemons must be gone."""
     items = request.session.items
     if not any(item.path.name == "test_slurm.py" for item in items):
         yield None

@@ -119,5 +119,8 @@ def test_the_warm_worker_preloads_per_environment_only_what_it_pins():
     assert warm.preload(["plot.yaml"]) == [] == warm.preload(["torch.yaml", None, None])
     figures_only = warm.preload(["plot.yaml"] * 3 + [None])
     assert "seaborn" in figures_only and "torch" not in figures_only
-    both = warm.preload(["torch.yaml", "plot.yaml"])
+    both = warm.preload(["torch.yaml", "plot.yaml", "plot.yaml"])
     assert {"torch", "seaborn", *warm.COMMON} <= set(both)
+    # the libraries every job needs, then those of the environment of most jobs
+    assert both[:len(warm.COMMON)] == list(warm.COMMON)
+    assert both.index("seaborn") < both.index("torch")

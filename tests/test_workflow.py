@@ -272,3 +272,23 @@ def test_experiment3_change_reruns_nothing_of_experiments_1_and_2(tiny_run, tmp_
     assert {wc["figure"] for r, wc in plan if r == "figure"} == _figures_reading("exp3")
     if "n_test" in change:
         assert "train" not in rules and "data_targets_train" not in rules
+
+
+def test_costlier_training_jobs_start_first(tmp_path):
+    """The train rule's priority is its job's estimated work (actflow.budget.training_gflop):
+    on the default config Experiment 3's jobs (25 stacked runs) go before Experiment 1's (5),
+    and every training job before the table and figure jobs ready beside it."""
+    from conftest import copy_workflow, planned_job_details
+
+    from actflow import budget
+
+    wd = copy_workflow(tmp_path / "wf")
+    jobs = planned_job_details(wd, configfiles=())
+    prio = {(j["wildcards"]["variant"], j["wildcards"]["activation"]): j["priority"]
+            for j in jobs if j["rule"] == "train"}
+    assert len(prio) == 56
+    assert prio[("exp3", "relu")] == 1 + int(budget.training_gflop(25, 5, 64, 200, 500))
+    assert prio[("exp1", "relu")] == 1 + int(budget.training_gflop(5, 10, 64, 200, 500))
+    assert min(v for (var, _), v in prio.items() if var.startswith("exp3")) > max(
+        v for (var, _), v in prio.items() if var.startswith("exp1"))
+    assert all(j["priority"] == 0 for j in jobs if j["rule"] != "train")

@@ -17,7 +17,13 @@ from actflow import figures as figreg  # noqa: E402
 from actflow import guard, layout, warm  # noqa: E402
 from actflow import variants as varreg  # noqa: E402
 from actflow.codedeps import cached_package_modules  # noqa: E402
-from actflow.config import ConfigError, load_yaml, safe_load, validate  # noqa: E402
+from actflow.config import (  # noqa: E402
+    AFTER_RUN_KEYS,
+    ConfigError,
+    load_yaml,
+    safe_load,
+    validate,
+)
 
 SCHEMA = os.path.join(WORKFLOW_DIR, "workflow", "schemas", "config.schema.yaml")
 try:
@@ -66,6 +72,21 @@ def hyper(variant):
 
 def train_hyper(wildcards):
     return hyper(wildcards.variant)
+
+
+def train_priority(wildcards):
+    """Costlier training jobs first (actflow.budget.training_gflop): 1 + their GFLOP, so that
+    any training job goes before the table and figure jobs (priority 0) ready beside it.
+    """
+    from actflow import budget
+
+    v = VARIANTS[wildcards.variant]
+    runs = len(config["seeds"]) * len(targets_of(v.name) or [None])
+    c = v.settings
+    gflop = budget.training_gflop(
+        runs, c["hidden_layers"], c["width"], v.data["n_samples"], c["epochs"]
+    )
+    return 1 + int(gflop)
 
 
 def variant_keys(wildcards):
@@ -324,8 +345,7 @@ def sensitivity_caption():
 
 # ------------------------------------------------------------------ bundle and comparison
 # The config the manifest records: all of it but the keys that only say what to do with the
-# finished run (pack it, compare it), so that setting them reruns nothing.
-AFTER_RUN_KEYS = ("compare_with", "bundle_weights")
+# finished run (actflow.config.AFTER_RUN_KEYS), so that setting them reruns nothing.
 RUN_CONFIG = {k: v for k, v in config.items() if k not in AFTER_RUN_KEYS}
 BUNDLE_FILES = layout.bundle_files(
     {v: VARIANTS[v].kind for v in VARIANTS},

@@ -10,6 +10,7 @@ rule train:
         "results/logs/train/{variant}/{activation}.log",
     benchmark:
         "results/benchmarks/train/{variant}/{activation}.tsv"
+    priority: train_priority
     conda:
         "../envs/torch.yaml"
     threads: config["train"]["threads"]

@@ -1,4 +1,5 @@
-"""What one job needs in memory, estimated from the settings before anything runs.
+"""What one job needs in memory, and what a training job costs, estimated from the settings
+before anything runs.
 
 The estimates are deliberately simple and generous: a fixed start-up (Python, torch, pandas)
 plus a few bytes per number the job holds. They exist so that a configuration whose jobs cannot
@@ -47,3 +48,12 @@ def capacity_mb(runs_per_target: int, targets: int, activations: int, n_test: in
     rows = runs_per_target * targets * activations * n_test
     acts = runs_per_target * hidden_layers * n_test * width
     return BASE_MB + (100 * rows + 48 * acts) / MB
+
+
+def training_gflop(runs: int, hidden_layers: int, width: int, n_samples: int, epochs: int) -> float:
+    """Floating-point work of one training job, in GFLOP: per epoch and run, the forward pass
+    and the two products of the backward pass of every layer (2 flops per multiply-add). The
+    workflow starts the costliest training jobs first (the train rule's priority), so that the
+    short ones fill the cores at the end instead of one long job running alone."""
+    macs = _params(hidden_layers, width) * n_samples
+    return 3 * 2 * macs * runs * epochs / 1e9

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import layout
+from .config import AFTER_RUN_KEYS
 from .io import sha256
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ ALPHA = 0.05  # family-wise level of the "differ" statement (Holm over all teste
 # distribution: that is exactly what a comparison is for.
 NEUTRAL_SETTINGS = ("device", "train.threads", "train.mem_mb", "train.log_every",
                     "train.compile", "audit.sample_jobs", "audit.sample_seed", "audit.claims",
-                    "figures.", "compare_with", "bundle_weights")
+                    "figures.", *AFTER_RUN_KEYS)
 # Settings whose difference makes the runs independent samples of the same experiment: the
 # comparison's test assumes exactly that; named in the header, not as a result-changing one.
 SAMPLE_SETTINGS = ("seeds",)

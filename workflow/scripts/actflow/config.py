@@ -30,6 +30,10 @@ class ConfigError(ValueError):
 
 
 MAX_SEED = 2**32 - 1  # torch.manual_seed keeps 64 bits, numpy's generators more: the common range
+# Keys that only say what to do with a finished run (pack it, compare it with another): the
+# manifest records the config without them, so that setting them reruns nothing, and a
+# comparison never counts them as a difference between runs.
+AFTER_RUN_KEYS = ("compare_with", "bundle_weights")
 
 
 def _strict_integers(cls):

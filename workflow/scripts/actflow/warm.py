@@ -1,25 +1,25 @@
-"""A warm worker: the jobs of a local run skip Python's library imports (torch alone costs a
-job 1.4 s), without changing what any job computes or how Snakemake caches it.
+"""A warm worker: the jobs of a local run skip Python's library imports (torch alone costs a job
+1.4 s), without changing what any job computes or how Snakemake caches it.
 
 When a local run starts (the Snakefile's ``onstart``), a server process imports the heavy
 third-party libraries its jobs need once and listens on a Unix socket in ``.snakemake/``:
 :data:`COMMON` always, and per conda environment of the rules whose jobs will run here
 (:data:`BY_ENV`: torch for ``torch.yaml``, matplotlib and seaborn for ``plot.yaml``). A run of
 fewer than :data:`MIN_JOBS` such jobs starts no server: importing everything first would cost
-its one job more than it saves (a single figure job: 6.3 s warm against 4.2 s cold, measured). Each job still runs as
-Snakemake starts it: its script calls a function of :mod:`actflow.jobs`, which is wrapped by
-:func:`job`; the wrapper sends the call (JSON: function name, arguments, working directory,
-environment, log file) to the server, which forks a child that already has the libraries
-imported. The child imports this package fresh (so a code change is always seen, and the job
-logs exactly the package modules it loaded), runs the function, appends to the job's log and
-answers. The script waits for the answer and fails if the job failed. The server kills a
-child whose script went away (Ctrl-C, a killed run), and exits when Snakemake does.
+its one job more than it saves (a single figure job: 6.3 s warm against 4.2 s cold, measured).
+Each job still runs as Snakemake starts it: its script calls a function of :mod:`actflow.jobs`,
+which is wrapped by :func:`job`; the wrapper sends the call (JSON: function name, arguments,
+working directory, environment, log file) to the server, which forks a child that already has
+the libraries imported. The child imports this package fresh (so a code change is always seen,
+and the job logs exactly the package modules it loaded), runs the function, appends to the
+job's log and answers. The script waits for the answer and fails if the job failed. The server
+kills a child whose script went away (Ctrl-C, a killed run), and exits when Snakemake does.
 
-Nothing changes where the server is not running (SLURM jobs, ``--sdm conda``, ``ACTFLOW_WARM=0``,
-a failed start): the wrapper then runs the function in the script's own process. Results are
-byte-identical either way (a test checks it). Snakemake's benchmark files then measure the
-script's wall time, which is the job's, but the script's memory, not the job's: each warm job
-logs its own peak memory.
+Nothing changes where the server is not running (SLURM jobs, ``--sdm conda``,
+``ACTFLOW_WARM=0``, a run of one job, a failed start): the wrapper then runs the function in
+the script's own process. Results are byte-identical either way (a test checks it). Snakemake's
+benchmark files then measure the script's wall time, which is the job's, but the script's
+memory, not the job's: each warm job logs its own peak memory.
 """
 
 from __future__ import annotations
@@ -95,12 +95,15 @@ def job(fn):
 
 
 def preload(envs) -> list[str]:
-    """The modules to import for local jobs whose rules use the conda environments ``envs``
-    (one entry per job; None for a job without one): [] when no server is worth starting."""
+    """The modules to import, in order, for local jobs whose rules use the conda environments
+    ``envs`` (one entry per job; None for a job without one): [] when no server is worth
+    starting."""
     envs = [e for e in envs if e is not None]
     if len(envs) < MIN_JOBS:
         return []
-    return list(COMMON) + [m for env in sorted(set(envs)) for m in BY_ENV.get(env, ())]
+    # the environment of most jobs first: the server loads one library at a time (see serve)
+    order = sorted(set(envs), key=lambda e: (-envs.count(e), e))
+    return list(COMMON) + [m for env in order for m in BY_ENV.get(env, ())]
 
 
 # ------------------------------------------------------------------ the server
@@ -167,20 +170,29 @@ def _die_with_parent() -> None:
 
 
 def serve(path: str, parent: int, modules: list[str]) -> None:
+    """Import :data:`COMMON`, open the socket, then import the other ``modules`` one at a time
+    between requests: the run's first jobs (data, tables) are served while torch and matplotlib
+    still load, and a job that arrives during an import waits for that one import only."""
     import importlib
     import selectors
 
     _die_with_parent()
-    t0, loaded = time.monotonic(), []
-    for name in modules:
+    t0, loaded, pending = time.monotonic(), [], list(modules)
+
+    def load_next() -> None:
+        name = pending.pop(0)
         try:
             importlib.import_module(name)
             loaded.append(name)
         except ImportError:
             pass
-    print(f"preloaded {' '.join(loaded)} in {time.monotonic() - t0:.1f} s", flush=True)
-    if "matplotlib" in sys.modules:
-        sys.modules["matplotlib"].use("Agg")
+        if name == "matplotlib":  # before pyplot: no display, as in every job
+            sys.modules["matplotlib"].use("Agg")
+        if not pending:
+            print(f"preloaded {' '.join(loaded)} in {time.monotonic() - t0:.1f} s", flush=True)
+
+    while pending and pending[0] in COMMON:
+        load_next()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = f"{path}.{os.getpid()}"
     Path(tmp).unlink(missing_ok=True)
@@ -196,7 +208,7 @@ def serve(path: str, parent: int, modules: list[str]) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     try:
         while not stop and os.getppid() == parent:
-            for key, _ in sel.select(timeout=0.5):
+            for key, _ in sel.select(timeout=0 if pending else 0.5):
                 if key.data is None:
                     conn, _ = listener.accept()
                     line = conn.makefile("rb").readline()
@@ -237,6 +249,8 @@ def serve(path: str, parent: int, modules: list[str]) -> None:
                 except (KeyError, ValueError):
                     pass
                 conn.close()
+            if pending:  # nothing waiting: the next library
+                load_next()
     finally:
         for pid in children:
             try:
