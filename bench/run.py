@@ -415,7 +415,7 @@ def report(r) -> str:
               f"{w['plain_script_seconds']:.1f} s ({w['plain_seconds_per_run']:.3f} s per run; best "
               "of a run before and one after the workflow: "
               + " s, ".join(f"{v:.1f}" for v in w["plain_script_seconds_before_and_after"]) + " s)",
-              f"- cost per trained run, workflow / plain: {w['ratio_workflow_over_plain']:.2f}",
+              f"- cost per trained run, workflow / plain: {w['ratio_workflow_over_plain']:.3f}",
               f"- the study alone ({w['study_only_runs']} runs, no variants) from clean: "
               f"{w['study_only_from_clean_seconds']:.1f} s (plain script "
               f"{w['plain_study_only_seconds']:.1f} s); the variants added on top of it, with "
@@ -430,8 +430,9 @@ def report(r) -> str:
               "once or not at all: reading inputs, writing Parquet tables with provenance, "
               "safetensors and logs, computing the metric tables, drawing each figure as PNG and "
               "PDF. Local jobs run in the warm worker (forked from a process that has imported "
-              "torch, pandas and matplotlib once), so they do not pay the start a fresh Python "
-              "would (measured here, for a run without the warm worker or on a cluster node):",
+              "the libraries of their conda environments once: torch, pandas, matplotlib), so "
+              "they do not pay the start a fresh Python would (measured here, for a run without "
+              "the warm worker, a run of one job, or on a cluster node):",
               ""]
     lines += [f"- {k}: {v:.2f} s" for k, v in start.items()]
     floor = w["sum_of_job_seconds"] / cores
