@@ -182,12 +182,12 @@ def serve(path: str, parent: int, modules: list[str]) -> None:
     def load_next() -> None:
         name = pending.pop(0)
         try:
-            importlib.import_module(name)
+            module = importlib.import_module(name)
             loaded.append(name)
-        except ImportError:
+            if name == "matplotlib":  # before pyplot: no display, as in every job
+                module.use("Agg")
+        except ImportError:  # the job imports it itself (and fails there, naming it)
             pass
-        if name == "matplotlib":  # before pyplot: no display, as in every job
-            sys.modules["matplotlib"].use("Agg")
         if not pending:
             print(f"preloaded {' '.join(loaded)} in {time.monotonic() - t0:.1f} s", flush=True)
 
