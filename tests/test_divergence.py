@@ -3,7 +3,7 @@
 import numpy as np
 import yaml
 
-from actflow import io
+from actflow import io, layout
 from actflow.figures import FIGURES
 from conftest import TINY, copy_workflow, snakemake
 
@@ -33,10 +33,12 @@ def test_diverging_configuration_finishes_with_flags_and_figures(tmp_path):
     for png in (wd / "results/figures").glob("*.png"):
         assert png.stat().st_size > 5000, png
     assert len(list((wd / "results/figures").glob("*.png"))) == len(FIGURES)
+    for png in (wd / "results/figures/readings").glob("*.png"):
+        assert png.stat().st_size > 1000, png
     cap = io.read_parquet(wd / "results/metrics/capacity.parquet")
     assert cap["diverged"].all()
     verdicts = io.read_parquet(wd / "results/audit/claims.parquet")
-    assert set(verdicts["verdict"]) <= {"inconclusive", "does not hold", "holds"}
+    assert set(verdicts["verdict"]) <= {"inconclusive", "undecidable", "does not hold", "holds"}
     left = verdicts.set_index("claim").loc["relu_dead_6_6_percent"]
     assert left["verdict"] == "inconclusive" and left["n_left_out"] == 2
     log = (wd / "results/logs/train/exp2/relu.log").read_text()
@@ -48,23 +50,26 @@ def test_diverging_configuration_finishes_with_flags_and_figures(tmp_path):
     assert {"torch", "seaborn", "pandas"} <= set(preloaded), preloaded
 
 
-def test_outcomes_of_real_runs_trained_collapsed_exploded_and_non_finite():
+def test_outcomes_of_real_runs_trained_collapsed_worse_exploded_and_non_finite():
     """Real training, not a hand-made table: the study's net at a sane learning rate trains,
-    at Adam lr 0.1 (Experiment 2's setting) ReLU collapses to a constant, Leaky ReLU with He
-    initial weights there ends finite but thousands of times above var(y), SGD at lr 5 blows
-    up."""
+    at Adam lr 0.1 (Experiment 2's setting) ReLU collapses to a constant, a small Sigmoid net
+    at Adam lr 3 ends finite at a few times var(y) (worse than the constant predictor, no
+    longer counted as trained), Leaky ReLU with He initial weights at lr 0.1 ends thousands of
+    times above var(y), SGD at lr 5 blows up."""
     import pandas as pd
 
     from actflow import data, tables, train
 
     d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
     x, y = d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None]
-    want = {(1e-3, "adam", "relu", "pytorch", 200, (0, 1, 2)): "trained",
-            (0.1, "adam", "relu", "pytorch", 200, (0, 1, 2)): "collapsed",
-            (0.1, "adam", "leaky_relu", "kaiming_normal", 100, (1, 2)): "exploded",
-            (5.0, "sgd", "relu", "pytorch", 200, (0, 1, 2)): "non-finite"}
-    for (lr, opt, act, init, epochs, seeds), outcome in want.items():
-        hp = train.Hyper(hidden_layers=10, width=64, epochs=epochs, learning_rate=lr,
+    want = {(1e-3, "adam", "relu", "pytorch", 200, (0, 1, 2), 10, 64): "trained",
+            (0.1, "adam", "relu", "pytorch", 200, (0, 1, 2), 10, 64): "collapsed",
+            (3.0, "adam", "sigmoid", "pytorch", 60, (0, 1, 2), 3, 16): "worse than constant",
+            (0.1, "adam", "leaky_relu", "kaiming_normal", 100, (1, 2), 10, 64): "exploded",
+            (5.0, "sgd", "relu", "pytorch", 200, (0, 1, 2), 10, 64): "non-finite"}
+    assert {o for o in want.values()} == set(layout.OUTCOMES)
+    for (lr, opt, act, init, epochs, seeds, depth, width), outcome in want.items():
+        hp = train.Hyper(hidden_layers=depth, width=width, epochs=epochs, learning_rate=lr,
                          optimizer=opt, init=init)
         r = train.train(x, y, list(seeds), act, hp, log_every=0)
         runs = pd.DataFrame({"final_loss": r.final_loss, "baseline_mse": y.var(),

@@ -1,6 +1,7 @@
 """Dead-neuron definitions on hand-built nets whose answer is known."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -104,6 +105,80 @@ def test_revival_and_death_are_counted_per_layer_and_definition():
     assert np.isnan(row["revival_rate"])
 
 
+def test_diverged_runs_get_no_revival_counts():
+    init, final = two_stage_nets()
+    keys = {"experiment": "exp2", "variant": "exp2"}
+    tables = {stage: neurons.weight_metrics(state, X, "relu", 1, 1e-6,
+                                            keys | {"stage": stage, "activation": "relu"}, [0],
+                                            diverged=[True] if stage == "trained" else None)
+              for stage, state in (("init", init), ("trained", final))}
+    ch = neurons.neuron_changes(tables["init"]["neurons"], tables["trained"]["neurons"])
+    assert ch["diverged"].all()
+    assert ch[["dead_after", "revived", "died", "revival_rate"]].isna().all().all()
+    assert ch["dead_at_init"].notna().all()  # the initial weights were finite
+
+
+def _states(units):
+    """A unit-state table from per-unit strings over checkpoints: a = alive (varies, output >
+    0 somewhere), z = dead (output 0 everywhere), c = constant positive (no variation)."""
+    rows = []
+    code = {"a": (False, False, True), "z": (True, True, False), "c": (False, False, False)}
+    for n, seq in enumerate(units, start=1):
+        for e, ch in enumerate(seq):
+            zero, nonpos, varies = code[ch]
+            rows.append({"experiment": "exp2", "variant": "exp2", "activation": "relu", "seed": 0,
+                         "epoch": 1 + 10 * e, "layer": 1, "neuron": n, "zero": zero,
+                         "nonpositive": nonpos, "varies": varies})
+    return pd.DataFrame(rows)
+
+
+def test_units_that_die_during_training_and_come_back_are_counted():
+    units = ["aaaa",  # alive throughout
+             "azzz",  # died, stayed dead
+             "azaa",  # died, came back, alive at the end
+             "azaz",  # died, came back, dead again at the end
+             "zzzz",  # dead from the start: never died during training
+             "zaaa",  # dead at init, woke up: not a death
+             "aczc"]  # alive, then constant (not alive, not dead), dead, constant: died, never back
+    fates = neurons.neuron_fates(_states(units), pd.DataFrame(
+        {"experiment": ["exp2"], "variant": ["exp2"], "activation": ["relu"], "seed": [0],
+         "outcome": ["trained"], "diverged": [False]}))
+    row = fates[(fates["definition"] == "zero") & (fates["layer"] == 0)].iloc[0]
+    assert (row["units"], row["alive_at_init"], row["died"], row["came_back"], row["alive_at_end"]) \
+        == (7, 5, 4, 2, 1)
+    assert row["revival_rate"] == pytest.approx(2 / 4) and row["end_revival_rate"] == pytest.approx(1 / 4)
+    assert row["died_fraction"] == pytest.approx(4 / 7) and row["outcome"] == "trained"
+    per_layer = fates[(fates["definition"] == "zero") & (fates["layer"] == 1)].iloc[0]
+    assert per_layer["died"] == row["died"]
+
+
+def test_unit_fates_of_a_real_run_match_a_unit_by_unit_count():
+    """Real training (Adam at lr 0.1 kills ReLU units): the fates table agrees with a plain loop
+    over every unit's recorded states."""
+    from actflow import data, tables, train
+
+    d = data.make_train_set("sin", 64, -np.pi, np.pi, 0.1, 2024)
+    x, y = d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None]
+    hp = train.Hyper(hidden_layers=4, width=16, epochs=60, learning_rate=0.1)
+    r = train.train(x, y, [0, 1, 2], "relu", hp, log_every=0, unit_every=5)
+    assert list(r.unit_epochs) == list(range(1, 61, 5)) + [61]
+    runs = pd.DataFrame({"experiment": "exp2", "variant": "exp2", "activation": "relu",
+                         "seed": [0, 1, 2]})
+    states = tables.unit_state_table(r, runs)
+    fates = neurons.neuron_fates(states, runs.assign(outcome="trained", diverged=False))
+    died = came = 0
+    for _, u in states.groupby(["seed", "layer", "neuron"]):
+        alive = (u["varies"] & ~u["zero"]).to_numpy()
+        dead = u["zero"].to_numpy()
+        hit = [i for i in range(1, len(u)) if dead[i] and alive[:i].any()]
+        if hit:
+            died += 1
+            came += bool(alive[hit[0] + 1:].any())
+    pooled = fates[(fates["definition"] == "zero") & (fates["layer"] == 0)]
+    assert pooled["died"].sum() == died > 0
+    assert pooled["came_back"].sum() == came
+
+
 def test_weight_change_is_the_relative_distance_moved():
     init, final = two_stage_nets()
     final = {k: v.clone() for k, v in init.items()}
@@ -120,7 +195,17 @@ def test_effective_rank_counts_independent_directions():
     independent = rng.normal(size=(100, 4))
     constant = np.ones((100, 4))
     r = neurons.effective_rank(torch.tensor(np.stack([same, independent, constant])))
-    assert r[0] == pytest.approx(1.0, abs=1e-6) and 3.5 < r[1] <= 4 and r[2] == 0
+    assert r[0] == pytest.approx(1.0, abs=1e-6) and 3.5 < r[1] <= 4 and r[2] == 1
+
+
+def test_effective_rank_ignores_float_rounding_around_a_constant():
+    """A collapsed Sigmoid layer: every unit at 0.5 with float32 rounding noise of ~1e-8 scores
+    1 (no variation), not the rank of the noise; variation of a thousandth still counts."""
+    rng = np.random.default_rng(1)
+    flat = (0.5 + 1e-8 * rng.standard_normal((200, 64))).astype(np.float32)
+    varied = (0.5 + 1e-3 * rng.standard_normal((200, 64))).astype(np.float32)
+    r = neurons.effective_rank(torch.tensor(np.stack([flat, varied])))
+    assert r[0] == 1.0 and r[1] > 20
 
 
 def test_saturated_sigmoid_units_are_flagged_and_counted():

@@ -25,6 +25,22 @@ rule audit_claims:
             category=layout.CATEGORIES["sensitivity"],
             labels={layout.REPORT_LABEL["sensitivity"]: "sensitivity table"},
         ),
+        readings_parquet=layout.AUDIT["readings_parquet"],
+        readings_markdown=layout.AUDIT["readings_markdown"],
+        readings_html=report(
+            layout.AUDIT["readings_html"],
+            caption="../report/readings.rst",
+            category=layout.CATEGORIES["sensitivity"],
+            labels={layout.REPORT_LABEL["sensitivity"]: "readings table"},
+        ),
+        explanations_parquet=layout.AUDIT["explanations_parquet"],
+        explanations_markdown=layout.AUDIT["explanations_markdown"],
+        explanations_html=report(
+            layout.AUDIT["explanations_html"],
+            caption="../report/explanations.rst",
+            category=layout.CATEGORIES["audit"],
+            labels={layout.REPORT_LABEL["audit"]: "why the failing numbers fail"},
+        ),
     log:
         "results/logs/audit/claims.log",
     benchmark:
@@ -44,6 +60,47 @@ rule audit_claims:
         "../scripts/audit_claims.py"
 
 
+# The specification curves, drawn by a few jobs side by side (a figure takes about a second):
+# one rule per share of the claims read in more than one way.
+for _part, _claims in enumerate(READ_CLAIM_PARTS):
+
+    rule:
+        """The specification curves of a share of the claims read in more than one way: each
+        claim's measured value and verdict under every reading, sorted, with its region."""
+        name:
+            f"reading_figures_{_part + 1}"
+        input:
+            readings=layout.AUDIT["readings_parquet"],
+            claims=layout.AUDIT["claims_parquet"],
+            code=code("reading_figures.py"),
+        output:
+            **{
+                f"{c}_png": report(
+                    layout.reading_figure_path(c, "png"),
+                    caption="../report/reading_curve.rst",
+                    category=layout.CATEGORIES["sensitivity"],
+                    labels={layout.REPORT_LABEL["sensitivity"]: f"readings of {c}"},
+                )
+                for c in _claims
+            },
+            **{f"{c}_pdf": layout.reading_figure_path(c, "pdf") for c in _claims},
+        log:
+            f"results/logs/figures/readings_{_part + 1}.log",
+        benchmark:
+            f"results/benchmarks/figures/readings_{_part + 1}.tsv"
+        conda:
+            "../envs/plot.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+        params:
+            claims=_claims,
+            dpi=config["figures"]["dpi"],
+            context=config["figures"]["context"],
+        script:
+            "../scripts/reading_figures.py"
+
+
 # Every output of the DAG: what the manifest certifies (logs and benchmarks hold timestamps).
 MANIFEST_FILES = sorted(
     set(
@@ -54,9 +111,10 @@ MANIFEST_FILES = sorted(
         + [
             layout.AUDIT[k]
             for k in layout.AUDIT
-            if k.startswith(("claims", "sensitivity"))
+            if k.startswith(("claims", "sensitivity", "readings", "explanations"))
         ]
         + figure_files(figreg.FIGURES)
+        + reading_figure_files()
     )
 )
 

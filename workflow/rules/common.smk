@@ -81,12 +81,17 @@ def train_priority(wildcards):
     from actflow import budget
 
     v = VARIANTS[wildcards.variant]
-    runs = len(config["seeds"]) * len(targets_of(v.name) or [None])
+    runs = len(v.seeds) * len(targets_of(v.name) or [None])
     c = v.settings
     gflop = budget.training_gflop(
         runs, c["hidden_layers"], c["width"], v.data["n_samples"], c["epochs"]
     )
     return 1 + int(gflop)
+
+
+def variant_seeds(wildcards):
+    """The training seeds of a variant: its own `seeds:` or the config's."""
+    return list(VARIANTS[wildcards.variant].seeds)
 
 
 def variant_keys(wildcards):
@@ -117,7 +122,7 @@ def _dataset_settings(v):
             "n_test": v.settings["n_test"],
         }
     if d["per_seed"]:
-        d["seeds"] = config["seeds"]
+        d["seeds"] = list(v.seeds)
     return d
 
 
@@ -272,7 +277,7 @@ def figure_settings():
     return config | {
         "neurons": config["neurons"] | {"show_layers": listed + str(shown[-1])},
         "variant_list": "; ".join(
-            f"{v.name}: {varreg.describe(v)}"
+            f"{v.name}: {varreg.describe(v, config['seeds'])}"
             + (f" ({v.question})" if v.question else "")
             for v in VARIANTS.values()
             if not v.is_study
@@ -315,7 +320,8 @@ except claimreg.ClaimError as err:
 RUN_KINDS = {"sine": "runs", "capacity": "target_runs"}  # the runs table of each kind
 # (name, experiment, overrides, question) of the study's settings and every variant
 VARIANT_ROWS = [
-    (v.name, v.of, varreg.describe(v), v.question) for v in VARIANTS.values()
+    (v.name, v.of, varreg.describe(v, config["seeds"]), v.question)
+    for v in VARIANTS.values()
 ]
 
 
@@ -327,11 +333,29 @@ def _claim_tables():
         names = (
             [exp] + [v for v in VARIANTS if VARIANTS[v].of == exp] if exp else [None]
         )
-        tables |= {claimreg.table_for(c, v) if v else c["table"] for v in names}
+        for m in claimreg.reading_claims(c):
+            tables |= {claimreg.table_for(m, v) if v else m["table"] for v in names}
     return sorted(tables)
 
 
 CLAIM_TABLES = _claim_tables()
+# The claims read in more than one way: each gets a specification curve (a figure), drawn by
+# READING_FIGURE_JOBS jobs that share them (claims dealt out in turn).
+READ_CLAIMS = [c["id"] for c in CLAIMS if len(c["_readings"]) > 1]
+READING_FIGURE_JOBS = 4
+READ_CLAIM_PARTS = [
+    p
+    for p in (READ_CLAIMS[i::READING_FIGURE_JOBS] for i in range(READING_FIGURE_JOBS))
+    if p
+]
+
+
+def reading_figure_files():
+    return [
+        layout.reading_figure_path(c, ext)
+        for c in READ_CLAIMS
+        for ext in layout.FIGURE_FORMATS
+    ]
 
 
 def sensitivity_caption():

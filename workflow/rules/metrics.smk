@@ -25,6 +25,7 @@ rule history_metrics:
         loss=variant_inputs("loss"),
         grads=variant_inputs("grads"),
         runs=variant_inputs("runs"),
+        timing=variant_inputs("timing"),
         code=code("history_metrics.py"),
     output:
         **layout.job_outputs("history", "{variant}"),
@@ -41,6 +42,8 @@ rule history_metrics:
         mem_mb=2000,
     params:
         outcomes=config["outcomes"],
+        ids=variant_keys,
+        activations=ACTIVATIONS,
     script:
         "../scripts/history_metrics.py"
 
@@ -50,6 +53,7 @@ rule weight_metrics:
     input:
         weights=variant_inputs("weights"),
         runs=variant_inputs("runs"),
+        units=variant_inputs("units"),
         data=variant_sine_data,
         code=code("weight_metrics.py"),
     output:
@@ -68,9 +72,10 @@ rule weight_metrics:
     params:
         ids=variant_keys,
         activations=ACTIVATIONS,
-        seeds=config["seeds"],
+        seeds=variant_seeds,
         hp=train_hyper,
         neurons=config["neurons"],
+        outcomes={k: config["outcomes"][k] for k in ("collapse_rtol", "explode_factor")},
     script:
         "../scripts/weight_metrics.py"
 
@@ -99,7 +104,7 @@ rule capacity_metrics:
         ids=variant_keys,
         activations=ACTIVATIONS,
         targets=variant_targets,
-        seeds=config["seeds"],
+        seeds=variant_seeds,
         hp=train_hyper,
         outcomes={k: config["outcomes"][k] for k in ("collapse_rtol", "explode_factor")},
     script:

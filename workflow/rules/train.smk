@@ -20,10 +20,11 @@ rule train:
     params:
         ids=variant_keys,
         targets=variant_targets,
-        seeds=config["seeds"],
+        seeds=variant_seeds,
         hp=train_hyper,
         device=config["device"],
         log_every=config["train"]["log_every"],
         compile=config["train"]["compile"],
+        unit_every=config["train"]["unit_every"],
     script:
         "../scripts/train.py"

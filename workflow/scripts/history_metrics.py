@@ -3,6 +3,7 @@ from actflow import io, jobs
 
 io.setup_logging(snakemake.log[0])
 i = snakemake.input
-jobs.history_metrics(i.loss, i.grads, i.runs, dict(snakemake.output.items()),
-                     snakemake.params.outcomes,
-                     {"variant": snakemake.wildcards.variant} | dict(snakemake.params.items()))
+p = snakemake.params
+jobs.history_metrics(i.loss, i.grads, i.runs, dict(snakemake.output.items()), p.outcomes,
+                     {"variant": snakemake.wildcards.variant} | dict(p.items()),
+                     timing_paths=i.timing, keys=p.ids, activations=p.activations)

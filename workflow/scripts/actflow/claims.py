@@ -31,27 +31,39 @@ Importing this module loads no pandas or numpy (the Snakefile checks the claims 
 
 from __future__ import annotations
 
-import hashlib
 import html as _html
 import math
 import posixpath
 
 from . import layout
 
-VERDICTS = ("holds", "does not hold", "inconclusive", "not applicable")
+VERDICTS = ("holds", "does not hold", "inconclusive", "undecidable", "not applicable")
 REDUCERS = ("mean", "max", "min", "median", "last")
 TRANSFORMS = (None, "log10", "abs")
 OPS = ("<", "<=", ">", ">=", "approx", "between")
-COLUMNS = ["claim", "statement", "quote", "source", "condition", "expected", "measured_mean", "ci_low",
-           "ci_high", "n_seeds", "n_left_out", "outcomes", "verdict", "reason", "differs_under",
-           "table", "table_sha256"]
-COMMON_KEYS = {"id", "statement", "quote", "source", "table", "kind", "requires"}
+# One row of an evaluation: what was read, what was measured, the verdict and why.
+RESULT_COLUMNS = ["condition", "expected", "region_low", "region_high", "measured_mean",
+                  "ci_low", "ci_high", "basis",
+                  "n_seeds", "n_left_out", "seeds_needed", "outcomes", "verdict", "verdict_text",
+                  "side", "reason", "table", "table_sha256"]
+# What the claims file says of a claim, beside each row.
+CLAIM_COLUMNS = ["claim", "statement", "quote", "source", "scope", "by_construction", "note"]
+# How a claim fares over its readings (actflow.readings), beside its primary verdict.
+READING_SUMMARY = ["readings_label", "n_readings", "readings_verdicts", "flipped_by"]
+COLUMNS = CLAIM_COLUMNS + RESULT_COLUMNS[:-2] + READING_SUMMARY + ["differs_under", "table",
+                                                                   "table_sha256"]
+COMMON_KEYS = {"id", "statement", "quote", "source", "table", "kind", "requires", "readings",
+               "note", "extension", "by_construction"}
+TEXT_KEYS = ("note", "extension", "by_construction")  # optional free text about a claim
 VALUE_KEYS = COMMON_KEYS | {"filter", "column", "per_seed", "transform", "test"}
-WINNER_KEYS = COMMON_KEYS | {"target", "expect_best"}
+WINNER_KEYS = COMMON_KEYS | {"filter", "target", "expect_best", "against"}
+AGAINST = ("all", "runner_up")  # a winner claim's comparator: every other activation, or the
+# strongest competitor only (the lowest mean test MSE among the others)
 COMPARE_KEYS = COMMON_KEYS | {"filter", "column", "per_seed", "left", "right", "combine", "test"}
 KIND_KEYS = {"value": VALUE_KEYS, "winner": WINNER_KEYS, "compare": COMPARE_KEYS}
 COMBINES = ("difference", "log10_ratio")
 RUNS_TABLES = {"sine": layout.TABLES["runs"], "capacity": layout.TABLES["target_runs"]}
+WINNER_TABLE = "capacity"  # the table a winner claim reads (layout.TABLES): test MSE per run
 
 
 class ClaimError(ValueError):
@@ -144,8 +156,11 @@ def _check_requires(req, where) -> None:
         _check_test(test, f"{where}: requires.{col}")
 
 
-def check(claims, source) -> list[dict]:
-    """Check every claim; return the claims with their tables normalised."""
+def check(claims, source, families=None) -> list[dict]:
+    """Check every claim (and every reading of it, ``families``: the file's shared families of
+    readings); return the claims with their tables normalised."""
+    from . import readings
+
     if not isinstance(claims, list) or not claims:
         raise ClaimError(f"{source}: expected a non-empty list under 'claims:'")
     seen = set()
@@ -173,37 +188,55 @@ def check(claims, source) -> list[dict]:
         if unknown:
             raise ClaimError(f"{where}: unknown key(s) {sorted(unknown)}; a {kind} claim takes "
                              f"{', '.join(sorted(allowed))}")
-        c["table"] = table_of(c["table"], where)
-        columns = layout.table_columns(c["table"])
-        _check_requires(c.get("requires"), where)
-        if kind == "winner":
-            if posixpath.basename(c["table"]) != "capacity_winners.parquet":
-                raise ClaimError(f"{where}: a winner claim reads a capacity_winners table")
-            for key in ("target", "expect_best"):
-                if not isinstance(c.get(key), str):
-                    raise ClaimError(f"{where}: a winner claim needs '{key}' (a name)")
-            continue
-        for key in ("column", "test"):
-            if key not in c:
-                raise ClaimError(f"{where}: lacks the key '{key}'")
-        if c["column"] not in columns:
-            raise ClaimError(f"{where}: column {c['column']!r} is not a column of {c['table']} "
-                             f"(columns: {', '.join(columns)})")
-        _check_filter(c.get("filter"), columns, where)
-        _check_test(c["test"], where)
-        if kind == "compare":
-            for side in ("left", "right"):
-                if not isinstance(c.get(side), dict) or not c[side]:
-                    raise ClaimError(f"{where}: a compare claim needs '{side}', a filter such as "
-                                     f"{{experiment: exp1, activation: relu}}")
-                _check_filter(c[side], columns, f"{where}: {side}")
-            if c.get("combine", "difference") not in COMBINES:
-                raise ClaimError(f"{where}: combine must be one of {', '.join(COMBINES)}")
-        if c.get("per_seed", "mean") not in REDUCERS:
-            raise ClaimError(f"{where}: per_seed must be one of {', '.join(REDUCERS)}")
-        if c.get("transform") not in TRANSFORMS:
-            raise ClaimError(f"{where}: transform must be log10, abs or absent")
+        for key in TEXT_KEYS:
+            if key in c and (not isinstance(c[key], str) or not c[key].strip()):
+                raise ClaimError(f"{where}: {key} must be a text")
+        _check_one(c, where)
+        try:
+            c["_readings"] = readings.expand(c, families or {}, where, check=_check_one)
+        except readings.ReadingError as err:
+            raise ClaimError(str(err)) from None
     return claims
+
+
+def _check_one(c, where) -> None:
+    """The keys of one claim (or one reading of it) against its kind and its table."""
+    kind = c.get("kind", "value")
+    c["table"] = table_of(c["table"], where)
+    columns = layout.table_columns(c["table"])
+    _check_requires(c.get("requires"), where)
+    if kind == "winner":
+        if posixpath.basename(c["table"]) != f"{WINNER_TABLE}.parquet":
+            raise ClaimError(f"{where}: a winner claim reads the {WINNER_TABLE} table "
+                             f"(metrics/{WINNER_TABLE}.parquet): test MSE per run")
+        for key in ("target", "expect_best"):
+            if not isinstance(c.get(key), str):
+                raise ClaimError(f"{where}: a winner claim needs '{key}' (a name)")
+        _check_filter(c.get("filter"), columns, where)
+        c.setdefault("against", AGAINST[0])
+        if c["against"] not in AGAINST:
+            raise ClaimError(f"{where}: against must be one of {', '.join(AGAINST)}")
+        return
+    for key in ("column", "test"):
+        if key not in c:
+            raise ClaimError(f"{where}: lacks the key '{key}'")
+    if c["column"] not in columns:
+        raise ClaimError(f"{where}: column {c['column']!r} is not a column of {c['table']} "
+                         f"(columns: {', '.join(columns)})")
+    _check_filter(c.get("filter"), columns, where)
+    _check_test(c["test"], where)
+    if kind == "compare":
+        for side in ("left", "right"):
+            if not isinstance(c.get(side), dict) or not c[side]:
+                raise ClaimError(f"{where}: a compare claim needs '{side}', a filter such as "
+                                 f"{{experiment: exp1, activation: relu}}")
+            _check_filter(c[side], columns, f"{where}: {side}")
+        if c.get("combine", "difference") not in COMBINES:
+            raise ClaimError(f"{where}: combine must be one of {', '.join(COMBINES)}")
+    if c.get("per_seed", "mean") not in REDUCERS:
+        raise ClaimError(f"{where}: per_seed must be one of {', '.join(REDUCERS)}")
+    if c.get("transform") not in TRANSFORMS:
+        raise ClaimError(f"{where}: transform must be log10, abs or absent")
 
 
 def load(path) -> list[dict]:
@@ -220,11 +253,25 @@ def load(path) -> list[dict]:
         raise ClaimError(f"{path} is not valid YAML: {err}") from None
     if not isinstance(doc, dict):
         raise ClaimError(f"{path}: expected a mapping with a list under 'claims:'")
-    return check(doc.get("claims"), path)
+    unknown = set(doc) - {"claims", "readings"}
+    if unknown:
+        raise ClaimError(f"{path}: unknown top-level key(s) {sorted(unknown)}; the file holds "
+                         f"claims: and readings: (families of readings the claims share)")
+    from . import readings
+
+    shared = doc.get("readings") or {}
+    if not isinstance(shared, dict):
+        raise ClaimError(f"{path}: readings: must map family names to families of readings")
+    try:
+        shared = {k: readings.check_family(v, f"{path}: readings.{k}") for k, v in shared.items()}
+    except readings.ReadingError as err:
+        raise ClaimError(str(err)) from None
+    return check(doc.get("claims"), path, shared)
 
 
-def tables(claims) -> list[str]:
-    return sorted({c["table"] for c in claims})
+def reading_claims(claim) -> list[dict]:
+    """The claim as every one of its readings states it (the claim itself among them)."""
+    return [m for r in claim.get("_readings", ()) for m in r.claims] or [claim]
 
 
 # ------------------------------------------------------------------ evaluation
@@ -250,34 +297,54 @@ def _passes(value, test) -> bool:
     return lo <= value <= hi
 
 
+# While evaluate_all runs: the rows each filter step selected from each frame, so that the
+# readings of a claim, which share most of their filter, select the shared part once.
+_STEPS: dict | None = None
+
+
 def _apply_filter(df, flt: dict):
+    """The rows of ``df`` that a filter selects, and the filter in words. Keys apply in order
+    (a fraction of a column's maximum, or ``last``, is taken over the rows the keys before it
+    selected); each step's rows are remembered while evaluate_all runs."""
     parts = []
     for key, want in (flt or {}).items():
-        if df.empty:
-            break
-        if isinstance(want, dict) and set(want) & VALUE_RANGE:
-            if "above" in want:
-                df = df[df[key] > want["above"]]
-                parts.append(f"{key} > {want['above']}")
-            if "below" in want:
-                df = df[df[key] < want["below"]]
-                parts.append(f"{key} < {want['below']}")
-        elif isinstance(want, dict):
-            top = df[key].max()
-            lo = max(1, math.ceil(want.get("from_fraction", 0.0) * top))
-            hi = max(lo, math.floor(want.get("to_fraction", 1.0) * top))
-            df = df[df[key].between(lo, hi)]
-            parts.append(f"{key} {lo}–{hi}")
-        elif want == "last":
-            df = df[df[key] == df[key].max()]
-            parts.append(f"{key} = last ({df[key].max()})")
-        elif isinstance(want, list):
-            df = df[df[key].isin(want)]
-            parts.append(f"{key} in {want}")
+        memo = None if _STEPS is None else (id(df), key, repr(want))
+        if memo is not None and memo in _STEPS:
+            df, part = _STEPS[memo][1:]
         else:
-            df = df[df[key] == want]
-            parts.append(f"{key} = {want}")
+            before = df
+            df, part = _filter_step(df, key, want)
+            if memo is not None:
+                _STEPS[memo] = (before, df, part)  # holds ``before``: its id stays its own
+        parts += part
     return df, parts
+
+
+def _filter_step(df, key, want):
+    """One key of a filter: (the rows it keeps, its words)."""
+    col = df[key]
+    if isinstance(want, dict) and set(want) & VALUE_RANGE:
+        mask, parts = col.notna(), []
+        if "above" in want:
+            mask &= col > want["above"]
+            parts.append(f"{key} > {want['above']}")
+        if "below" in want:
+            mask &= col < want["below"]
+            parts.append(f"{key} < {want['below']}")
+    elif isinstance(want, dict):
+        top = col.max()
+        lo = max(1, math.ceil(want.get("from_fraction", 0.0) * top))
+        hi = max(lo, math.floor(want.get("to_fraction", 1.0) * top))
+        mask, parts = col.between(lo, hi), [f"{key} {lo}–{hi}"]
+    elif want == "last":
+        top = col.max()
+        mask, parts = col == top, [f"{key} = last ({top})"]
+    elif isinstance(want, list):
+        mask, parts = col.isin(want), [f"{key} in {want}"]
+    else:
+        mask, parts = col == want, [f"{key} = {want}"]
+    mask = mask.to_numpy(dtype=bool, na_value=False)
+    return (df if mask.all() else df[mask]), parts
 
 
 def _runs_for(claim, runs, variant=None):
@@ -323,12 +390,10 @@ def outcome_note(runs) -> str:
     """'5 seeds: 4 collapsed, 1 trained' for the runs behind a claim ('' without runs)."""
     if runs is None or runs.empty or "outcome" not in runs.columns:
         return ""
-    counts = runs["outcome"].value_counts()
-    order = [o for o in OUTCOMES if o in counts]
+    counts = dict(zip(*__import__("numpy").unique(runs["outcome"].to_numpy(str),
+                                                  return_counts=True)))
+    order = [o for o in layout.OUTCOMES if o in counts]
     return f"{len(runs)} runs: " + ", ".join(f"{counts[o]} {o}" for o in order)
-
-
-OUTCOMES = ("trained", "collapsed", "exploded", "non-finite")
 
 
 def _not_applicable(claim, runs):
@@ -344,6 +409,25 @@ def _not_applicable(claim, runs):
     return None
 
 
+def _unit(df) -> str | None:
+    """The replicate a table's rows belong to: ``seed`` (a training run), ``repeat`` (a timing
+    repeat), or None (a property of the function itself: one exact value)."""
+    return next((c for c in ("seed", "repeat") if c in df.columns), None)
+
+
+def _bounds(claim) -> tuple[float, float] | None:
+    """The range the claim's per-seed statistic can take (layout.COLUMN_BOUNDS), or None."""
+    b = layout.COLUMN_BOUNDS.get(claim.get("column"))
+    if b is None or claim.get("kind") == "winner":
+        return None
+    if claim.get("kind") == "compare":
+        if claim.get("combine", "difference") == "difference":
+            return (b[0] - b[1], b[1] - b[0])
+        return None
+    return {None: b, "abs": (max(0.0, b[0]), max(abs(b[0]), abs(b[1]))), "log10": None}[
+        claim.get("transform")]
+
+
 def evaluate_value(claim, df, runs=None) -> dict:
     import numpy as np
     import pandas as pd
@@ -354,66 +438,167 @@ def evaluate_value(claim, df, runs=None) -> dict:
     note = outcome_note(runs)
     if df.empty:
         return {"condition": ", ".join(cond), "verdict": "inconclusive", "outcomes": note,
+                "expected": _region(claim["test"])[2],
                 "reason": "no rows match the filter (is that experiment, epoch or layer in the run?)",
                 "n_seeds": 0, "n_left_out": 0}
-    seeded = "seed" in df.columns
-    per_seed = _per_seed(df, column, reducer) if seeded else pd.Series(
+    unit = _unit(df)
+    per_seed = _per_seed(df, column, reducer, unit) if unit else pd.Series(
         [float(df[column].agg(reducer))])
     transform = {None: lambda v: v, "log10": np.log10, "abs": np.abs}[claim.get("transform")]
     with np.errstate(divide="ignore", invalid="ignore"):
         values = transform(per_seed.astype(float))
     what = f"{claim.get('transform') + ' ' if claim.get('transform') else ''}{reducer} of {column}"
-    base = {"condition": ", ".join(cond + [f"per seed: {what}"]), "outcomes": note}
-    return _verdict(values, claim["test"], base, point=not seeded)
+    base = {"condition": ", ".join(cond + [f"per {unit or 'function'}: {what}"]), "outcomes": note}
+    return _verdict(values, claim["test"], base, point=unit is None, bounds=_bounds(claim),
+                    unit=unit or "seed")
 
 
-def _per_seed(df, column, reducer):
-    """One value per seed (NaN for a seed flagged diverged)."""
-    per_seed = df.groupby("seed")[column].agg(reducer).astype(float)
-    if "diverged" in df.columns:
-        bad = df.groupby("seed")["diverged"].any()
-        per_seed = per_seed.where(~bad.reindex(per_seed.index, fill_value=False))
-    return per_seed
+def _per_seed(df, column, reducer, unit="seed"):
+    """One value per seed (or timing repeat), NaN for a seed flagged diverged; as pandas'
+    groupby would give it (missing values skipped), computed with numpy (the audit reduces
+    thousands of small selections)."""
+    import numpy as np
+    import pandas as pd
+
+    keys = df[unit].to_numpy()
+    vals = df[column].to_numpy(dtype=float, na_value=np.nan)
+    order = np.argsort(keys, kind="stable")
+    keys, vals = keys[order], vals[order]
+    uniq, start = np.unique(keys, return_index=True)
+    out = np.empty(len(uniq))
+    for i, (a, b) in enumerate(zip(start, list(start[1:]) + [len(keys)])):
+        v = vals[a:b]
+        v = v[~np.isnan(v)]
+        if not len(v):
+            out[i] = np.nan
+        elif reducer == "last":
+            out[i] = v[-1]
+        else:
+            out[i] = getattr(np, reducer)(v)
+    if "diverged" in df.columns and len(keys):
+        bad = df["diverged"].to_numpy(dtype=bool, na_value=False)[order]
+        out[np.logical_or.reduceat(bad, start)] = np.nan
+    return pd.Series(out, index=pd.Index(uniq, name=unit))
 
 
-def _verdict(values, test, base, what_left_out="seed(s) without a finite value", point=False):
-    """Mean, 95 % t-interval and verdict of per-seed ``values`` against ``test``; ``point``:
-    one value without seeds (a property of the function, not of training), its own interval."""
+def seeds_needed(mean: float, sd: float, region: tuple[float, float], cap: int = 100_000):
+    """How many seeds would decide a claim, estimated from the seed spread: the smallest n
+    whose 95 % t-interval around ``mean`` (half-width t(n−1)·sd/√n) clears the border of
+    ``region`` nearest the mean. NaN where no number would (a mean on a border, or no spread),
+    ``cap`` + 1 where more than ``cap`` would be needed."""
     import numpy as np
 
     from .stats import t_halfwidth
 
+    lo, hi = region
+    margin = min(abs(mean - b) for b in (lo, hi) if np.isfinite(b))
+    if not (np.isfinite(sd) and sd > 0 and margin > 0):
+        return float("nan")
+    # the half-width falls with n: find the first n on a coarse grid, then step within it
+    grid = np.unique(np.concatenate([np.arange(2, 1001), np.geomspace(1000, cap, 400).astype(int)]))
+    ok = np.flatnonzero(t_halfwidth(sd, grid) < margin)
+    if not ok.size:
+        return float(cap + 1)
+    if ok[0] == 0:
+        return float(grid[0])
+    fine = np.arange(grid[ok[0] - 1] + 1, grid[ok[0]] + 1)
+    return float(fine[np.flatnonzero(t_halfwidth(sd, fine) < margin)[0]])
+
+
+def verdict_text(verdict: str, n: int, basis: str | None = None, by_construction=False) -> str:
+    """The verdict as a reader sees it: 'undecidable at 5 seeds', 'holds (exact)', 'holds (by
+    construction)'."""
+    if verdict == "undecidable":
+        return f"undecidable at {n} {'repeats' if basis == 'repeats' else 'seeds'}"
+    if basis == "exact" and verdict in ("holds", "does not hold"):
+        return f"{verdict} (exact)"
+    if by_construction and verdict == "holds":
+        return "holds (by construction)"
+    return verdict
+
+
+def _verdict(values, test, base, what_left_out="seed(s) without a finite value", point=False,
+             bounds=None, unit="seed"):
+    """Mean, 95 % t-interval and verdict of per-seed ``values`` against ``test``.
+
+    ``point``: one exact value without seeds (a property of the function, not of training).
+    ``bounds``: the range the statistic can take; the interval is kept inside it (the true mean
+    lies in that range, so the intersection keeps the 95 % coverage). An interval that
+    straddles a border is ``undecidable`` when it is wider than the region it would have to
+    fit in (at this many seeds the claim could not hold whatever the mean), else
+    ``inconclusive``; both say how many seeds would decide it at the observed spread."""
+    import numpy as np
+
+    from .stats import t_halfwidth
+
+    values = np.asarray(values, dtype=float)
     finite = values[np.isfinite(values)]
     n, left_out = len(finite), int(len(values) - len(finite))
     lo_r, hi_r, expected = _region(test)
-    base = base | {"expected": expected, "n_seeds": n, "n_left_out": left_out}
+    units = f"{unit}s"
+    base = base | {"expected": expected, "n_seeds": n, "n_left_out": left_out,
+                   "basis": "exact" if point else units, "region_low": lo_r, "region_high": hi_r}
     if n == 0:
-        why = "no seed has a finite value" + (f" ({base['outcomes']})" if base.get("outcomes") else "")
+        why = f"no {unit} has a finite value" + (f" ({base['outcomes']})" if base.get("outcomes") else "")
         return base | {"verdict": "inconclusive", "reason": why}
     mean = float(finite.mean())
+    sd = float(finite.std(ddof=1)) if n > 1 else float("nan")
     if point:
         lo = hi = mean
     elif n < 2:
-        return base | {"measured_mean": mean, "verdict": "inconclusive",
-                       "reason": "fewer than 2 seeds: no interval"}
+        return base | {"measured_mean": mean, "verdict": "undecidable",
+                       "reason": f"1 {unit}: no interval; at least 2 are needed"}
     else:
-        half = float(t_halfwidth(finite.std(), n))
+        half = float(t_halfwidth(sd, n))
         lo, hi = mean - half, mean + half
+    clipped = ""
+    if bounds is not None and not point:
+        lo2, hi2 = max(lo, bounds[0]), min(hi, bounds[1])
+        if (lo2, hi2) != (lo, hi):
+            clipped = f" (the t-interval kept inside the statistic's range [{bounds[0]:g}, {bounds[1]:g}])"
+        lo, hi = lo2, hi2
     inside = lo >= lo_r and hi <= hi_r
     outside = hi < lo_r or lo > hi_r
     if test["op"] in ("<", ">"):  # strict
         inside = inside and lo != lo_r and hi != hi_r
-    interval = f"[{lo:.4g}, {hi:.4g}]"
+    interval = f"[{lo:.4g}, {hi:.4g}]" + clipped
+    # how far the interval lies from leaving its verdict: the distance of its nearer end to
+    # the region's border (for holds), or of the region to the interval (for does not hold)
+    margin = min(lo - lo_r, hi_r - hi) if inside else max(lo_r - hi, lo - hi_r)
+    out = {"measured_mean": mean, "ci_low": lo, "ci_high": hi, "margin": float(margin)}
+    if point:
+        what = f"the exact value {mean:.4g} (a property of the function, no seeds)"
+        if inside:
+            return base | out | {"verdict": "holds", "reason": f"{what} lies inside the region {expected}"}
+        if outside or mean < lo_r or mean > hi_r:
+            side = "above" if mean > hi_r else "below"
+            return base | out | {"verdict": "does not hold", "side": side,
+                                 "reason": f"{what} lies outside the region {expected}, {side} it"}
+        return base | out | {"verdict": "inconclusive", "reason": f"{what} lies on a border of {expected}"}
     if inside:
         verdict, reason = "holds", f"the 95 % interval {interval} lies inside the region {expected}"
     elif outside:
         verdict, reason = "does not hold", f"the 95 % interval {interval} lies outside the region {expected}"
+        out["side"] = "above" if lo > hi_r else "below"
+        reason += f", {out['side']} it"
     else:
-        verdict, reason = "inconclusive", f"the 95 % interval {interval} straddles a border of the region {expected}"
+        needed = seeds_needed(mean, sd, (lo_r, hi_r))
+        out["seeds_needed"] = needed
+        width = hi_r - lo_r
+        about = ("no number of seeds would: the mean lies on the border" if not np.isfinite(needed)
+                 else f"about {needed:.0f} {units} would decide it at this spread"
+                 if needed <= 100_000 else f"more than 100000 {units} would be needed at this spread")
+        if np.isfinite(width) and hi - lo >= width:
+            verdict = "undecidable"
+            reason = (f"the 95 % interval {interval} is wider ({hi - lo:.3g}) than the region "
+                      f"{expected} ({width:.3g}): at {n} {units} the claim could not hold whatever "
+                      f"the mean; {about}")
+        else:
+            verdict = "inconclusive"
+            reason = f"the 95 % interval {interval} straddles a border of the region {expected}; {about}"
     if left_out:
         reason += f"; {left_out} {what_left_out} left out"
-    return base | {"measured_mean": mean, "ci_low": lo, "ci_high": hi, "verdict": verdict,
-                   "reason": reason}
+    return base | out | {"verdict": verdict, "reason": reason}
 
 
 def evaluate_compare(claim, df, runs=None) -> dict:
@@ -423,12 +608,13 @@ def evaluate_compare(claim, df, runs=None) -> dict:
     df, cond = _apply_filter(df, claim.get("filter"))
     column, reducer = claim["column"], claim.get("per_seed", "mean")
     combine = claim.get("combine", "difference")
+    unit = _unit(df) or "seed"
     sides = {}
     for side in ("left", "right"):
         part, parts = _apply_filter(df, claim[side])
-        sides[side] = (_per_seed(part, column, reducer) if not part.empty else None, parts)
+        sides[side] = (_per_seed(part, column, reducer, unit) if not part.empty else None, parts)
     note = outcome_note(runs)
-    what = (f"per seed: {'log10(' if combine == 'log10_ratio' else ''}{reducer} of {column} "
+    what = (f"per {unit}: {'log10(' if combine == 'log10_ratio' else ''}{reducer} of {column} "
             f"[{', '.join(sides['left'][1])}] {'/' if combine == 'log10_ratio' else '−'} "
             f"[{', '.join(sides['right'][1])}]{')' if combine == 'log10_ratio' else ''}")
     base = {"condition": ", ".join(cond + [what]), "outcomes": note}
@@ -439,129 +625,267 @@ def evaluate_compare(claim, df, runs=None) -> dict:
     a, b = sides["left"][0].align(sides["right"][0], join="outer")
     with np.errstate(divide="ignore", invalid="ignore"):
         values = np.log10(a / b) if combine == "log10_ratio" else a - b
-    return _verdict(values, claim["test"], base, "seed(s) without a finite pair")
+    return _verdict(values, claim["test"], base, f"{unit}(s) without a finite pair",
+                    bounds=_bounds(claim), unit=unit)
 
 
 def evaluate_winner(claim, df, runs=None) -> dict:
+    """``expect_best`` has the lowest test MSE on ``target``, against every other activation
+    (``against: all``) or against its strongest competitor (``runner_up``): per seed,
+    d = log10(MSE of the other) − log10(MSE of the expected best); holds when d's 95 % interval
+    is above 0 against each; does not hold when another activation is better with an interval
+    wholly below 0; the competitor closest to winning is shown."""
+    import numpy as np
+    import pandas as pd
+
     target, expect = claim["target"], claim["expect_best"]
-    row = df[df["target"] == target]
+    against = claim.get("against", "all")
+    df, _ = _apply_filter(df, claim.get("filter"))
+    rows = df[df["target"] == target]
+    if "diverged" in rows.columns:
+        rows = rows.assign(test_mse=rows["test_mse"].where(~rows["diverged"].astype(bool)))
     note = outcome_note(runs)
-    base = {"condition": f"target = {target}; paired over seeds: log10(runner-up MSE / best MSE)",
-            "expected": f"{expect} best, lead holds across seeds", "outcomes": note}
-    if row.empty:
-        return base | {"verdict": "inconclusive", "reason": f"target {target!r} was not run",
-                       "n_seeds": 0, "n_left_out": 0}
-    r = row.iloc[0]
-    stats = {"measured_mean": r["mean_log10_ratio"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-             "n_seeds": int(r["n_pairs"]), "n_left_out": 0}
-    lead = (f"{r['best']} has the lowest mean test MSE ({r['best_test_mse']:.3g}), runner-up "
-            f"{r['runner_up']} ({r['runner_up_test_mse']:.3g}); {r['best']} wins on "
-            f"{r['seeds_best_wins']} of {r['n_pairs']} seeds")
-    if r["best"] == expect and r["lead_holds"]:
-        return base | stats | {"verdict": "holds", "reason": lead + "; the lead holds"}
-    if r["best"] == expect or (r["runner_up"] == expect and not r["lead_holds"]):
-        return base | stats | {"verdict": "inconclusive",
-                               "reason": lead + "; the lead is not established across seeds"}
-    return base | stats | {"verdict": "does not hold", "reason": lead}
+    test = {"op": ">", "value": 0}
+    base = {"condition": f"target = {target}; per seed: log10(test MSE of the other / of {expect}), "
+                         f"against {'every other activation' if against == 'all' else 'the strongest other'}",
+            "expected": f"{expect} best: every interval above 0", "outcomes": note}
+    if rows.empty or expect not in set(rows["activation"]):
+        return base | {"verdict": "inconclusive", "n_seeds": 0, "n_left_out": 0,
+                       "reason": f"target {target!r} or activation {expect!r} was not run"}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logmse = np.log10(rows["test_mse"].where(rows["test_mse"] > 0))
+    wide = rows.assign(v=logmse).pivot_table(index="seed", columns="activation", values="v",
+                                             aggfunc="first", dropna=False)
+    others = [a for a in wide.columns if a != expect]
+    if not others:
+        return base | {"verdict": "inconclusive", "n_seeds": 0, "n_left_out": 0,
+                       "reason": "no other activation to compare with"}
+    geo = wide.mean()
+    if against == "runner_up":
+        others = [min(others, key=lambda a: geo[a])]
+    results = {a: _verdict((wide[a] - wide[expect]).to_numpy(), test, {"outcomes": note},
+                           "seed(s) without a finite pair") for a in others}
+    rank = ("does not hold", "undecidable", "inconclusive", "holds")
+    worst = min(others, key=lambda a: (rank.index(results[a]["verdict"]),
+                                       results[a].get("measured_mean", np.inf)))
+    r = results[worst]
+    best = pd.Series(geo).idxmin()
+    summary = ", ".join(f"{a}: {results[a]['verdict']}" for a in others)
+    lead = (f"lowest mean log test MSE: {best}; {expect} against {summary}; closest: {worst} "
+            f"(d = {r.get('measured_mean', float('nan')):.3g}, {r['reason']})")
+    if all(results[a]["verdict"] == "holds" for a in others):
+        verdict = "holds"
+    elif any(results[a]["verdict"] == "does not hold" for a in others):
+        verdict = "does not hold"
+        worst = next(a for a in others if results[a]["verdict"] == "does not hold")
+        r = results[worst]
+    else:
+        verdict = r["verdict"]
+    return base | {k: r[k] for k in ("measured_mean", "ci_low", "ci_high", "margin", "side",
+                                     "region_low", "region_high",
+                                     "seeds_needed", "n_seeds", "n_left_out", "basis") if k in r} | {
+        "verdict": verdict, "reason": lead, "expected": f"{expect} best (d > 0 against "
+        f"{'each other' if against == 'all' else 'the strongest other'})"}
 
 
-def _evaluate_one(c, variant, read, runs_tables, claims_file) -> dict:
-    """One claim under one variant (the study's own: variant == its experiment)."""
-    df, digest = read(table_for(c, variant) if variant else c["table"])
-    if variant is not None and "variant" in df.columns:
-        df = df[df["variant"] == variant]
+def _evaluate_claim(c, variant, frames, runs_tables, runs_cache=None) -> dict:
+    """One claim (one reading of it) under one variant; ``frames(table, variant)`` gives the
+    table's rows of that variant and the file's SHA-256."""
+    table = table_for(c, variant) if variant else c["table"]
+    df, digest = frames(table, variant)
     kind = _kind_of(c["table"])
-    runs = _runs_for(c, runs_tables.get(kind), variant) if kind else None
-    try:
-        na = _not_applicable(c, runs)
-        if na:
-            res = {"condition": "", "verdict": "not applicable", "reason": na,
-                   "outcomes": outcome_note(runs), "n_seeds": 0, "n_left_out": 0}
-        elif c.get("kind") == "winner":
-            res = evaluate_winner(c, df, runs)
-        elif c.get("kind") == "compare":
-            res = evaluate_compare(c, df, runs)
-        else:
-            res = evaluate_value(c, df, runs)
-    except (KeyError, ValueError) as err:
-        raise ClaimError(f"claim {c['id']!r} in {claims_file}: {err}") from err
+    runs = None
+    if kind:
+        key = (kind, variant, repr({k: c.get(k) for k in ("kind", "filter", "left", "right",
+                                                          "target")}))
+        if runs_cache is None or key not in runs_cache:
+            runs = _runs_for(c, runs_tables.get(kind), variant)
+            if runs_cache is not None:
+                runs_cache[key] = runs
+        runs = runs_cache[key] if runs_cache is not None else runs
+    na = _not_applicable(c, runs)
+    if na:
+        res = {"condition": "", "verdict": "not applicable", "reason": na,
+               "outcomes": outcome_note(runs), "n_seeds": 0, "n_left_out": 0}
+    elif c.get("kind") == "winner":
+        res = evaluate_winner(c, df, runs)
+    elif c.get("kind") == "compare":
+        res = evaluate_compare(c, df, runs)
+    else:
+        res = evaluate_value(c, df, runs)
     untrained = runs is not None and "outcome" in runs and (runs["outcome"] != "trained").any()
     if untrained and res["verdict"] != "not applicable":
         res["reason"] += f"; outcomes of the runs: {res['outcomes']}"
-    return {"claim": c["id"], "statement": c["statement"], "quote": c["quote"],
-            "source": c.get("source", ""),
-            "table": table_for(c, variant) if variant else c["table"], "table_sha256": digest} | res
+    return res | {"table": table, "table_sha256": digest}
 
 
-def _reader(table_paths):
+def _frames(table_paths):
+    """(table, variant) -> (that variant's rows, the file's SHA-256), each read once."""
     from . import io
 
-    cache = {}
+    files, subsets = {}, {}
 
-    def read(rel):
+    def get(rel, variant):
         path = table_paths[rel]
-        if path not in cache:
-            with open(path, "rb") as fh:
-                cache[path] = (io.read_parquet(path), hashlib.sha256(fh.read()).hexdigest())
-        return cache[path]
-    return read
+        if path not in files:
+            files[path] = (io.read_parquet(path), io.sha256(path))
+        key = (path, variant)
+        if key not in subsets:
+            df, digest = files[path]
+            if variant is not None and "variant" in df.columns:
+                df = df[df["variant"] == variant]
+            subsets[key] = (df, digest)
+        return subsets[key]
+    return get
+
+
+def _claim_facts(c) -> dict:
+    return {"claim": c["id"], "statement": c["statement"], "quote": c["quote"],
+            "source": c.get("source", ""), "scope": "extension" if c.get("extension") else "study",
+            "by_construction": bool(c.get("by_construction")),
+            "note": " ".join(c.get(k, "") for k in ("extension", "by_construction", "note")
+                             if c.get(k)).strip()}
+
+
+READING_COLUMNS = ["claim", "experiment", "variant", "reading", "reading_index", "primary",
+                   "choices", "statement"] + RESULT_COLUMNS[:-2] + ["margin", "table"]
+
+
+def evaluate_all(claims, variants, table_paths: dict[str, str],
+                 claims_file="config/claims.yaml", runs_paths: dict[str, str] | None = None):
+    """Every claim under every reading (actflow.readings), on the study's setting and under
+    every variant of its experiment. ``variants``: (name, experiment, ...) in order, the study's
+    own settings included (name == experiment); ``table_paths`` maps each table a claim or
+    reading reads (relative to results/) to its file; ``runs_paths`` maps a kind (sine,
+    capacity) to the union runs table whose outcomes each reason reports. One row per claim,
+    variant and reading (READING_COLUMNS)."""
+    from . import io
+
+    global _STEPS
+    runs_tables = {kind: io.read_parquet(p) for kind, p in (runs_paths or {}).items()}
+    frames = _frames(table_paths)
+    runs_cache: dict = {}
+    rows = []
+    _STEPS = {}
+    try:
+        _evaluate_every(claims, variants, frames, runs_tables, runs_cache, rows, claims_file)
+    finally:
+        _STEPS = None
+    return _frame(rows, READING_COLUMNS)
+
+
+def _evaluate_every(claims, variants, frames, runs_tables, runs_cache, rows, claims_file):
+    import json
+
+    from . import readings
+
+    for c in claims:
+        exp = experiment_of(c)
+        names = [exp] + [v[0] for v in variants if v[1] == exp and v[0] != exp] if exp else [None]
+        for variant in names:
+            for r in c.get("_readings") or readings.expand(c, {}, c["id"]):
+                try:
+                    parts = [_evaluate_claim(m, variant, frames, runs_tables, runs_cache)
+                             for m in r.claims]
+                except (KeyError, ValueError) as err:
+                    raise ClaimError(f"claim {c['id']!r} ({r.label}) in {claims_file}: {err}") from err
+                res = parts[0] if len(parts) == 1 else readings.combine(parts, r.members)
+                res["verdict_text"] = verdict_text(res["verdict"], res.get("n_seeds", 0),
+                                                   res.get("basis"), bool(c.get("by_construction")))
+                rows.append(res | {"claim": c["id"], "experiment": exp or "", "variant": variant or "",
+                                   "reading": r.label, "reading_index": r.index,
+                                   "primary": r.primary, "statement": c["statement"],
+                                   "choices": json.dumps(r.choices, ensure_ascii=False)})
 
 
 def _frame(rows, columns):
     import pandas as pd
 
     out = pd.DataFrame(rows).reindex(columns=columns)
-    for col in ("measured_mean", "ci_low", "ci_high"):
-        out[col] = out[col].astype(float)
-    for col in ("n_seeds", "n_left_out"):
-        out[col] = out[col].fillna(0).astype(int)
-    out["outcomes"] = out["outcomes"].fillna("").astype(str)
+    for col in ("measured_mean", "ci_low", "ci_high", "seeds_needed", "margin", "region_low",
+                "region_high"):
+        if col in out:
+            out[col] = out[col].astype(float)
+    for col in ("n_seeds", "n_left_out", "n_readings", "reading_index"):
+        if col in out:
+            out[col] = out[col].fillna(0).astype(int)
+    for col in ("outcomes", "basis", "verdict_text", "note", "flipped_by", "differs_under", "side"):
+        if col in out:
+            out[col] = out[col].fillna("").astype(str)
+    return out
+
+
+def reading_summary(rows) -> dict:
+    """claim (or (claim, variant)) -> the READING_SUMMARY columns, from evaluate_all's rows of
+    one variant: the label, the number of readings, the count of each verdict, and the readings
+    whose verdict is not the primary's."""
+    from . import readings
+
+    out = {}
+    for key, g in rows.groupby(["claim", "variant"], sort=False):
+        primary = g[g["primary"]].iloc[0]["verdict"]
+        counts = g["verdict"].value_counts()
+        flips = g[g["verdict"] != primary]
+        out[key] = {
+            "readings_label": readings.label_of(primary, list(g["verdict"]), len(g)),
+            "n_readings": len(g),
+            "readings_verdicts": ", ".join(f"{counts[v]} {v}" for v in VERDICTS if v in counts),
+            "flipped_by": "; ".join(f"{r.reading} ({r.verdict})" for r in flips.itertuples()),
+        }
     return out
 
 
 def evaluate(claims, table_paths: dict[str, str], claims_file="config/claims.yaml",
-             runs_paths: dict[str, str] | None = None):
-    """Verdicts of every claim on the study's own settings. ``table_paths`` maps each table a
-    claim reads (relative to results/) to its file; ``runs_paths`` maps a kind (sine, capacity)
-    to the union runs table whose outcomes each reason reports."""
-    from . import io
-
-    runs_tables = {kind: io.read_parquet(p) for kind, p in (runs_paths or {}).items()}
-    read = _reader(table_paths)
-    rows = [_evaluate_one(c, experiment_of(c), read, runs_tables, claims_file) for c in claims]
-    return _frame(rows, COLUMNS)
+             runs_paths: dict[str, str] | None = None, all_rows=None):
+    """Verdicts of every claim on the study's own settings, under its primary reading, with
+    how it fares over its readings (READING_SUMMARY). ``all_rows``: evaluate_all's rows, when
+    already computed."""
+    rows = all_rows if all_rows is not None else evaluate_all(
+        claims, [], table_paths, claims_file, runs_paths)
+    study = rows[rows["variant"] == rows["experiment"]]
+    summary = reading_summary(study)
+    facts = {c["id"]: _claim_facts(c) for c in claims}
+    out = []
+    for r in study[study["primary"]].to_dict("records"):
+        out.append(r | facts[r["claim"]] | summary[(r["claim"], r["variant"])])
+    return _frame(out, COLUMNS)
 
 
 SENSITIVITY_COLUMNS = ["claim", "experiment", "variant", "overrides", "question", "statement",
-                       "quote",
-                       "condition", "expected", "measured_mean", "ci_low", "ci_high", "n_seeds",
-                       "n_left_out", "outcomes", "verdict", "reason", "study_verdict", "differs",
+                       "quote", "condition", "expected", "measured_mean", "ci_low", "ci_high",
+                       "basis", "n_seeds", "n_left_out", "seeds_needed", "outcomes", "verdict",
+                       "verdict_text", "reason", "study_verdict", "differs"] + READING_SUMMARY + [
                        "table", "table_sha256"]
 
 
 def sensitivity(claims, variants, table_paths: dict[str, str], claims_file="config/claims.yaml",
-                runs_paths: dict[str, str] | None = None):
-    """Every claim about an experiment, evaluated under the study's setting and under every
-    variant of that experiment. ``variants``: (name, experiment, overrides text, question) in
-    order, the study's own settings included (name == experiment)."""
-    from . import io
-
-    runs_tables = {kind: io.read_parquet(p) for kind, p in (runs_paths or {}).items()}
-    read = _reader(table_paths)
-    rows = []
-    for c in claims:
-        exp = experiment_of(c)
-        if exp is None:
+                runs_paths: dict[str, str] | None = None, all_rows=None):
+    """Every claim about an experiment, evaluated (primary reading) under the study's setting
+    and under every variant of that experiment, with how it fares over its readings there.
+    ``variants``: (name, experiment, overrides text, question) in order, the study's own
+    settings included (name == experiment)."""
+    rows = all_rows if all_rows is not None else evaluate_all(
+        claims, variants, table_paths, claims_file, runs_paths)
+    rows = rows[rows["experiment"] != ""]
+    summary = reading_summary(rows)
+    info = {name: (of, ov, q) for name, of, ov, q in variants}
+    prim = rows[rows["primary"]]
+    study = {r.claim: r.verdict for r in prim[prim["variant"] == prim["experiment"]].itertuples()}
+    quotes = {c["id"]: c["quote"] for c in claims}
+    out = []
+    order = {name: i for i, (name, *_) in enumerate(variants)}
+    prim = prim.assign(_o=prim["variant"].map(order)).sort_values(["_o"], kind="stable")
+    prim = prim.sort_values("claim", key=lambda s: s.map({c["id"]: i for i, c in enumerate(claims)}),
+                            kind="stable")
+    for r in prim.to_dict("records"):
+        if r["variant"] not in info:
             continue
-        study = _evaluate_one(c, exp, read, runs_tables, claims_file)["verdict"]
-        for name, of, overrides, question in variants:
-            if of != exp:
-                continue
-            res = _evaluate_one(c, name, read, runs_tables, claims_file)
-            rows.append(res | {"experiment": exp, "variant": name, "overrides": overrides,
-                               "question": question, "study_verdict": study,
-                               "differs": res["verdict"] != study})
-    out = _frame(rows, SENSITIVITY_COLUMNS)
+        _, ov, q = info[r["variant"]]
+        out.append(r | {"overrides": ov, "question": q, "quote": quotes[r["claim"]],
+                        "study_verdict": study[r["claim"]],
+                        "differs": r["verdict"] != study[r["claim"]]}
+                   | summary[(r["claim"], r["variant"])])
+    out = _frame(out, SENSITIVITY_COLUMNS)
     out["differs"] = out["differs"].astype(bool)
     return out
 
@@ -570,7 +894,7 @@ def differing_variants(sens) -> dict[str, str]:
     """claim -> 'variant (verdict), ...' for the variants under which the verdict differs."""
     out = {}
     for claim, g in sens[sens["differs"]].groupby("claim", sort=False):
-        out[claim] = ", ".join(f"{r.variant} ({r.verdict})" for r in g.itertuples())
+        out[claim] = ", ".join(f"{r.variant} ({r.verdict_text or r.verdict})" for r in g.itertuples())
     return out
 
 
@@ -593,57 +917,93 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def measured(r) -> str:
+    """'0.12 [0.08, 0.15]', '0.25 (exact)' or '' for a row of any of the audit's tables."""
+    if str(r.get("basis", "")) == "exact":
+        return f"{_fmt(r['measured_mean'])} (exact)"
+    if all(_fmt(r.get(k)) == "" for k in ("measured_mean", "ci_low", "ci_high")):
+        return ""
+    return f"{_fmt(r['measured_mean'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+
+
+def _n(r) -> str:
+    return "exact" if str(r.get("basis", "")) == "exact" else str(r["n_seeds"])
+
+
+def _shown(r) -> str:
+    return r.get("verdict_text") or r["verdict"]
+
+
 def markdown(df) -> str:
     lines = ["# Claims of the study against the measurements", "",
              "Verdicts compare the 95 % interval over seeds with the claim's threshold: "
-             "**holds** (inside), **does not hold** (outside), **inconclusive** (straddles), "
-             "**not applicable** (the run's settings cannot test it). "
-             "Source: `results/audit/claims.parquet`.", "",
-             "The last column names the variants (results/audit/sensitivity.md) under which the "
+             "**holds** (inside), **does not hold** (outside), **inconclusive** (straddles a "
+             "border it could have cleared), **undecidable at n seeds** (wider than the region: "
+             "it could not hold at n seeds whatever the mean; the reason estimates how many "
+             "would decide it), **not applicable** (the run's settings cannot test it). Checks of "
+             "the functions themselves are exact. Source: `results/audit/claims.parquet`.", "",
+             "**Readings**: *robust* when every reading the study's words allow gives the same "
+             "verdict, *depends on reading* otherwise (results/audit/readings.md). "
+             "**Differs under**: the variants (results/audit/sensitivity.md) under which the "
              "verdict is another.", "",
              "| claim | the study says | checked as | measured mean [95 % interval] | seeds | "
-             "verdict | why | verdict differs under |",
-             "|---|---|---|---|---|---|---|---|"]
+             "verdict | readings | why | verdict differs under |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for _, r in df.iterrows():
-        meas = f"{_fmt(r['measured_mean'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+        note = f" *{_cell(r['note'])}*" if r.get("note") else ""
         lines.append(f"| `{r['claim']}` | “{_cell(r['quote'])}” ({_cell(r['source'])}) | "
-                     f"{_cell(r['statement'])} | {meas} | {r['n_seeds']} | **{r['verdict']}** | "
+                     f"{_cell(r['statement'])}{note} | {measured(r)} | {_n(r)} | "
+                     f"**{_shown(r)}** | {r.get('readings_label', '')} "
+                     f"({r.get('readings_verdicts', '')}) | "
                      f"{_cell(r['condition'])}; expected {_cell(r['expected'])}: {_cell(r['reason'])} | "
                      f"{_cell(r.get('differs_under') or '')} |")
     counts = df["verdict"].value_counts()
     lines += ["", "Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + "."]
+    if "readings_label" in df:
+        lab = df["readings_label"].value_counts()
+        lines += ["", "Over the readings: " + ", ".join(f"{lab.get(v, 0)} {v}" for v in (
+            "robust", "depends on reading", "single reading")) + "."]
     return "\n".join(lines) + "\n"
 
 
-COLORS = {"holds": "#1b7837", "does not hold": "#b2182b", "inconclusive": "#8c6d1f",
-          "not applicable": "#555555"}
+# The colour of each verdict, in every table and figure (a verdict's badge in HTML, its cell
+# or marker in a figure): colour-blind-safe, light enough to carry black text.
+COLORS = {"holds": "#5aae61", "does not hold": "#d6604d", "inconclusive": "#e0c46c",
+          "undecidable": "#9e9ac8", "not applicable": "#bdbdbd"}
+assert set(COLORS) == set(VERDICTS)
+PAGE = ("<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
+        "body{{font-family:sans-serif}} table{{border-collapse:collapse}} td,th{{border:1px solid "
+        "#ccc;padding:4px 8px;vertical-align:top}}</style></head><body><h1 id='{anchor}'>{title}"
+        "</h1>{body}</body></html>\n")
+
+
+def _table_html(head, rows) -> str:
+    return ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
+            + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+            + "</tbody></table>")
+
+
+def _verdict_html(r) -> str:
+    v = str(r["verdict"])
+    return (f'<b style="background:{COLORS.get(v, "#fff")};padding:1px 4px;border-radius:3px">'
+            f'{_html.escape(_shown(r))}</b>')
 
 
 def html(df) -> str:
     """The claims as an HTML table; every value is escaped (a claim's text is data)."""
-    import pandas as pd
-
-    def num(v):
-        return "" if pd.isna(v) else f"{v:.4g}"
-
-    head = ["claim", "the study says", "checked as", "measured mean", "95 % interval", "seeds",
-            "verdict", "reason"]
+    head = ["claim", "the study says", "checked as", "measured mean [95 % interval]", "seeds",
+            "verdict", "readings", "reason"]
     rows = []
     for _, r in df.iterrows():
-        verdict = str(r["verdict"])
         quote = f"“{_html.escape(str(r.get('quote', '')))}” ({_html.escape(str(r.get('source', '')))})"
-        cells = [_html.escape(str(r["claim"])), quote, _html.escape(str(r["statement"])),
-                 num(r["measured_mean"]), f"[{num(r['ci_low'])}, {num(r['ci_high'])}]",
-                 str(int(r["n_seeds"])),
-                 f'<b style="color:{COLORS.get(verdict, "#000")}">{_html.escape(verdict)}</b>',
-                 _html.escape(str(r["reason"]))]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    table = ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
-             + "".join(rows) + "</tbody></table>")
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>Claims</title><style>"
-            "body{font-family:sans-serif} table{border-collapse:collapse} td,th{border:1px solid #ccc;"
-            "padding:4px 8px;vertical-align:top}</style></head><body><h1 id='claims-table'>"
-            "Claims of the study against the measurements</h1>" + table + "</body></html>\n")
+        note = f"<br><i>{_html.escape(str(r['note']))}</i>" if r.get("note") else ""
+        readings = _html.escape(f"{r.get('readings_label', '')} ({r.get('readings_verdicts', '')})"
+                                if r.get("readings_label") else "")
+        rows.append([_html.escape(str(r["claim"])), quote, _html.escape(str(r["statement"])) + note,
+                     _html.escape(measured(r)), _html.escape(_n(r)), _verdict_html(r), readings,
+                     _html.escape(str(r["reason"]))])
+    return PAGE.format(title="Claims of the study against the measurements", anchor="claims-table",
+                       body=_table_html(head, rows))
 
 
 def sensitivity_markdown(sens, variants) -> str:
@@ -651,46 +1011,110 @@ def sensitivity_markdown(sens, variants) -> str:
     variant; ``variants``: (name, experiment, overrides text, question)."""
     lines = ["# The study's claims under every variant", "",
              "Each claim is evaluated on the study's setting (the variant named like its "
-             "experiment) and on every variant of that experiment, with the same thresholds. "
+             "experiment) and on every variant of that experiment, with the same thresholds "
+             "(its primary reading), and under every reading of its words there (*readings*). "
              "**differs**: the verdict is not the study's. Source: "
              "`results/audit/sensitivity.parquet`.", "", "## The variants", "",
              "| variant | of | settings | the question |", "|---|---|---|---|"]
     lines += [f"| `{n}` | {of} | {_cell(ov)} | {_cell(q)} |" for n, of, ov, q in variants]
     for exp, g in sens.groupby("experiment", sort=False):
         lines += ["", f"## {exp}", "",
-                  "| claim | variant | measured mean [95 % interval] | seeds | verdict | differs |",
-                  "|---|---|---|---|---|---|"]
-        for r in g.itertuples():
-            meas = f"{_fmt(r.measured_mean)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"
-            lines.append(f"| `{r.claim}` | `{r.variant}` | {meas} | {r.n_seeds} | **{r.verdict}** "
-                         f"| {'**yes**' if r.differs else ''} |")
+                  "| claim | variant | measured mean [95 % interval] | seeds | verdict | readings | differs |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in g.to_dict("records"):
+            lines.append(f"| `{r['claim']}` | `{r['variant']}` | {measured(r)} | {_n(r)} | "
+                         f"**{_shown(r)}** | {r['readings_label']} ({r['readings_verdicts']}) | "
+                         f"{'**yes**' if r['differs'] else ''} |")
     changed = differing_variants(sens)
     lines += ["", "## Verdicts that change", ""]
     lines += [f"- `{c}`: {v}" for c, v in changed.items()] or ["None."]
+    lines += seeds_settle(sens)
     return "\n".join(lines) + "\n"
 
 
+def seeds_settle(sens) -> list[str]:
+    """Markdown lines: for each variant that differs from its experiment only in its seeds,
+    the verdicts the study's seeds leave open (inconclusive or undecidable) that it settles,
+    and those that stay open, with the seeds an open one would need."""
+    out = []
+    for variant, g in sens.groupby("variant", sort=False):
+        if not str(g["overrides"].iloc[0]).startswith("seeds=") or "," in str(g["overrides"].iloc[0]):
+            continue
+        open_ = g[g["study_verdict"].isin(["inconclusive", "undecidable"])]
+        settled = open_[open_["verdict"].isin(["holds", "does not hold"])]
+        still = open_[~open_["verdict"].isin(["holds", "does not hold"])]
+        out += ["", f"## What `{variant}` settles ({g['overrides'].iloc[0]})", ""]
+        out += [f"- settled: `{r.claim}`: {r.study_verdict} with the study's seeds, "
+                f"**{r.verdict_text or r.verdict}** here" for r in settled.itertuples()]
+        out += [f"- still open: `{r.claim}`: {r.verdict_text or r.verdict}"
+                + (f" (about {r.seeds_needed:.0f} seeds would decide it at this spread)"
+                   if r.seeds_needed == r.seeds_needed else "") for r in still.itertuples()]
+        if open_.empty:
+            out.append("Nothing was open with the study's seeds.")
+    return out
+
+
 def sensitivity_html(sens) -> str:
-    import pandas as pd
-
-    def num(v):
-        return "" if pd.isna(v) else f"{v:.4g}"
-
-    head = ["claim", "variant", "settings", "measured mean", "95 % interval", "seeds", "verdict",
-            "study's verdict", "reason"]
+    head = ["claim", "variant", "settings", "measured mean [95 % interval]", "seeds", "verdict",
+            "study's verdict", "readings", "reason"]
     rows = []
-    for r in sens.itertuples():
-        v = str(r.verdict)
-        cells = [_html.escape(str(r.claim)), _html.escape(str(r.variant)),
-                 _html.escape(str(r.overrides)), num(r.measured_mean),
-                 f"[{num(r.ci_low)}, {num(r.ci_high)}]", str(int(r.n_seeds)),
-                 f'<b style="color:{COLORS.get(v, "#000")}">{_html.escape(v)}</b>'
-                 + (" (differs)" if r.differs else ""),
-                 _html.escape(str(r.study_verdict)), _html.escape(str(r.reason))]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    table = ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
-             + "".join(rows) + "</tbody></table>")
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>Sensitivity</title><style>"
-            "body{font-family:sans-serif} table{border-collapse:collapse} td,th{border:1px solid #ccc;"
-            "padding:4px 8px;vertical-align:top}</style></head><body><h1 id='sensitivity-table'>"
-            "The study's claims under every variant</h1>" + table + "</body></html>\n")
+    for r in sens.to_dict("records"):
+        rows.append([_html.escape(str(r["claim"])), _html.escape(str(r["variant"])),
+                     _html.escape(str(r["overrides"])), _html.escape(measured(r)),
+                     _html.escape(_n(r)), _verdict_html(r) + (" (differs)" if r["differs"] else ""),
+                     _html.escape(str(r["study_verdict"])),
+                     _html.escape(f"{r['readings_label']} ({r['readings_verdicts']})"),
+                     _html.escape(str(r["reason"]))])
+    return PAGE.format(title="The study's claims under every variant", anchor="sensitivity-table",
+                       body=_table_html(head, rows))
+
+
+def readings_markdown(rows, claims_df) -> str:
+    """Every claim under every reading of the study's setting: per claim, its label, then one
+    line per reading (the primary first)."""
+    study = rows[rows["variant"] == rows["experiment"]]
+    lab = claims_df["readings_label"].value_counts()
+    lines = ["# Every reading of the study's words", "",
+             "Where the study leaves a choice open (a window, a cutoff, a comparator, a tolerance, "
+             "a subset, a definition), each claim is evaluated under every defensible reading, "
+             "from the same runs (config/claims.yaml, readings). **robust**: every reading gives "
+             "the primary verdict; **depends on reading**: some reading flips it (named below). "
+             "Under every variant too: results/audit/readings.parquet. Source of this page: the "
+             "study's setting.", "",
+             "Totals: " + ", ".join(f"{lab.get(v, 0)} {v}" for v in (
+                 "robust", "depends on reading", "single reading")) + ".", ""]
+    facts = claims_df.set_index("claim")
+    for claim, g in study.groupby("claim", sort=False):
+        f = facts.loc[claim]
+        if f["n_readings"] <= 1:
+            continue
+        lines += [f"## `{claim}`: {f['readings_label']}", "", _cell(f["statement"]), "",
+                  f"Primary verdict **{f['verdict_text'] or f['verdict']}**; over {f['n_readings']} "
+                  f"readings: {f['readings_verdicts']}.", "",
+                  "| reading | measured mean [95 % interval] | verdict |", "|---|---|---|"]
+        for r in g.to_dict("records"):
+            star = " (primary)" if r["primary"] else ""
+            lines.append(f"| {_cell(r['reading'])}{star} | {measured(r)} | **{_shown(r)}** |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def readings_html(rows, claims_df) -> str:
+    study = rows[rows["variant"] == rows["experiment"]]
+    facts = claims_df.set_index("claim")
+    parts = []
+    for claim, g in study.groupby("claim", sort=False):
+        f = facts.loc[claim]
+        if f["n_readings"] <= 1:
+            continue
+        body = [[_html.escape(str(r["reading"])) + (" <b>(primary)</b>" if r["primary"] else ""),
+                 _html.escape(measured(r)), _verdict_html(r), _html.escape(str(r["reason"]))]
+                for r in g.to_dict("records")]
+        parts.append(f"<h2 id='{_html.escape(claim)}'>{_html.escape(claim)}: "
+                     f"{_html.escape(str(f['readings_label']))}</h2><p>"
+                     f"{_html.escape(str(f['statement']))}<br>over {int(f['n_readings'])} readings: "
+                     f"{_html.escape(str(f['readings_verdicts']))}</p>"
+                     + _table_html(["reading", "measured mean [95 % interval]", "verdict",
+                                    "reason"], body))
+    return PAGE.format(title="Every reading of the study's words", anchor="readings-table",
+                       body="".join(parts))

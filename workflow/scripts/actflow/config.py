@@ -187,8 +187,8 @@ def _cross_checks(config: dict, resolved):
 
     shown = config["neurons"]["show_layers"]
     mem = config["train"]["mem_mb"]
-    runs = len(config["seeds"])
     for v in resolved:
+        runs = len(v.seeds)
         key = v.name if v.is_study else f"variants[{v.entry}] ({v.name})"
         c, n = v.settings, v.data["n_samples"]
         if v.kind == "sine":

@@ -79,7 +79,8 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "{exp1[optimizer]} at learning rate {exp1[learning_rate]}, geometric mean over seeds "
            "with a 95 % band. Dashed: the constant-predictor baseline var(y); dotted: the noise "
            "floor, the MSE of the noise-free sine. The legend counts the runs that did not end "
-           "trained (collapsed to a constant predictor, exploded, or non-finite: runs.parquet); "
+           "trained (collapsed to a constant predictor, worse than it, exploded, or non-finite: "
+           "runs.parquet); "
            "non-finite runs are left out of the mean."),
     Figure("fig7_dead_neurons", 7, "Dead neurons and sparsity", "exp2",
            {"dead1": _m("exp1", "dead_neurons_summary"), "sparse1": _m("exp1", "sparsity_summary"),
@@ -92,7 +93,8 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "rate {exp1[learning_rate]}) and after Experiment 2 (the study's stress test, "
            "learning rate {exp2[learning_rate]}). Bars = mean over seeds, whiskers = 95 % "
            "interval; the study's 6.6 % / 0 % dotted; above Experiment 2's bars, the runs that "
-           "collapsed, exploded or became non-finite (non-finite ones are left out)."),
+           "collapsed, ended worse than the constant predictor, exploded or became non-finite "
+           "(non-finite ones are left out)."),
     Figure("fig8_activation_distributions", 8, "Distribution of activation values across layers",
            "exp2",
            {"hist1": _m("exp1", "activation_hist"), "hist2": _m("exp2", "activation_hist"),
@@ -117,8 +119,8 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "clean, dense grid, log colour scale (darker = better), each cell annotated. Red "
            "box: the best activation for that target when its lead over the runner-up holds "
            "across seeds (paired 95 % interval of the log ratio above 0); grey dashed box: "
-           "lowest mean without an established lead. A cell also names its runs that collapsed, "
-           "exploded or became non-finite."),
+           "lowest mean without an established lead. A cell also names its runs that did not train "
+           "(collapsed, worse than the constant predictor, exploded or non-finite)."),
     Figure("fig11_predictions", 11, "Learned functions against the ground truth", "exp3",
            {"pred": _m("exp3", "predictions")},
            "Rows: targets; columns: "
@@ -128,10 +130,12 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            {"sensitivity": layout.AUDIT["sensitivity_parquet"]},
            "Rows: the claims about an experiment; columns: the study's setting of each "
            "experiment (first, framed) and every variant of it. Each cell is coloured by the "
-           "verdict under that setting (green holds, red does not hold, ochre inconclusive, grey "
-           "not applicable) and labelled with the measured mean over seeds; a black dot marks a "
-           "verdict that differs from the study's setting. Empty cells: the claim is about "
-           "another experiment. The variants: {variant_list}."),
+           "verdict under that setting (green holds, red does not hold, ochre inconclusive, "
+           "lilac undecidable at that many seeds, grey not applicable) and labelled with the "
+           "measured mean over seeds; a black dot marks a verdict that differs from the study's "
+           "setting, a hollow diamond one that another reading of the study's words flips on the "
+           "same runs (readings table). Empty cells: the claim is about another experiment. The "
+           "variants: {variant_list}."),
 ]}
 
 

@@ -58,6 +58,27 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what the platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(device: str = "cpu") -> str:
+    """What ran a job, for the tables that report a time: the GPU's name on a CUDA device,
+    else the CPU model and its core count."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{cpu_model()} ({os.cpu_count()} cores)"
+
+
 def sha256(path) -> str:
     """SHA-256 of a file, read in 1 MB blocks."""
     import hashlib

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from . import io, warm
+from . import io, layout, warm
 
 
 # ---------------------------------------------------------------- data
@@ -61,7 +61,7 @@ def weights_identity(keys: dict, seeds, hyper: dict, targets=None) -> dict:
 
 @warm.job
 def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log_every=50,
-              config=None, compile=False, targets=None):
+              config=None, compile=False, targets=None, unit_every=10):
     """Train every seed of one activation under one variant (``keys``: experiment, variant,
     activation) as one stacked model; for a capacity experiment every target too (``targets``:
     runs ordered targets outer, seeds inner). Each run's data is its own where the data has a
@@ -78,7 +78,7 @@ def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log
     per_run = [(t, s) for t in targets for s in seeds] if targets else [(None, s) for s in seeds]
     hyper = train.Hyper(**hp)
     result = train.train(x, y, [s for _, s in per_run], keys["activation"], hyper, device=device,
-                         log_every=log_every, compile=compile)
+                         log_every=log_every, compile=compile, unit_every=unit_every)
     runs = pd.DataFrame({**keys, **({"target": [t for t, _ in per_run]} if targets else {}),
                          "seed": [s for _, s in per_run]})
     axis = (1, 2) if y.ndim == 3 else None
@@ -88,6 +88,11 @@ def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log
     io.write_parquet(loss, out["loss"], config)
     io.write_parquet(grads, out["grads"], config)
     io.write_parquet(summary, out["runs"], config)
+    io.write_parquet(tables.unit_state_table(result, runs), out["units"], config)
+    shape = (len(per_run), x.shape[-2], hyper.width)
+    cost = train.activation_cost(keys["activation"], shape, device, dtype=hyper.dtype)
+    io.write_parquet(tables.timing_table(cost, shape, result.device, io.machine(result.device)),
+                     out["timing"], config)
     io.save_weights(out["weights"], result.init_params, result.final_params, {
         **weights_identity(keys, seeds, hp, targets),
         "layout": "W as (runs, fan_in, fan_out), b as (runs, 1, fan_out)",
@@ -106,7 +111,12 @@ def activation_curves(out, names, config=None):
 
 
 @warm.job
-def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, outcomes: dict, config=None):
+def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, outcomes: dict, config=None,
+                    timing_paths=(), keys: dict | None = None, activations=()):
+    """Loss, gradient-flow and outcome tables of one variant; ``timing_paths`` (one per
+    activation, in ``activations`` order) give its activation-cost table."""
+    import pandas as pd
+
     from . import tables
 
     loss = io.concat_parquet(loss_paths, ["experiment", "activation", "seed", "epoch", "loss"])
@@ -116,7 +126,13 @@ def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, outcomes: di
     ratio = tables.gradient_ratio(grads)
     frames = {"loss": loss, "gradient_flow": grads, "gradient_ratio": ratio, "runs": runs,
               "gradient_peaks": tables.gradient_peaks(grads),
-              "convergence": tables.convergence(loss, outcomes["converged_below"])}
+              "convergence": tables.convergence(loss, outcomes["converged_below"]),
+              "gradient_decay": tables.gradient_decay(grads),
+              "gradient_consistency": tables.gradient_consistency(grads)}
+    frames["activation_cost"] = pd.concat(
+        [io.read_parquet(p).assign(**(keys or {}), activation=a).reindex(
+            columns=layout.TABLES["activation_cost"].columns)
+         for a, p in zip(activations, timing_paths)], ignore_index=True)
     frames |= tables.history_summaries(loss, grads, ratio)
     io.write_tables(frames, out, config)
 
@@ -128,22 +144,30 @@ def union(paths, out, config=None):
 
 @warm.job
 def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hyper: dict, grad_tol,
-                   n_bins, show_layers, config=None, threads=1, saturation_tol=0.01):
+                   n_bins, show_layers, config=None, threads=1, saturation_tol=0.01,
+                   units: dict | None = None, outcomes: dict | None = None):
     """Dead neurons, sparsity and activation statistics of one variant (``keys``: experiment,
     variant), at initialisation and after training, for every activation, on each run's own
     training inputs. ``weights`` maps activation -> weights file; each file must hold that
-    variant's and activation's weights with these seeds and settings."""
+    variant's and activation's weights with these seeds and settings; ``units`` maps activation
+    -> its training job's unit-state table (the fates of units during training), ``outcomes``
+    the config's outcome thresholds."""
     import pandas as pd
 
-    from . import neurons, train
+    from . import neurons, tables, train
     from .data import runs_data
     from .stats import summarize
 
     train.setup_torch(threads)  # torch's own default, every core, oversubscribes a shared machine
 
     df = io.read_parquet(data, ["x", "y"])
-    x = runs_data(df.assign(y_clean=df["y"]), None, seeds)[0][..., 0]  # (n,) shared or (runs, n)
-    status = io.concat_parquet(runs, ["activation", "seed", "diverged"])
+    xs, ys, _ = runs_data(df.assign(y_clean=df["y"]), None, seeds)
+    x, y = xs[..., 0], ys[..., 0]  # (n,) shared or (runs, n)
+    status = io.concat_parquet(runs, ["activation", "seed", "diverged", "final_loss",
+                                      "baseline_mse"])
+    outcomes = outcomes or {"collapse_rtol": 0.02, "explode_factor": 10.0}
+    status["outcome"] = tables.outcomes(status, outcomes["collapse_rtol"],
+                                        outcomes["explode_factor"])
     parts: dict[str, list] = {}
     L = hyper["hidden_layers"]
     for act, path in weights.items():
@@ -166,6 +190,12 @@ def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hype
             neurons.neuron_changes(per_stage["init"], per_stage["trained"]))
         parts.setdefault("weight_change", []).append(
             neurons.weight_change(init, final, ids, seeds, L, diverged))
+        parts.setdefault("layer_reset", []).append(neurons.layer_reset(
+            init, final, x, y, act, L, ids, seeds, st["baseline_mse"].to_numpy(float), diverged))
+        if units is not None:
+            states = io.read_parquet(units[act], list(layout.UNIT_STATE_COLUMNS))
+            fate_of = st.reset_index()[["seed", "outcome", "diverged"]].assign(**ids)
+            parts.setdefault("neuron_fates", []).append(neurons.neuron_fates(states, fate_of))
         logging.getLogger("actflow.neurons").info("%s %s: %d seeds, %d diverged", keys["variant"],
                                                   act, len(seeds), int(diverged.sum()))
     frames = {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
@@ -248,30 +278,52 @@ def capacity_metrics(keys: dict, weights: dict, runs, train_data, test_data, out
 @warm.job
 def audit_claims(claims_file, tables: dict, runs: dict, variants, out: dict,
                  claims_name: str | None = None) -> None:
-    """Evaluate every claim of ``claims_file`` on the study's setting and under every variant
-    (``variants``: name, experiment, overrides text, question), into Parquet, Markdown and HTML.
+    """Evaluate every claim of ``claims_file`` under every reading of its words, on the study's
+    setting and under every variant (``variants``: name, experiment, overrides text,
+    question), into Parquet, Markdown and HTML: the claims (primary reading, study's setting),
+    the sensitivity to the variants, every reading, and why the failing numbers fail.
     ``tables`` maps each table the claims read to its file; ``runs`` maps each kind of
     experiment to its union runs table (the outcomes each reason reports); ``claims_name``, the
     claims file as the config names it, is what the tables record."""
-    from . import claims
+    from . import claims, explain
 
     cl = claims.load(claims_file)
     # the name the config gives (tables and messages do not depend on where the clone lies)
     claims_file = claims_name or claims_file
-    sens = claims.sensitivity(cl, variants, tables, claims_file, runs)
-    df = claims.evaluate(cl, tables, claims_file, runs)
+    rows = claims.evaluate_all(cl, variants, tables, claims_file, runs)
+    sens = claims.sensitivity(cl, variants, tables, claims_file, runs, all_rows=rows)
+    df = claims.evaluate(cl, tables, claims_file, runs, all_rows=rows)
     df["differs_under"] = df["claim"].map(claims.differing_variants(sens)).fillna("")
-    io.write_parquet(df, out["claims_parquet"], {"claims_file": str(claims_file)})
-    io.write_parquet(sens, out["sensitivity_parquet"], {"claims_file": str(claims_file)})
+    why = explain.explain(rows, df)
+    meta = {"claims_file": str(claims_file)}
+    for key, frame in (("claims_parquet", df), ("sensitivity_parquet", sens),
+                       ("readings_parquet", rows), ("explanations_parquet", why)):
+        io.write_parquet(frame, out[key], meta)
     for key, text in (("claims_markdown", claims.markdown(df)), ("claims_html", claims.html(df)),
                       ("sensitivity_markdown", claims.sensitivity_markdown(sens, variants)),
-                      ("sensitivity_html", claims.sensitivity_html(sens))):
+                      ("sensitivity_html", claims.sensitivity_html(sens)),
+                      ("readings_markdown", claims.readings_markdown(rows, df)),
+                      ("readings_html", claims.readings_html(rows, df)),
+                      ("explanations_markdown", explain.markdown(why)),
+                      ("explanations_html", explain.html(why))):
         with io.atomic_path(out[key]) as tmp:
             tmp.write_text(text)
     log = logging.getLogger("actflow.claims")
     log.info("%d claims: %s", len(df), df["verdict"].value_counts().to_dict())
-    log.info("%d verdicts under %d variants, %d differ from the study's", len(sens),
-             len(variants), int(sens["differs"].sum()))
+    log.info("over their readings: %s", df["readings_label"].value_counts().to_dict())
+    log.info("%d verdicts under %d variants, %d differ from the study's; %d evaluations in all",
+             len(sens), len(variants), int(sens["differs"].sum()), len(rows))
+
+
+@warm.job
+def reading_figures(readings_table, claims_table, outputs: dict, dpi: int = 150,
+                    context: str = "notebook") -> None:
+    """The specification curve of each claim with readings (``outputs``: claim -> {format:
+    path}), from the audit's readings and claims tables."""
+    from . import plotting
+
+    plotting.draw_reading_curves(io.read_parquet(readings_table), io.read_parquet(claims_table),
+                                 outputs, dpi=dpi, context=context)
 
 
 @warm.job

@@ -50,7 +50,24 @@ TRAIN_FILES = {
     "grads": "grads.parquet",
     "runs": "runs.parquet",
     "weights": "weights.safetensors",
+    # every hidden unit's state (zero, non-positive, varying) at checkpoints through training
+    "units": "unit_states.parquet",
+    # the activation's own forward + backward cost, timed inside the job on its machine
+    "timing": "timing.parquet",
 }
+# Files that hold wall-clock measurements: they differ between any two runs, so byte-identity
+# checks (re-execution, tests of reruns) compare their columns, not their values.
+TIMED_FILES = (TRAIN_FILES["timing"], "activation_cost.parquet")
+
+
+def is_timed(path) -> bool:
+    return str(path).rsplit("/", 1)[-1] in TIMED_FILES
+
+
+# Columns of a training job's unit-state table (one row per run, layer, unit and checkpoint).
+UNIT_STATE_COLUMNS = ("epoch", "layer", "neuron", "zero", "nonpositive", "varies")
+TIMING_COLUMNS = ("repeat", "elements", "seconds_per_element", "ns_per_element", "device",
+                  "machine")
 
 
 def train_dir(variant: str, activation: str) -> str:
@@ -89,6 +106,33 @@ TRAIN_RUN_COLUMNS = ("diverged", "diverged_epoch", "last_finite_loss", "final_lo
                      "learning_rate", "momentum", "init", "bias_init", "device")
 # The metrics' runs tables add the outcome class (config `outcomes`, actflow.tables.outcomes).
 RUN_COLUMNS = TRAIN_RUN_COLUMNS + ("outcome",)
+# How a run ended (runs.parquet, column outcome), from its final loss against var(y), the loss
+# of the best constant predictor: the one list of the classes, in this order everywhere.
+OUTCOMES = {
+    "trained": "final loss below var(y) by more than collapse_rtol: it beat the constant predictor",
+    "collapsed": "final loss within collapse_rtol of var(y): the net predicts a constant",
+    "worse than constant": "finite final loss above (1 + collapse_rtol) × var(y) and at most "
+                           "explode_factor × var(y): worse than predicting the mean",
+    "exploded": "finite final loss above explode_factor × var(y)",
+    "non-finite": "the loss, a gradient or a weight became NaN or infinite",
+}
+NOT_TRAINED = tuple(o for o in OUTCOMES if o != "trained")
+# The range each bounded column can take: a claim's interval over seeds is kept inside it
+# (actflow.claims). Fractions and rates in [0, 1]; losses, norms, ranks and ratios >= 0.
+INF = float("inf")
+COLUMN_BOUNDS = {
+    **dict.fromkeys(("dead_fraction", "exact_zero_fraction", "near_zero_fraction",
+                     "saturated_fraction", "revival_rate", "end_revival_rate", "revived",
+                     "died", "dead_at_init", "dead_after", "peak_fraction",
+                     "died_fraction", "r_squared"), (0.0, 1.0)),
+    **dict.fromkeys(("loss", "relative_loss", "late_over_peak", "effective_rank",
+                     "output_std", "mean_output_std", "relative_change", "weight_grad_norm",
+                     "preact_grad_norm", "median_weight_grad_norm", "weight_grad_ratio",
+                     "preact_grad_ratio", "test_mse", "train_mse", "ns_per_element"),
+                    (0.0, INF)),
+    "derivative": (-INF, INF),
+    **dict.fromkeys(("mean_rank_correlation", "min_rank_correlation"), (-1.0, 1.0)),
+}
 
 
 @dataclass(frozen=True)
@@ -119,6 +163,12 @@ TABLES: dict[str, Table] = {t.name: t for t in [
         "late_weight_grad_norm", "late_over_peak"), union=True),
     Table("convergence", "history", KEYS + ("threshold_fraction", "reached", "epoch_below"),
           union=True),
+    Table("gradient_decay", "history",
+          KEYS + ("epoch", "slope_log10_per_layer", "r_squared"), union=True),
+    Table("gradient_consistency", "history",
+          KEYS + ("windows", "mean_rank_correlation", "min_rank_correlation"), union=True),
+    Table("activation_cost", "history", ("experiment", "variant", "activation") + TIMING_COLUMNS,
+          union=True),
     Table("loss_summary", "history", ("experiment", "variant", "activation", "epoch") + LOG_SUMMARY),
     Table("gradient_flow_summary", "history",
           ("experiment", "variant", "activation", "epoch", "layer") + LOG_SUMMARY),
@@ -139,6 +189,13 @@ TABLES: dict[str, Table] = {t.name: t for t in [
         "revival_rate"), union=True),
     Table("weight_change", "weights", KEYS + (
         "layer", "diverged", "init_norm", "final_norm", "relative_change"), union=True),
+    Table("neuron_fates", "weights", KEYS + (
+        "outcome", "layer", "definition", "diverged", "units", "alive_at_init", "died",
+        "came_back", "alive_at_end", "died_fraction", "revival_rate", "end_revival_rate"),
+          union=True),
+    Table("layer_reset", "weights", KEYS + (
+        "layer", "diverged", "baseline_mse", "loss_trained", "loss_reset", "reset_increase"),
+          union=True),
     Table("activation_hist", "weights",
           NEURON_KEYS + ("diverged", "bin_left", "bin_right", "count", "fraction"), union=True),
     # per variant only: one row per run, shown layer, neuron and input (26 MB over the default
@@ -208,6 +265,11 @@ def figure_path(name: str, ext: str = "png") -> str:
     return f"{RESULTS}/figures/{name}.{ext}"
 
 
+def reading_figure_path(claim: str, ext: str = "png") -> str:
+    """The specification curve of one claim: its verdict under every reading."""
+    return f"{RESULTS}/figures/readings/{claim}.{ext}"
+
+
 AUDIT = {
     "claims_parquet": f"{RESULTS}/audit/claims.parquet",
     "claims_markdown": f"{RESULTS}/audit/claims.md",
@@ -220,6 +282,14 @@ AUDIT = {
     # the same, readable inside the HTML report
     "manifest_html": f"{RESULTS}/audit/manifest.html",
     "config_html": f"{RESULTS}/audit/config.html",
+    # every claim under every reading the study's words allow (actflow.claims)
+    "readings_parquet": f"{RESULTS}/audit/readings.parquet",
+    "readings_markdown": f"{RESULTS}/audit/readings.md",
+    "readings_html": f"{RESULTS}/audit/readings.html",
+    # for every number that fails: the closest setting measured, and how far it is
+    "explanations_parquet": f"{RESULTS}/audit/explanations.parquet",
+    "explanations_markdown": f"{RESULTS}/audit/explanations.md",
+    "explanations_html": f"{RESULTS}/audit/explanations.html",
     "reexecution_parquet": f"{RESULTS}/audit/reexecution.parquet",
     "reexecution_markdown": f"{RESULTS}/audit/reexecution.md",
     # the comparison with another run (config compare_with; actflow.compare)

@@ -12,8 +12,17 @@ A unit is **saturated** when |σ′(z)| < ``saturation_tol`` (default 0.01, far 
 
 The **effective rank** of a layer is exp(H(p)) with p the singular values of its centred
 (inputs × units) activation matrix divided by their sum (Roy & Vetterli 2007): 1 for a layer
-whose units all vary together (or not at all), up to the width for independent units; how
-many distinct directions the layer's representation of the inputs spans.
+whose units all vary together, up to the width for independent units; how many distinct
+directions the layer's representation of the inputs spans. Singular values below
+``RANK_RTOL`` × the Frobenius norm of the (uncentred) activations are float rounding, not
+variation, and are left out; a layer with none left does not vary and counts 1 (as low as a
+layer can go, so that ratios of ranks stay finite).
+
+**Fates during training** (:func:`neuron_fates`) read the unit states the training job
+recorded at checkpoints (actflow.train.unit_states): a unit is *alive* at a checkpoint when its
+output varies over the inputs and it is not dead under the definition; it *died during
+training* when it was alive at one checkpoint and dead at a later one; it *came back* when it
+was alive again at any checkpoint after its death.
 
 A run whose weights or activations are not finite (diverged) gets NaN metrics and
 ``diverged = True``: it is neither dead nor alive.
@@ -25,10 +34,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import activations, model
+from . import activations, model, train
 
 DEFINITIONS = ["zero", "nonpositive", "no_gradient"]
+# the definitions the training job records at checkpoints (actflow.train.unit_states)
+FATE_DEFINITIONS = {"zero": train.UNIT_ZERO, "nonpositive": train.UNIT_NONPOSITIVE}
 NEAR_ZERO = 1e-6  # |a| below this counts as near zero in the sparsity table
+# Singular values below this share of the activations' Frobenius norm are rounding: float32
+# values differ by ~6e-8 of their size, so 1e-5 keeps a 100-fold margin above that noise.
+RANK_RTOL = 1e-5
 
 
 def layer_outputs(state, x, activation, hidden_layers):
@@ -38,15 +52,19 @@ def layer_outputs(state, x, activation, hidden_layers):
     return [(z, act.fn(z), act.derivative(z)) for z in zs]
 
 
-def effective_rank(a: torch.Tensor) -> np.ndarray:
+def effective_rank(a: torch.Tensor, rtol: float = RANK_RTOL) -> np.ndarray:
     """exp(entropy) of the normalised singular values of each run's centred (n, width)
-    activation matrix; a: (runs, n, width). 0 where a layer does not vary at all."""
-    c = a.double() - a.double().mean(dim=1, keepdim=True)
+    activation matrix; a: (runs, n, width). Singular values below ``rtol`` × ‖a‖_F (the
+    activations' own scale) are dropped as rounding; 1 where none is left (no variation)."""
+    a = a.double()
+    c = a - a.mean(dim=1, keepdim=True)
     s = torch.linalg.svdvals(c)
+    floor = rtol * torch.linalg.vector_norm(a, dim=(1, 2))[:, None]
+    s = torch.where(s > floor, s, torch.zeros_like(s))
     total = s.sum(dim=1, keepdim=True)
     p = torch.where(total > 0, s / total.clamp_min(1e-300), torch.zeros_like(s))
     h = -(torch.where(p > 0, p * torch.log(p), torch.zeros_like(p))).sum(dim=1)
-    return torch.where(total[:, 0] > 1e-12, torch.exp(h), torch.zeros_like(h)).numpy()
+    return torch.where(total[:, 0] > 0, torch.exp(h), torch.ones_like(h)).numpy()
 
 
 def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, seeds,
@@ -100,7 +118,7 @@ def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, se
             "near_zero_fraction": np.where(ok, near, np.nan),
             "saturated_fraction": np.where(ok, sat, np.nan),
         }))
-        rank = effective_rank(torch.nan_to_num(a)) if a.shape[1] > 1 else np.zeros(len(seeds))
+        rank = effective_rank(torch.nan_to_num(a)) if a.shape[1] > 1 else np.ones(len(seeds))
         reps.append(pd.DataFrame({
             "seed": seeds, "layer": layer, "diverged": ~ok,
             "effective_rank": np.where(ok, rank, np.nan),
@@ -162,7 +180,7 @@ def neuron_changes(init: pd.DataFrame, trained: pd.DataFrame) -> pd.DataFrame:
     """Per run, layer and definition: the share of the layer's neurons dead at initialisation
     and after training, revived (dead → alive) and died (alive → dead), and the revival rate
     (revived / dead at initialisation). From the two stages' ``neurons`` tables of one
-    activation; a diverged run gets NaN."""
+    activation; a diverged run gets NaN (it is neither dead nor alive after training)."""
     on = ["experiment", "variant", "activation", "seed", "layer", "neuron"]
     both = init.merge(trained, on=on, suffixes=("_init", "_trained"))
     rows = []
@@ -178,8 +196,11 @@ def neuron_changes(init: pd.DataFrame, trained: pd.DataFrame) -> pd.DataFrame:
             dead_after=("dead_after", "mean"), revived=("revived", "mean"),
             died=("died", "mean")).reset_index())
     out = pd.concat(rows, ignore_index=True)
+    bad = out["diverged"].astype(bool).to_numpy()
     for col in ("dead_at_init", "dead_after", "revived", "died"):
         out[col] = out[col].astype(float)
+        if col != "dead_at_init":
+            out.loc[bad, col] = np.nan
     out["revival_rate"] = np.where(out["dead_at_init"] > 0,
                                    out["revived"] / out["dead_at_init"].where(out["dead_at_init"] > 0),
                                    np.nan)
@@ -229,3 +250,85 @@ def histogram_edges(states, x, activation, hidden_layers, ok=None, n_bins=60, ta
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
     return np.linspace(lo, hi, n_bins + 1)
+
+
+def neuron_fates(states: pd.DataFrame, outcome: pd.DataFrame) -> pd.DataFrame:
+    """Which units died during training, and which came back, per run, layer and definition
+    (``FATE_DEFINITIONS``), from a training job's unit-state table (layout.UNIT_STATE_COLUMNS
+    with the run keys) and each run's ``outcome`` and ``diverged`` (keyed like the states).
+
+    Per unit, over the checkpoints in order: alive = varies and not dead under the
+    definition. ``died``: alive at some checkpoint, dead at a later one; ``came_back``: of
+    those, alive at a checkpoint after its first death; ``alive_at_end``: of those, alive at
+    the last checkpoint (after training). Rows per hidden layer and, as layer 0, all hidden
+    layers pooled; counts are units, rates are shares: ``died_fraction`` = died / units,
+    ``revival_rate`` = came_back / died, ``end_revival_rate`` = alive_at_end / died (NaN where
+    none died, and every rate NaN for a diverged run).
+    """
+    runs = [c for c in states.columns if c not in
+            ("epoch", "layer", "neuron", "zero", "nonpositive", "varies")]
+    s = states.sort_values(runs + ["layer", "neuron", "epoch"], kind="stable")
+    n_ck = s["epoch"].nunique()
+    head = s.drop_duplicates(runs + ["layer", "neuron"])[runs + ["layer"]].reset_index(drop=True)
+    varies = s["varies"].to_numpy(bool).reshape(-1, n_ck)
+    frames = []
+    for d in FATE_DEFINITIONS:
+        dead = s[d].to_numpy(bool).reshape(-1, n_ck)
+        alive = varies & ~dead
+        # first checkpoint at which a unit that was alive before is dead
+        was_alive = np.logical_or.accumulate(alive, axis=1)
+        death = dead & np.concatenate([np.zeros((len(dead), 1), bool), was_alive[:, :-1]], axis=1)
+        died = death.any(axis=1)
+        first = np.where(died, death.argmax(axis=1), n_ck)
+        later = np.arange(n_ck)[None, :] > first[:, None]
+        frames.append(head.assign(
+            definition=d, units=1, alive_at_init=alive[:, 0].astype(int), died=died.astype(int),
+            came_back=(died & (alive & later).any(axis=1)).astype(int),
+            alive_at_end=(died & alive[:, -1]).astype(int)))
+    per_unit = pd.concat(frames, ignore_index=True)
+    counts = ["units", "alive_at_init", "died", "came_back", "alive_at_end"]
+    by_layer = per_unit.groupby(runs + ["layer", "definition"], sort=False)[counts].sum().reset_index()
+    pooled = (per_unit.groupby(runs + ["definition"], sort=False)[counts].sum().reset_index()
+              .assign(layer=0))
+    out = pd.concat([pooled, by_layer], ignore_index=True)
+    out = out.merge(outcome[runs + ["outcome", "diverged"]], on=runs, how="left")
+    bad = out["diverged"].astype(bool).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["died_fraction"] = np.where(bad, np.nan, out["died"] / out["units"])
+        some = (out["died"] > 0) & ~bad
+        out["revival_rate"] = np.where(some, out["came_back"] / out["died"], np.nan)
+        out["end_revival_rate"] = np.where(some, out["alive_at_end"] / out["died"], np.nan)
+    for col in ("died", "came_back", "alive_at_end"):
+        out[col] = out[col].astype(float).where(~bad)
+    keys = [k for k in ("experiment", "variant", "activation", "seed") if k in out.columns]
+    rest = [c for c in out.columns if c not in keys]
+    order = ["outcome", "layer", "definition", "diverged", "units", "alive_at_init", "died",
+             "came_back", "alive_at_end", "died_fraction", "revival_rate", "end_revival_rate"]
+    out = out[keys + order + [c for c in rest if c not in order]]
+    return out.sort_values(keys + ["definition", "layer"], kind="stable").reset_index(drop=True)
+
+
+def layer_reset(init: dict, final: dict, x, y, activation: str, hidden_layers: int, keys: dict,
+                seeds, baseline_mse, diverged=None) -> pd.DataFrame:
+    """What each hidden layer learned, by function: the training loss of the trained net, and
+    with that one layer's weights and bias put back to their initial values, the rest trained.
+    ``reset_increase`` = (loss with the layer reset − trained loss) / var(y): near 0 for a
+    layer whose training changed nothing the net relies on. x, y: (n,) shared or (runs, n)."""
+    bad = np.zeros(len(seeds), dtype=bool) if diverged is None else np.asarray(diverged, bool)
+    yr = np.broadcast_to(np.asarray(y, dtype=np.float64), (len(seeds), np.shape(x)[-1]))
+    base = np.broadcast_to(np.asarray(baseline_mse, dtype=np.float64), (len(seeds),))
+    trained = ((model.predict(final, x, activation, hidden_layers) - yr) ** 2).mean(axis=1)
+    rows = []
+    for layer in range(1, hidden_layers + 1):
+        state = dict(final)
+        for k in ("weight", "bias"):
+            state[f"hidden{layer}.{k}"] = init[f"hidden{layer}.{k}"]
+        reset = ((model.predict(state, x, activation, hidden_layers) - yr) ** 2).mean(axis=1)
+        rows.append(pd.DataFrame({
+            "seed": list(seeds), "layer": layer, "diverged": bad, "baseline_mse": base,
+            "loss_trained": np.where(bad, np.nan, trained), "loss_reset": np.where(bad, np.nan, reset),
+            "reset_increase": np.where(bad, np.nan, (reset - trained) / base)}))
+    df = pd.concat(rows, ignore_index=True)
+    for i, (k, v) in enumerate(keys.items()):
+        df.insert(i, k, v)
+    return df

@@ -18,6 +18,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 from . import io  # noqa: E402
+from .claims import COLORS  # noqa: E402
+from .layout import NOT_TRAINED  # noqa: E402
 from .activations import ORDER, label, ordered  # noqa: E402  (the registry, without torch)
 from .data import ordered_targets, target_label  # noqa: E402
 
@@ -95,7 +97,7 @@ def _outcomes(runs: pd.DataFrame, by="activation") -> dict:
         return out
     for key, g in runs.groupby(by, sort=False):
         counts = g["outcome"].value_counts()
-        parts = [f"{counts[o]} {o}" for o in ("collapsed", "exploded", "non-finite") if o in counts]
+        parts = [f"{counts[o]} {o}" for o in NOT_TRAINED if o in counts]
         if parts:
             out[key] = ", ".join(parts)
     return out
@@ -473,8 +475,7 @@ def fig11_predictions(pred: pd.DataFrame):
     return fig
 
 
-VERDICT_COLORS = {"holds": "#5aae61", "does not hold": "#d6604d", "inconclusive": "#e0c46c",
-                  "not applicable": "#bdbdbd"}
+VERDICT_COLORS = COLORS  # one palette for the verdicts, in the HTML tables and the figures
 
 
 def fig12_sensitivity(sensitivity: pd.DataFrame):
@@ -502,6 +503,8 @@ def fig12_sensitivity(sensitivity: pd.DataFrame):
             ax.text(j, i, label, ha="center", va="center", fontsize="x-small")
             if r.differs:
                 ax.plot(j + 0.36, i - 0.3, "o", color="k", ms=3.5)
+            if getattr(r, "readings_label", "") == "depends on reading":
+                ax.plot(j - 0.36, i - 0.3, "D", mfc="none", mec="k", ms=3.5, mew=0.9)
     for j, (exp, variant) in enumerate(columns):
         rows = [i for i, c in enumerate(claims) if exp_of[c] == exp]
         if variant == exp and rows:  # frame the study's setting over its own claims
@@ -519,10 +522,15 @@ def fig12_sensitivity(sensitivity: pd.DataFrame):
         side.set_visible(False)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in VERDICT_COLORS.values()]
     handles.append(plt.Line2D([], [], ls="", marker="o", color="k", ms=4))
-    ax.legend(handles, list(VERDICT_COLORS) + ["differs from the study's setting"],
+    handles.append(plt.Line2D([], [], ls="", marker="D", mfc="none", mec="k", ms=4))
+    ax.legend(handles, list(VERDICT_COLORS) + ["differs from the study's setting",
+                                               "depends on the reading (same runs, another "
+                                               "reading of the words flips it)"],
               loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     ax.set_title("Figure 12. The study's claims under the study's settings (framed) and under "
-                 "each variant\ncell: verdict (colour) and measured mean over seeds (number)",
+                 "each variant (other runs),\nand whether each verdict depends on the reading of "
+                 "the words (the same runs read otherwise)\ncell: verdict (colour) and measured "
+                 "mean over seeds (number)",
                  fontsize="medium")
     return fig
 
@@ -534,3 +542,95 @@ def draw(name: str, tables: dict, outputs: dict, dpi: int = 150, context: str = 
     fig = globals()[name](**{kw: io.read_parquet(p) for kw, p in tables.items()})
     save(fig, outputs, dpi)
     log.info("drew %s from %s", name, ", ".join(map(str, tables.values())))
+
+
+# ----------------------------------------------------------------- specification curves
+def reading_curve(rows: pd.DataFrame, facts: pd.Series):
+    """One claim's specification curve: every reading's measured value and 95 % interval,
+    sorted, coloured by verdict, over the region the claim asks for (shaded per reading); the
+    primary reading ringed; below, which value of each open choice each reading takes."""
+    import json
+
+    missing = int(rows["measured_mean"].isna().sum())  # readings with nothing to measure
+    g = rows[rows["measured_mean"].notna()].sort_values(
+        ["measured_mean", "reading_index"], kind="stable").reset_index(drop=True)
+    choices = [json.loads(c) for c in g["choices"]]
+    declared = [json.loads(c) for c in rows.sort_values("reading_index")["choices"]]
+    families = list(dict.fromkeys(k for c in declared for k in c))
+    levels = [(f, v) for f in families for v in dict.fromkeys(c.get(f) for c in declared)]
+    n = len(g)
+    fig, (ax, ind) = plt.subplots(
+        2, 1, figsize=(min(18, 9 + 0.1 * n), 3.8 + 0.22 * len(levels)), sharex=True,
+        gridspec_kw={"height_ratios": [3, max(1, 0.28 * len(levels))]})
+    x = np.arange(n)
+    finite = np.isfinite(g["measured_mean"])
+    # the values, and the region's borders, so that the reader sees where the claim asks for
+    vals = pd.concat([g["ci_low"], g["ci_high"], g["measured_mean"], g["region_low"],
+                      g["region_high"]]).replace([np.inf, -np.inf], np.nan)
+    lo, hi = vals.min(), vals.max()
+    pad = 0.15 * (hi - lo) if np.isfinite(hi - lo) and hi > lo else 1.0
+    y0, y1 = (lo - pad, hi + pad) if np.isfinite(lo) else (-1, 1)
+    for i, r in g.iterrows():  # the region each reading asks for
+        if np.isnan(r["region_low"]) or np.isnan(r["region_high"]):
+            continue
+        a = max(r["region_low"], y0) if np.isfinite(r["region_low"]) else y0
+        b = min(r["region_high"], y1) if np.isfinite(r["region_high"]) else y1
+        if b > a:
+            ax.add_patch(plt.Rectangle((i - 0.5, a), 1, b - a, color="#5aae61", alpha=0.15, lw=0))
+    for verdict, col in VERDICT_COLORS.items():
+        sel = g[(g["verdict"] == verdict) & finite]
+        if sel.empty:
+            continue
+        err = np.vstack([sel["measured_mean"] - sel["ci_low"], sel["ci_high"] - sel["measured_mean"]])
+        err = np.where(np.isfinite(err), err, 0)
+        ax.errorbar(sel.index, sel["measured_mean"], yerr=err, fmt="o", color=col, ms=4, lw=1.2,
+                    capsize=0, label=verdict)
+    prim = g[g["primary"]]
+    ax.plot(prim.index, prim["measured_mean"], "o", ms=11, mfc="none", mec="k", mew=1.5,
+            label="primary reading (the claim as written)")
+    ax.set_ylim(y0, y1)
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.set_ylabel(_quantity(str(g["condition"].iloc[0]) if n else ""))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    title = (f"{facts.name}: {facts['readings_label']} ({facts['readings_verdicts']} of "
+             f"{int(facts['n_readings'])} readings"
+             + (f"; {missing} without a value in this run, not drawn" if missing else "") + ")")
+    ax.set_title(title + "\n" + _wrap(str(facts["statement"]), 110), fontsize="medium", loc="left")
+    for j, (fam, val) in enumerate(levels):
+        on = [i for i, c in enumerate(choices) if c.get(fam) == val]
+        ind.plot(on, [j] * len(on), "s", color="0.25", ms=3.5)
+    ind.set_yticks(range(len(levels)), [f"{f}: {v}" for f, v in levels], fontsize="x-small")
+    ind.set_ylim(len(levels) - 0.5, -0.5)
+    ind.set_xlabel("readings, sorted by measured value")
+    ind.set_xticks([])
+    ind.grid(False)
+    return fig
+
+
+def _quantity(condition: str, width: int = 40) -> str:
+    """What a claim measures per seed, from its condition ('…, per seed: mean of dead_fraction')."""
+    import re
+
+    m = re.search(r"per (?:seed|repeat|function): (.*)$", condition)
+    text = m.group(1) if m else condition
+    text = re.sub(r" \[[^]]*\]", "", text)  # a compare claim's selections
+    return "\n".join(__import__("textwrap").wrap(text, width))
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def draw_reading_curves(readings: pd.DataFrame, claims: pd.DataFrame, outputs: dict,
+                        dpi: int = 150, context: str = "notebook") -> None:
+    """The specification curve of each claim in ``outputs`` (claim -> {format: path}), on the
+    study's setting."""
+    style(context)
+    study = readings[readings["variant"] == readings["experiment"]]
+    facts = claims.set_index("claim")
+    for claim, paths in outputs.items():
+        fig = reading_curve(study[study["claim"] == claim], facts.loc[claim])
+        save(fig, paths, dpi)
+    log.info("drew %d specification curves", len(outputs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .layout import OUTCOMES
 from .stats import summarize, t_halfwidth
 
 
@@ -50,23 +51,50 @@ def history_tables(result, runs: pd.DataFrame, baseline_mse, noise_mse, settings
     return loss, grads, summary
 
 
-OUTCOMES = ("trained", "collapsed", "exploded", "non-finite")
+def unit_state_table(result, runs: pd.DataFrame) -> pd.DataFrame:
+    """A training job's unit states at its checkpoints (``result.unit_states``, bit flags of
+    actflow.train) as a long table: the run keys of ``runs`` (one row per stacked run), then
+    layout.UNIT_STATE_COLUMNS; ordered run, layer, unit, checkpoint."""
+    from . import train
+
+    st = result.unit_states  # (C, L, R, W)
+    C, L, R, W = st.shape
+    flat = np.ascontiguousarray(st.transpose(2, 1, 3, 0)).reshape(-1)  # (R, L, W, C)
+    out = runs.loc[np.repeat(np.arange(R), L * W * C)].reset_index(drop=True)
+    out["epoch"] = np.tile(result.unit_epochs, R * L * W)
+    out["layer"] = np.tile(np.repeat(np.arange(1, L + 1), W * C), R)
+    out["neuron"] = np.tile(np.repeat(np.arange(1, W + 1), C), R * L)
+    out["zero"] = (flat & train.UNIT_ZERO) > 0
+    out["nonpositive"] = (flat & train.UNIT_NONPOSITIVE) > 0
+    out["varies"] = (flat & train.UNIT_VARIES) > 0
+    return out
+
+
+def timing_table(seconds_per_element, shape, device: str, machine: str) -> pd.DataFrame:
+    """One row per timing repeat of the activation's forward + backward (actflow.train.
+    activation_cost) on a tensor of ``shape``, with the device and machine that ran it."""
+    s = np.asarray(seconds_per_element, dtype=np.float64)
+    return pd.DataFrame({"repeat": np.arange(1, len(s) + 1), "elements": int(np.prod(shape)),
+                         "seconds_per_element": s, "ns_per_element": s * 1e9, "device": device,
+                         "machine": machine})
 
 
 def outcomes(runs: pd.DataFrame, collapse_rtol: float, explode_factor: float) -> pd.Series:
-    """How each run ended, from its final loss against var(y) (``baseline_mse``, the loss of the
-    best constant predictor):
+    """How each run ended (actflow.layout.OUTCOMES), from its final loss against var(y)
+    (``baseline_mse``, the loss of the best constant predictor), r = final loss / var(y):
 
     - ``non-finite``: the loss, a gradient or a weight became non-finite (``diverged``);
-    - ``exploded``: finite, but the final loss is above ``explode_factor`` × var(y);
-    - ``collapsed``: the final loss is within ``collapse_rtol`` (relative) of var(y): the net
-      predicts a constant;
-    - ``trained``: anything else.
+    - ``exploded``: finite, but r > ``explode_factor``;
+    - ``worse than constant``: 1 + ``collapse_rtol`` < r <= ``explode_factor``;
+    - ``collapsed``: |r - 1| <= ``collapse_rtol``: the net predicts a constant;
+    - ``trained``: r < 1 - ``collapse_rtol``: it beat the constant predictor.
     """
     ratio = runs["final_loss"] / runs["baseline_mse"]
-    out = np.where(runs["diverged"] | ~np.isfinite(ratio), "non-finite",
-                   np.where(ratio > explode_factor, "exploded",
-                            np.where((ratio - 1).abs() <= collapse_rtol, "collapsed", "trained")))
+    out = np.select(
+        [runs["diverged"] | ~np.isfinite(ratio), ratio > explode_factor,
+         ratio > 1 + collapse_rtol, ratio >= 1 - collapse_rtol],
+        ["non-finite", "exploded", "worse than constant", "collapsed"], "trained")
+    assert set(np.unique(out)) <= set(OUTCOMES)
     return pd.Series(out, index=runs.index, name="outcome")
 
 
@@ -125,6 +153,64 @@ def convergence(loss: pd.DataFrame, fraction: float) -> pd.DataFrame:
     out["reached"] = ~np.isnan(first)
     out["epoch_below"] = np.where(np.isnan(first), top + 1, first).astype(np.int64)
     return out
+
+
+def gradient_decay(grads: pd.DataFrame) -> pd.DataFrame:
+    """Per run and epoch, the shape of ‖∂L/∂W_l‖ across the hidden layers: a least-squares line
+    of log10 ‖∂L/∂W_l‖ against the layer index l. ``slope_log10_per_layer``: orders of magnitude
+    gained per layer towards the output (positive: the gradient decays on its way back to layer
+    1); ``r_squared``: how well a straight line, an exponential decay, fits the profile (NaN
+    where a norm is not finite and positive, or for fewer than 3 layers)."""
+    keys = [c for c in grads.columns if c not in ("layer", "weight_grad_norm", "preact_grad_norm")]
+    g = grads[keys + ["layer", "weight_grad_norm"]].sort_values(keys + ["layer"], kind="stable")
+    n_layers = g["layer"].nunique()
+    head = g.drop_duplicates(keys)[keys].reset_index(drop=True)
+    v = g["weight_grad_norm"].to_numpy(dtype=float).reshape(len(head), n_layers)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.where(v > 0, np.log10(v), np.nan)
+        x = np.sort(g["layer"].unique()).astype(float)
+        xc = x - x.mean()
+        yc = y - y.mean(axis=1, keepdims=True)
+        slope = (yc * xc).sum(axis=1) / (xc**2).sum()
+        resid = yc - slope[:, None] * xc
+        ss_tot = (yc**2).sum(axis=1)
+        r2 = np.where(ss_tot > 0, 1 - (resid**2).sum(axis=1) / ss_tot, np.nan)
+    ok = np.isfinite(y).all(axis=1) & (n_layers >= 3)
+    head["slope_log10_per_layer"] = np.where(ok, slope, np.nan)
+    head["r_squared"] = np.where(ok, np.clip(r2, 0, 1), np.nan)
+    return head
+
+
+def gradient_consistency(grads: pd.DataFrame, windows: int = 10) -> pd.DataFrame:
+    """Per run: how alike the layer-wise gradient pattern stays across training. The epochs
+    are cut into ``windows`` equal slices; in each, the profile is the mean log10 ‖∂L/∂W_l‖ of
+    every hidden layer; the Spearman rank correlation of every pair of slices' profiles is
+    taken, and its mean and minimum reported (1: the layers keep their order of gradient
+    magnitude throughout). NaN where a profile is not finite or has fewer than 3 layers."""
+    keys = [c for c in grads.columns
+            if c not in ("epoch", "layer", "weight_grad_norm", "preact_grad_norm")]
+    g = grads[keys + ["epoch", "layer", "weight_grad_norm"]].copy()
+    top = int(g["epoch"].max())
+    g["window"] = np.minimum((g["epoch"] - 1) * windows // top, windows - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g["log_norm"] = np.where(g["weight_grad_norm"] > 0, np.log10(g["weight_grad_norm"]), np.nan)
+    prof = g.groupby(keys + ["window", "layer"], sort=True)["log_norm"].mean(numeric_only=True)
+    rows = []
+    for key, p in prof.groupby(level=list(range(len(keys))), sort=False):
+        m = p.unstack("layer").to_numpy()  # (windows, layers)
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        row["windows"] = m.shape[0]
+        if m.shape[1] < 3 or not np.isfinite(m).all():
+            rows.append(row | {"mean_rank_correlation": np.nan, "min_rank_correlation": np.nan})
+            continue
+        ranks = pd.DataFrame(m.T).rank(axis=0).to_numpy()  # each window's layers ranked
+        c = np.corrcoef(ranks.T)  # Pearson on ranks: Spearman's rho
+        iu = np.triu_indices(len(c), 1)
+        pairs = np.nan_to_num(c[iu], nan=1.0)  # a flat profile ranks all layers alike
+        rows.append(row | {"mean_rank_correlation": float(pairs.mean()),
+                           "min_rank_correlation": float(pairs.min())})
+    return pd.DataFrame(rows, columns=keys + ["windows", "mean_rank_correlation",
+                                              "min_rank_correlation"])
 
 
 def history_summaries(loss, grads, ratio) -> dict[str, pd.DataFrame]:

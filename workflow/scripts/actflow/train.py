@@ -59,6 +59,11 @@ class Result:
     final_params: dict[str, torch.Tensor]
     seconds: float
     device: str
+    # unit states at checkpoints (actflow.train.unit_states): the epochs (C,) at whose start
+    # they were read (epochs + 1: after the last update) and the states (C, hidden_layers,
+    # runs, width) as bit flags (UNIT_ZERO | UNIT_NONPOSITIVE | UNIT_VARIES); empty if not asked
+    unit_epochs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    unit_states: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0, 0), dtype=np.uint8))
     diverged_epoch: np.ndarray = field(init=False)  # (runs,), 0 where the run stayed finite
     last_finite_loss: np.ndarray = field(init=False)
 
@@ -82,6 +87,29 @@ class Result:
             if idx.size:
                 last[r] = self.loss[idx[-1], r]
         self.last_finite_loss = last
+
+
+# Bit flags of a hidden unit's state over the training inputs at a checkpoint.
+UNIT_ZERO = 1  # its output is exactly 0 for every input
+UNIT_NONPOSITIVE = 2  # its output is <= 0 for every input
+UNIT_VARIES = 4  # its output varies over the inputs: max - min > VARY_RTOL * max |output|
+# A unit whose outputs differ by less than this share of their magnitude is constant: about 100
+# float32 rounding steps (2^-24 = 6e-8), so rounding noise never counts as variation.
+VARY_RTOL = 1e-5
+
+
+def unit_states(hs: list[torch.Tensor]) -> torch.Tensor:
+    """(hidden_layers, runs, width) uint8 flags of every hidden unit, from the activations
+    ``hs`` (each (runs, n, width)) of one forward pass over the training inputs."""
+    out = []
+    for h in hs:
+        hi, lo = h.amax(dim=1), h.amin(dim=1)
+        scale = torch.maximum(hi.abs(), lo.abs())
+        flags = ((hi == 0) & (lo == 0)).to(torch.uint8) * UNIT_ZERO
+        flags |= (hi <= 0).to(torch.uint8) * UNIT_NONPOSITIVE
+        flags |= ((hi - lo) > VARY_RTOL * scale).to(torch.uint8) * UNIT_VARIES
+        out.append(flags)
+    return torch.stack(out)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -285,6 +313,7 @@ def train(
     compile: bool = False,
     grad_mode: str = "manual",
     trace: Callable[[int, dict, dict], None] | None = None,
+    unit_every: int = 0,
 ) -> Result:
     """Train ``len(seeds)`` runs as one stacked model.
 
@@ -295,7 +324,9 @@ def train(
     ``grad_mode="autograd"`` takes the gradients from autograd instead of the hand-written
     pass. ``trace(epoch, grads, params)``, if given, is called after every optimizer step with
     the gradients used and the parameters after the step, per layer as in the weights files
-    (for the tests).
+    (for the tests). ``unit_every`` > 0 records every hidden unit's state (:func:`unit_states`)
+    at the start of epoch 1 (the initial weights), every ``unit_every`` epochs after it, and
+    after the last update: which units die and which come back during training.
     """
     if grad_mode not in GRAD_MODES:
         raise ValueError(f"unknown grad_mode {grad_mode!r}; use one of {GRAD_MODES}")
@@ -326,10 +357,18 @@ def train(
     wg_h = torch.full((E, L, runs), float("nan"), dtype=dtype, device=dev)
     zg_h = torch.full((E, L, runs), float("nan"), dtype=dtype, device=dev)
 
+    unit_epochs, states = [], []
+
+    def read_units(epoch):  # one extra forward pass at each checkpoint
+        unit_epochs.append(epoch)
+        states.append(unit_states(model.forward(_layers(params, L), x, act.fn, L)[2]))
+
     t0 = time.perf_counter()
     log.info("training %d runs of %s on %s: %s", runs, activation, dev, hp)
     with torch.no_grad():
         for epoch in range(E):
+            if unit_every and epoch % unit_every == 0:
+                read_units(epoch + 1)
             loss, grads, z_norm, w_norm = step(*params, x, y)
             loss_h[epoch] = loss
             if record:
@@ -342,8 +381,11 @@ def train(
             if log_every and ((epoch + 1) % log_every == 0 or epoch == 0 or epoch + 1 == E):
                 log.info("epoch %d/%d  mean loss %.6g  elapsed %.2f s", epoch + 1, E,
                          loss.nanmean().item(), time.perf_counter() - t0)
-        out, _, _ = model.forward(_layers(params, L), x, act.fn, L)
+        out, _, hs = model.forward(_layers(params, L), x, act.fn, L)
         final_loss = (out - y).pow(2).mean(dim=(1, 2))
+        if unit_every:
+            unit_epochs.append(E + 1)
+            states.append(unit_states(hs))
     seconds = time.perf_counter() - t0
     return Result(
         loss=loss_h.cpu().numpy(),
@@ -354,4 +396,32 @@ def train(
         final_params=_unpack(params, L),
         seconds=seconds,
         device=str(dev),
+        unit_epochs=np.array(unit_epochs, dtype=np.int64),
+        unit_states=(torch.stack(states).cpu().numpy() if states
+                     else np.zeros((0, L, runs, hp.width), dtype=np.uint8)),
     )
+
+
+def activation_cost(activation: str, shape, device: str = "cpu", repeats: int = 11,
+                    calls: int = 5, dtype: str = "float32") -> list[float]:
+    """Seconds per element of one forward and backward pass of the activation (σ(z), then
+    grad · σ′(z) as training computes it) on a tensor of ``shape``, one figure per repeat, each
+    the mean of ``calls`` calls after a warm-up: what the activation itself costs on this
+    machine, measured inside the training job."""
+    dev = resolve_device(device)
+    act = activations.get(activation)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    z = torch.randn(*shape, generator=g, dtype=getattr(torch, dtype)).to(dev)
+    grad = torch.ones_like(z)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    with torch.no_grad():
+        act.backward(grad, z, act.fn(z))  # warm-up: first-call costs are not the function's
+        out = []
+        for _ in range(repeats):
+            sync()
+            t = time.perf_counter()
+            for _ in range(calls):
+                act.backward(grad, z, act.fn(z))
+            sync()
+            out.append((time.perf_counter() - t) / calls / z.numel())
+    return out

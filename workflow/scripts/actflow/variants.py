@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 STUDY = ("exp1", "exp2", "exp3")
 KIND = {"exp1": "sine", "exp2": "sine", "exp3": "capacity"}
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # a variant's own name; generated names add -key=value
-META_KEYS = ("name", "of", "question", "grid")
+META_KEYS = ("name", "of", "question", "grid", "seeds")
+MAX_SEED = 2**32 - 1  # every random generator used keeps a seed in this range in full
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Variant:
     settings: dict = field(default_factory=dict)  # the experiment's section, resolved
     data: dict = field(default_factory=dict)  # the data section, resolved
     entry: int = -1  # index of its entry in the config's variants list (-1: the study's)
+    seeds: tuple = ()  # its training seeds: the variant's own `seeds:` or the config's
 
     @property
     def kind(self) -> str:
@@ -103,6 +105,7 @@ def expand_entries(entries) -> list[dict]:
         question = entry.get("question", "")
         if not isinstance(question, str):
             raise VariantError(f"{where_named}.question", "must be a line of text")
+        seeds = _seeds(entry.get("seeds"), f"{where_named}.seeds")
         base = {k: v for k, v in entry.items() if k not in META_KEYS}
         grid = entry.get("grid") or {}
         if not isinstance(grid, dict) or not all(
@@ -116,13 +119,14 @@ def expand_entries(entries) -> list[dict]:
                                "setting and in the grid")
         if not grid:
             out.append({"name": name, "of": entry["of"], "question": question, "index": i,
-                        "overrides": _nest(flat)})
+                        "overrides": _nest(flat), "seeds": seeds})
             continue
         keys = sorted(grid)  # names do not depend on the order the keys are written in
         for values in itertools.product(*(grid[k] for k in keys)):
             label = "-".join(f"{k.removeprefix('data.')}={_fmt(v)}" for k, v in zip(keys, values))
             out.append({"name": f"{name}-{label}", "of": entry["of"], "question": question,
-                        "index": i, "overrides": _nest(flat | dict(zip(keys, values)))})
+                        "index": i, "overrides": _nest(flat | dict(zip(keys, values))),
+                        "seeds": seeds})
     seen = set(STUDY)
     for v in out:
         if v["name"] in seen:
@@ -136,22 +140,58 @@ def expand_entries(entries) -> list[dict]:
     return out
 
 
+def _seeds(value, key):
+    """A variant's own seeds: a list of distinct whole numbers, or a count n for 0 … n−1;
+    None (absent) for the config's seeds."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= 10_000:
+            raise VariantError(key, f"{value} seeds: give a count from 1 to 10000 (seeds 0 … n−1) "
+                               "or a list of seeds")
+        return list(range(value))
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED
+                       for s in value)):
+        raise VariantError(key, f"{value!r} is neither a count of seeds (e.g. 20 for seeds "
+                           f"0 … 19) nor a list of whole numbers from 0 to {MAX_SEED}")
+    if len(set(value)) != len(value):
+        dup = next(s for s in value if value.count(s) > 1)
+        raise VariantError(key, f"seed {dup} is listed twice")
+    return list(value)
+
+
 def resolve(config: dict, expanded: list[dict]) -> list[Variant]:
     """The study's experiments and every variant, with their settings resolved (the variant's
-    experiment section and the data section, with its overrides on top)."""
+    experiment section and the data section, with its overrides on top, and its seeds)."""
+    seeds = tuple(config["seeds"])
     out = [Variant(e, e, "the study's setting", {}, copy.deepcopy(config[e]),
-                   copy.deepcopy(config["data"])) for e in STUDY]
+                   copy.deepcopy(config["data"]), seeds=seeds) for e in STUDY]
     for v in expanded:
         ov = copy.deepcopy(v["overrides"])
         data = copy.deepcopy(config["data"]) | ov.pop("data", {})
         settings = copy.deepcopy(config[v["of"]]) | ov
+        own = v.get("seeds")
         out.append(Variant(v["name"], v["of"], v["question"], _flatten(v["overrides"]),
-                           settings, data, v["index"]))
+                           settings, data, v["index"],
+                           seeds=tuple(own) if own is not None else seeds))
     return out
 
 
-def describe(variant: Variant) -> str:
-    """'learning_rate=0.01, optimizer=sgd' (or 'the study's setting')."""
+def describe(variant: Variant, study_seeds=None) -> str:
+    """'learning_rate=0.01, optimizer=sgd' (or 'the study's setting'), with 'seeds=0…19' where
+    the variant has seeds of its own (other than ``study_seeds``)."""
     if variant.is_study:
         return "the study's setting"
-    return ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(variant.overrides.items()))
+    parts = [f"{k}={_fmt(v)}" for k, v in sorted(variant.overrides.items())]
+    if study_seeds is not None and tuple(variant.seeds) != tuple(study_seeds):
+        parts.append(f"seeds={seed_text(variant.seeds)}")
+    return ", ".join(parts) or "the study's setting"
+
+
+def seed_text(seeds) -> str:
+    """'0…19' for a run of consecutive seeds, else the list."""
+    s = list(seeds)
+    if len(s) > 2 and s == list(range(s[0], s[0] + len(s))):
+        return f"{s[0]}…{s[-1]} ({len(s)} seeds)"
+    return "+".join(map(str, s))
