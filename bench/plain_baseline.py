@@ -81,8 +81,9 @@ def train_one(x, y, act, seed, depth, width, epochs, lr, optimizer="adam", momen
 
 
 def settings(config_file, epochs=None, seeds=None):
-    """(name, kind, experiment settings, data settings) of the study's experiments and every
-    variant of the config, with the command line's epochs and seeds on top."""
+    """(name, kind, experiment settings, data settings, seeds) of the study's experiments and
+    every variant of the config (a variant's own seeds where it has them), with the command
+    line's epochs and seeds on top."""
     sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
     from actflow.config import validate
 
@@ -96,7 +97,7 @@ def settings(config_file, epochs=None, seeds=None):
             cfg.setdefault(exp, {})["epochs"] = epochs
     cfg = validate(cfg, ROOT / "workflow/schemas/config.schema.yaml")
     resolved = variants.resolve(cfg, variants.expand_entries(cfg["variants"]))
-    return cfg, [(v.name, v.kind, v.settings, v.data) for v in resolved]
+    return cfg, [(v.name, v.kind, v.settings, v.data, list(v.seeds)) for v in resolved]
 
 
 def main():
@@ -116,14 +117,14 @@ def main():
     if a.study_only:
         runs_of = runs_of[:3]
     rows, grows, cap, n_runs = [], [], [], 0
-    for name, kind, s, d in runs_of:
+    for name, kind, s, d, seeds in runs_of:
         hp = dict(depth=s["hidden_layers"], width=s["width"], epochs=s["epochs"],
                   lr=s["learning_rate"], optimizer=s["optimizer"], momentum=s["momentum"],
                   init=s["init"], bias_init=s["bias_init"])
         if kind == "sine":
             shared = make_data("sin", d)
             for act in cfg["activations"]:
-                for seed in cfg["seeds"]:
+                for seed in seeds:
                     x, y = make_data("sin", d, seed) if d["per_seed"] else shared
                     losses, grads, _ = train_one(x, y, act, seed, **hp)
                     n_runs += 1
@@ -137,7 +138,7 @@ def main():
             f = TARGETS[t]
             shared = make_data(t, d | {"noise_std": noise})
             for act in cfg["activations"]:
-                for seed in cfg["seeds"]:
+                for seed in seeds:
                     x, y = make_data(t, d | {"noise_std": noise}, seed) if d["per_seed"] else shared
                     _, _, model = train_one(x, y, act, seed, **hp)
                     n_runs += 1

@@ -52,8 +52,14 @@ def planned_job_list(workdir: Path, *args, configfiles=(TINY,)) -> list[tuple[st
             continue
         wc = re.search(r"^\s+wildcards: (.*)$", block, re.M)
         pairs = [kv.split("=", 1) for kv in wc.group(1).split(", ")] if wc else []
-        jobs.append((m.group(1), dict(pairs)))
+        jobs.append((rule_family(m.group(1)), dict(pairs)))
     return jobs
+
+
+def rule_family(name: str) -> str:
+    """A rule's name, the rules that share out one job's work (reading_figures_1, _2, …)
+    named as one."""
+    return re.sub(r"^(reading_figures)_\d+$", r"\1", name)
 
 
 def planned_job_details(workdir: Path, *args, configfiles=(TINY,)) -> list[dict]:
@@ -65,7 +71,7 @@ def planned_job_details(workdir: Path, *args, configfiles=(TINY,)) -> list[dict]
         if not m:
             continue
         fields = dict(re.findall(r"^\s+(\w+): (.*)$", block, re.M))
-        jobs.append({"rule": m.group(1),
+        jobs.append({"rule": rule_family(m.group(1)),
                      "wildcards": dict(kv.split("=", 1) for kv in fields["wildcards"].split(", "))
                      if "wildcards" in fields else {},
                      "input": fields.get("input", "").split(", ") if fields.get("input") else [],
@@ -142,11 +148,14 @@ def cold_run(tmp_path_factory) -> Path:
 
 def study_files(root: Path) -> list[str]:
     """The study's own data, training outputs and per-experiment tables of a run (what a run
-    without the variants shares with one that has them), relative to ``root``."""
+    without the variants shares with one that has them), relative to ``root``; not the tables
+    of wall-clock times (layout.TIMED_FILES), which differ between any two runs."""
     out = []
     for p in sorted((root / "results").rglob("*")):
         rel = p.relative_to(root)
         parts = rel.parts
+        if layout.is_timed(rel):
+            continue
         if p.suffix in (".parquet", ".safetensors") and len(parts) > 2 and parts[1] in (
                 "data", "train", "metrics") and parts[2] in ("study", "exp1", "exp2", "exp3"):
             out.append(str(rel))

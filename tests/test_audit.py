@@ -6,7 +6,7 @@ import shutil
 
 import yaml
 
-from actflow import io, layout
+from actflow import claims, io, layout
 from conftest import ROOT, TINY, copy_workflow, planned_job_list, planned_jobs, snakemake, study_files
 
 
@@ -18,7 +18,7 @@ def test_every_claim_gets_a_verdict(tiny_run):
     df = io.read_parquet(tiny_run / "results/audit/claims.parquet")
     listed = [c["id"] for c in yaml.safe_load((ROOT / "config/claims.yaml").read_text())["claims"]]
     assert list(df["claim"]) == listed
-    assert set(df["verdict"]) <= {"holds", "does not hold", "inconclusive"}
+    assert set(df["verdict"]) <= set(claims.VERDICTS) - {"not applicable"}
     assert df["reason"].str.len().gt(10).all()
     sig = df.set_index("claim").loc["sigmoid_max_derivative"]
     assert sig["verdict"] == "holds" and abs(sig["measured_mean"] - 0.25) < 1e-3
@@ -62,6 +62,9 @@ def test_two_runs_from_clean_give_byte_identical_tables(tiny_run, cold_run):
     assert files == study_files(cold_run)
     different = [f for f in files if _sha(tiny_run / f) != _sha(cold_run / f)]
     assert different == []
+    # the wall-clock timings (layout.TIMED_FILES) differ between any two runs: left out above
+    timing = f"results/train/exp1/relu/{layout.TRAIN_FILES['timing']}"
+    assert (tiny_run / timing).is_file() and (cold_run / timing).is_file()
 
 
 def test_user_adds_a_claim_by_editing_the_yaml_alone(tiny_copy):
@@ -74,7 +77,8 @@ def test_user_adds_a_claim_by_editing_the_yaml_alone(tiny_copy):
                           "column": "final_loss", "test": {"op": "<", "value": 10.0}})
     f.write_text(yaml.safe_dump(doc))
     plan = planned_job_list(tiny_copy)
-    assert {r for r, _ in plan} - {"all"} == {"audit_claims", "manifest", "figure"}
+    assert {r for r, _ in plan} - {"all"} == {"audit_claims", "manifest", "figure",
+                                                "reading_figures"}
     assert [wc["figure"] for r, wc in plan if r == "figure"] == ["fig12_sensitivity"]
     snakemake(tiny_copy)
     df = io.read_parquet(tiny_copy / "results/audit/claims.parquet").set_index("claim")
@@ -88,7 +92,7 @@ def test_audit_reexecutes_exactly_and_reports_tampering_without_overwriting(tiny
     snakemake(tiny_copy, "audit", configfiles=(conf,))
     table = io.read_parquet(tiny_copy / "results/audit/reexecution.parquet")
     variants = yaml.safe_load(TINY.read_text())["variants"]
-    assert len(table) == (3 + len(variants)) * 2 * 4  # every training job, 4 files each
+    assert len(table) == (3 + len(variants)) * 2 * len(layout.TRAIN_FILES)  # every training job
     assert (table["verdict"] == "match").all() and (table["mode"] == "exact").all()
     assert "0 missing, 0 changed" in (tiny_copy / "results/audit/reexecution.md").read_text()
     assert not (tiny_copy / "results/audit/scratch").exists()

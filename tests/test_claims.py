@@ -61,19 +61,6 @@ def test_filters_by_a_range_of_values_bounds_excluded():
     assert both["measured_mean"] == pytest.approx(0.0) and "x < 1" in both["condition"]
 
 
-def test_winner_claim():
-    w = pd.DataFrame([{"target": "abs", "best": "relu", "best_test_mse": 1e-3, "runner_up": "gelu",
-                       "runner_up_test_mse": 2e-3, "n_pairs": 5, "mean_log10_ratio": 0.3,
-                       "ci_low": 0.1, "ci_high": 0.5, "seeds_best_wins": 5, "lead_holds": True}])
-    claim = {"id": "w", "statement": "s", "quote": "q", "table": "t", "kind": "winner",
-             "target": "abs"}
-    assert claims.evaluate_winner(claim | {"expect_best": "relu"}, w)["verdict"] == "holds"
-    assert claims.evaluate_winner(claim | {"expect_best": "gelu"}, w)["verdict"] == "does not hold"
-    w.loc[0, "lead_holds"] = False
-    assert claims.evaluate_winner(claim | {"expect_best": "gelu"}, w)["verdict"] == "inconclusive"
-    assert claims.evaluate_winner(claim | {"expect_best": "sigmoid"}, w)["verdict"] == "does not hold"
-
-
 def test_malformed_claims_file_is_refused_with_the_claim_named(tmp_path):
     f = tmp_path / "claims.yaml"
     f.write_text("claims:\n  - id: a\n    statement: s\n    quote: q\n"

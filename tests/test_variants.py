@@ -72,7 +72,8 @@ def test_every_claim_is_evaluated_under_every_variant_of_its_experiment(tiny_run
         assert (rows["differs"] == (rows["verdict"] != study["verdict"])).all()
         differing = rows[rows["differs"]]
         listed = main.loc[c["id"], "differs_under"]
-        assert listed == ", ".join(f"{r.variant} ({r.verdict})" for r in differing.itertuples())
+        assert listed == ", ".join(f"{r.variant} ({r.verdict_text})" for r in differing.itertuples())
+        assert (rows["readings_label"] == main.loc[c["id"], "readings_label"]).iloc[0]
     sgd = sens[(sens["variant"] == "exp2_sgd")].iloc[0]
     assert sgd["overrides"] == "optimizer=sgd" and sgd["question"].startswith("Does SGD")
     md = (tiny_run / layout.AUDIT["sensitivity_markdown"]).read_text()

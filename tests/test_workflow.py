@@ -13,7 +13,9 @@ from conftest import ROOT, TINY, planned_job_list, planned_jobs
 
 # Target rules, and the audit jobs that summarise everything (the manifest hashes every
 # output and records the whole config, so it reruns, in a second, after any change).
-TARGETS = {"all", "exp1", "exp2", "exp3", "manifest", "audit_claims"}
+# the audit's products, which any change of a result redraws: the claims, their
+# specification curves (rules reading_figures_N, one family), the manifest
+TARGETS = {"all", "exp1", "exp2", "exp3", "manifest", "audit_claims", "reading_figures"}
 
 def _table_files(root):
     """(path, columns the registry gives) of every metric table of the run, variants included."""
@@ -131,6 +133,7 @@ def test_figure_only_change_reruns_only_figures(tiny_run, tmp_path):
     jobs = planned_jobs(tiny_run, configfiles=_override(tmp_path, "figures: {dpi: 41}"))
     assert set(jobs) - TARGETS == {"figure"} and jobs["figure"] == len(figreg.FIGURES)
     assert "audit_claims" not in jobs and "train" not in jobs
+    assert jobs["reading_figures"] >= 1  # the specification curves are figures too
 
 
 def _figures_reading(experiment):
@@ -220,7 +223,7 @@ def test_each_output_builds_on_its_own(tiny_copy):
     assert set(jobs) == {"activation_curves", "figure"}
     snakemake(tiny_copy, "results/metrics/exp1/gradient_ratio.parquet")
     assert (tiny_copy / "results/metrics/exp1/gradient_ratio.parquet").exists()
-    assert not list((tiny_copy / "results/figures").glob("*"))
+    assert not [p for p in (tiny_copy / "results/figures").rglob("*") if p.is_file()]
     for exp in ("exp1", "exp2", "exp3"):
         assert planned_jobs(tiny_copy, exp)["figure"] == len(figreg.by_experiment(exp))
     only = planned_job_list(tiny_copy, "sensitivity")

@@ -66,7 +66,8 @@ for _part, _claims in enumerate(READ_CLAIM_PARTS):
 
     rule:
         """The specification curves of a share of the claims read in more than one way: each
-        claim's measured value and verdict under every reading, sorted, with its region."""
+        claim's measured value and verdict under every reading, sorted, with its region.
+        """
         name:
             f"reading_figures_{_part + 1}"
         input:
@@ -76,18 +77,18 @@ for _part, _claims in enumerate(READ_CLAIM_PARTS):
         output:
             **{
                 f"{c}_png": report(
-                    layout.reading_figure_path(c, "png"),
+                    layout.reading_figure_path(c),
                     caption="../report/reading_curve.rst",
                     category=layout.CATEGORIES["sensitivity"],
                     labels={layout.REPORT_LABEL["sensitivity"]: f"readings of {c}"},
                 )
                 for c in _claims
             },
-            **{f"{c}_pdf": layout.reading_figure_path(c, "pdf") for c in _claims},
         log:
             f"results/logs/figures/readings_{_part + 1}.log",
         benchmark:
             f"results/benchmarks/figures/readings_{_part + 1}.tsv"
+        localrule: True
         conda:
             "../envs/plot.yaml"
         threads: 1

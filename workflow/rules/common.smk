@@ -351,11 +351,7 @@ READ_CLAIM_PARTS = [
 
 
 def reading_figure_files():
-    return [
-        layout.reading_figure_path(c, ext)
-        for c in READ_CLAIMS
-        for ext in layout.FIGURE_FORMATS
-    ]
+    return [layout.reading_figure_path(c) for c in READ_CLAIMS]
 
 
 def sensitivity_caption():

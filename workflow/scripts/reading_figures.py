@@ -1,10 +1,10 @@
 """Adapter: rule reading_figures -> actflow.jobs.reading_figures."""
-from actflow import io, jobs, layout
+from actflow import io, jobs
 
 io.setup_logging(snakemake.log[0])
 i, p, o = snakemake.input, snakemake.params, snakemake.output
 jobs.reading_figures(
     i.readings, i.claims,
-    {c: {ext: getattr(o, f"{c}_{ext}") for ext in layout.FIGURE_FORMATS} for c in p.claims},
+    {c: getattr(o, f"{c}_png") for c in p.claims},
     dpi=p.dpi, context=p.context,
 )

@@ -24,7 +24,7 @@ that it occurs in the study's text) and names where the study says it (``source`
 The claims file is checked whole before any job runs (:func:`load`): known keys, known test
 operators with numeric parameters, a table the workflow writes (under ``results/``, never
 outside), columns that table has. Every reason states the outcome of the runs it used
-(``runs.parquet``: trained, collapsed, exploded, non-finite).
+(``runs.parquet``: layout.OUTCOMES).
 
 Importing this module loads no pandas or numpy (the Snakefile checks the claims when it parses).
 """
@@ -193,7 +193,9 @@ def check(claims, source, families=None) -> list[dict]:
                 raise ClaimError(f"{where}: {key} must be a text")
         _check_one(c, where)
         try:
-            c["_readings"] = readings.expand(c, families or {}, where, check=_check_one)
+            if "readings" in c:  # the families written out, so that the claim stands alone
+                c["readings"] = readings.families_of(c, families or {}, where)
+            c["_readings"] = readings.expand(c, {}, where, check=_check_one)
         except readings.ReadingError as err:
             raise ClaimError(str(err)) from None
     return claims
@@ -308,6 +310,8 @@ def _apply_filter(df, flt: dict):
     selected); each step's rows are remembered while evaluate_all runs."""
     parts = []
     for key, want in (flt or {}).items():
+        if df.empty:
+            break
         memo = None if _STEPS is None else (id(df), key, repr(want))
         if memo is not None and memo in _STEPS:
             df, part = _STEPS[memo][1:]
@@ -538,8 +542,13 @@ def _verdict(values, test, base, what_left_out="seed(s) without a finite value",
     units = f"{unit}s"
     base = base | {"expected": expected, "n_seeds": n, "n_left_out": left_out,
                    "basis": "exact" if point else units, "region_low": lo_r, "region_high": hi_r}
+    infinite = int(np.isinf(values).sum())
+    if infinite:  # a ratio with a zero in it: e.g. weights that did not move at all in float32
+        what_left_out += f" ({infinite} infinite: a ratio with a zero in it)"
     if n == 0:
-        why = f"no {unit} has a finite value" + (f" ({base['outcomes']})" if base.get("outcomes") else "")
+        why = f"no {unit} has a finite value" + (f" ({infinite} infinite: a ratio with a zero "
+                                                  f"in it)" if infinite else "") + (
+            f" ({base['outcomes']})" if base.get("outcomes") else "")
         return base | {"verdict": "inconclusive", "reason": why}
     mean = float(finite.mean())
     sd = float(finite.std(ddof=1)) if n > 1 else float("nan")
@@ -636,7 +645,6 @@ def evaluate_winner(claim, df, runs=None) -> dict:
     is above 0 against each; does not hold when another activation is better with an interval
     wholly below 0; the competitor closest to winning is shown."""
     import numpy as np
-    import pandas as pd
 
     target, expect = claim["target"], claim["expect_best"]
     against = claim.get("against", "all")
@@ -660,16 +668,16 @@ def evaluate_winner(claim, df, runs=None) -> dict:
     if not others:
         return base | {"verdict": "inconclusive", "n_seeds": 0, "n_left_out": 0,
                        "reason": "no other activation to compare with"}
-    geo = wide.mean()
+    geo = wide.mean()  # NaN for an activation without a finite test MSE (every run diverged)
     if against == "runner_up":
-        others = [min(others, key=lambda a: geo[a])]
+        others = [min(others, key=lambda a: geo[a] if geo[a] == geo[a] else np.inf)]
     results = {a: _verdict((wide[a] - wide[expect]).to_numpy(), test, {"outcomes": note},
                            "seed(s) without a finite pair") for a in others}
     rank = ("does not hold", "undecidable", "inconclusive", "holds")
     worst = min(others, key=lambda a: (rank.index(results[a]["verdict"]),
                                        results[a].get("measured_mean", np.inf)))
     r = results[worst]
-    best = pd.Series(geo).idxmin()
+    best = geo.idxmin() if geo.notna().any() else "none (no finite test MSE)"
     summary = ", ".join(f"{a}: {results[a]['verdict']}" for a in others)
     lead = (f"lowest mean log test MSE: {best}; {expect} against {summary}; closest: {worst} "
             f"(d = {r.get('measured_mean', float('nan')):.3g}, {r['reason']})")
@@ -783,7 +791,7 @@ def _evaluate_every(claims, variants, frames, runs_tables, runs_cache, rows, cla
         exp = experiment_of(c)
         names = [exp] + [v[0] for v in variants if v[1] == exp and v[0] != exp] if exp else [None]
         for variant in names:
-            for r in c.get("_readings") or readings.expand(c, {}, c["id"]):
+            for r in readings.expand(c, {}, c["id"]):  # from the claim as it stands
                 try:
                     parts = [_evaluate_claim(m, variant, frames, runs_tables, runs_cache)
                              for m in r.claims]
@@ -811,7 +819,7 @@ def _frame(rows, columns):
             out[col] = out[col].fillna(0).astype(int)
     for col in ("outcomes", "basis", "verdict_text", "note", "flipped_by", "differs_under", "side"):
         if col in out:
-            out[col] = out[col].fillna("").astype(str)
+            out[col] = out[col].astype(object).where(out[col].notna(), "").astype(str)
     return out
 
 

@@ -44,10 +44,11 @@ def explain(rows: pd.DataFrame, claims_df: pd.DataFrame) -> pd.DataFrame:
     for claim, f in facts.iterrows():
         if f["verdict"] != "does not hold":
             continue
-        g = rows[(rows["claim"] == claim) & (rows["verdict"] != "not applicable")].copy()
-        prim = g[(g["variant"] == g["experiment"]) & g["primary"]].iloc[0]
+        g = rows[(rows["claim"] == claim) & (rows["verdict"] != "not applicable")
+                 & rows["measured_mean"].notna()].copy()  # a setting measured something
         g["changes"] = (g["variant"] != g["experiment"]).astype(int) + (~g["primary"]).astype(int)
         g["gap"] = [_gap(r) for r in g.to_dict("records")]
+        prim = g[(g["variant"] == g["experiment"]) & g["primary"]].iloc[0]
         holds = g[g["verdict"] == "holds"].sort_values(["changes", "margin"], ascending=[True, False],
                                                        kind="stable")
         close = g[g["verdict"].isin(["inconclusive", "undecidable"])]
@@ -68,6 +69,8 @@ def explain(rows: pd.DataFrame, claims_df: pd.DataFrame) -> pd.DataFrame:
         elif how == "comes close":
             text += (f"; none holds, {len(close)} straddle the region; the closest: {where}, "
                      f"{measured(best)} ({best['verdict_text'] or best['verdict']}).")
+        elif best["changes"] == 0:
+            text += "; no other setting was measured (no variant or reading of it). It stays unexplained."
         else:
             text += (f"; none holds or comes close: the nearest, {where}, measures "
                      f"{measured(best)}, {best['gap']:.3g} outside the region. It stays unexplained "

@@ -318,8 +318,8 @@ def audit_claims(claims_file, tables: dict, runs: dict, variants, out: dict,
 @warm.job
 def reading_figures(readings_table, claims_table, outputs: dict, dpi: int = 150,
                     context: str = "notebook") -> None:
-    """The specification curve of each claim with readings (``outputs``: claim -> {format:
-    path}), from the audit's readings and claims tables."""
+    """The specification curve of each claim with readings (``outputs``: claim -> PNG path),
+    from the audit's readings and claims tables."""
     from . import plotting
 
     plotting.draw_reading_curves(io.read_parquet(readings_table), io.read_parquet(claims_table),

@@ -265,9 +265,9 @@ def figure_path(name: str, ext: str = "png") -> str:
     return f"{RESULTS}/figures/{name}.{ext}"
 
 
-def reading_figure_path(claim: str, ext: str = "png") -> str:
-    """The specification curve of one claim: its verdict under every reading."""
-    return f"{RESULTS}/figures/readings/{claim}.{ext}"
+def reading_figure_path(claim: str) -> str:
+    """The specification curve of one claim (PNG): its verdict under every reading."""
+    return f"{RESULTS}/figures/readings/{claim}.png"
 
 
 AUDIT = {

@@ -548,7 +548,10 @@ def draw(name: str, tables: dict, outputs: dict, dpi: int = 150, context: str = 
 def reading_curve(rows: pd.DataFrame, facts: pd.Series):
     """One claim's specification curve: every reading's measured value and 95 % interval,
     sorted, coloured by verdict, over the region the claim asks for (shaded per reading); the
-    primary reading ringed; below, which value of each open choice each reading takes."""
+    primary reading ringed; below, which value of each open choice each reading takes.
+
+    Laid out by hand (fixed margins from the labels' lengths), not by constrained layout: the
+    audit draws dozens of these, and the layout pass was half of each figure's time."""
     import json
 
     missing = int(rows["measured_mean"].isna().sum())  # readings with nothing to measure
@@ -558,11 +561,23 @@ def reading_curve(rows: pd.DataFrame, facts: pd.Series):
     declared = [json.loads(c) for c in rows.sort_values("reading_index")["choices"]]
     families = list(dict.fromkeys(k for c in declared for k in c))
     levels = [(f, v) for f in families for v in dict.fromkeys(c.get(f) for c in declared)]
+    names = [f"{f}: {v}" for f, v in levels]
     n = len(g)
-    fig, (ax, ind) = plt.subplots(
-        2, 1, figsize=(min(18, 9 + 0.1 * n), 3.8 + 0.22 * len(levels)), sharex=True,
-        gridspec_kw={"height_ratios": [3, max(1, 0.28 * len(levels))]})
-    x = np.arange(n)
+    title = (f"{facts.name}: {facts['readings_label']} ({facts['readings_verdicts']} of "
+             f"{int(facts['n_readings'])} readings"
+             + (f"; {missing} without a value in this run, not drawn" if missing else "") + ")")
+    # inches: label column from the longest indicator label, heading and legend rows on top
+    left_in = 0.9 + 0.062 * max([len(t) for t in names] + [12])
+    width = min(18.0, left_in + 6.5 + 0.09 * n)
+    wrap = int((width - left_in * 0.6) * 10)
+    heading = _wrap(title, wrap) + "\n" + _wrap(str(facts["statement"]), wrap)
+    top_in = 0.45 + 0.2 * heading.count("\n") + 0.35
+    main_in, ind_in = 2.6, 0.25 + 0.2 * len(levels)
+    height = top_in + main_in + 0.15 + ind_in + 0.45
+    fig = plt.figure(figsize=(width, height), layout="none")
+    x0, x1 = left_in / width, 1 - 0.25 / width
+    ax = fig.add_axes((x0, (0.45 + ind_in + 0.15) / height, x1 - x0, main_in / height))
+    ind = fig.add_axes((x0, 0.45 / height, x1 - x0, ind_in / height), sharex=ax)
     finite = np.isfinite(g["measured_mean"])
     # the values, and the region's borders, so that the reader sees where the claim asks for
     vals = pd.concat([g["ci_low"], g["ci_high"], g["measured_mean"], g["region_low"],
@@ -588,21 +603,25 @@ def reading_curve(rows: pd.DataFrame, facts: pd.Series):
     prim = g[g["primary"]]
     ax.plot(prim.index, prim["measured_mean"], "o", ms=11, mfc="none", mec="k", mew=1.5,
             label="primary reading (the claim as written)")
+    ax.add_patch(plt.Rectangle((0, 0), 0, 0, color="#5aae61", alpha=0.3, lw=0,
+                               label="the region the claim asks for"))
     ax.set_ylim(y0, y1)
-    ax.set_xlim(-0.6, n - 0.4)
-    ax.set_ylabel(_quantity(str(g["condition"].iloc[0]) if n else ""))
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    title = (f"{facts.name}: {facts['readings_label']} ({facts['readings_verdicts']} of "
-             f"{int(facts['n_readings'])} readings"
-             + (f"; {missing} without a value in this run, not drawn" if missing else "") + ")")
-    ax.set_title(title + "\n" + _wrap(str(facts["statement"]), 110), fontsize="medium", loc="left")
+    ax.set_xlim(-0.6, max(n, 1) - 0.4)
+    quantities = {_quantity(str(c)) for c in g["condition"]}
+    ax.set_ylabel(quantities.pop() if len(quantities) == 1 else "measured value\n(the quantity is "
+                  "one of the choices)", fontsize="small")
+    ax.tick_params(labelbottom=False)
+    ax.grid(axis="x", visible=False)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=6, fontsize="x-small",
+              borderaxespad=0.2)
+    fig.text(x0, 1 - 0.12 / height, heading, va="top", ha="left", fontsize="medium")
     for j, (fam, val) in enumerate(levels):
         on = [i for i, c in enumerate(choices) if c.get(fam) == val]
         ind.plot(on, [j] * len(on), "s", color="0.25", ms=3.5)
-    ind.set_yticks(range(len(levels)), [f"{f}: {v}" for f, v in levels], fontsize="x-small")
+    ind.set_yticks(range(len(levels)), names, fontsize="x-small")
     ind.set_ylim(len(levels) - 0.5, -0.5)
-    ind.set_xlabel("readings, sorted by measured value")
-    ind.set_xticks([])
+    ind.set_xlabel("readings, sorted by measured value", fontsize="small")
+    ind.tick_params(bottom=False, labelbottom=False)
     ind.grid(False)
     return fig
 
@@ -613,7 +632,10 @@ def _quantity(condition: str, width: int = 40) -> str:
 
     m = re.search(r"per (?:seed|repeat|function): (.*)$", condition)
     text = m.group(1) if m else condition
-    text = re.sub(r" \[[^]]*\]", "", text)  # a compare claim's selections
+    pair = re.match(r"(log10\()?(\w+) of (\w+) \[", text)  # a compare claim: left vs right
+    if pair:
+        text = (f"log10 ratio of {pair.group(2)} {pair.group(3)}" if pair.group(1)
+                else f"difference of {pair.group(2)} {pair.group(3)}")
     return "\n".join(__import__("textwrap").wrap(text, width))
 
 
@@ -625,12 +647,15 @@ def _wrap(text: str, width: int) -> str:
 
 def draw_reading_curves(readings: pd.DataFrame, claims: pd.DataFrame, outputs: dict,
                         dpi: int = 150, context: str = "notebook") -> None:
-    """The specification curve of each claim in ``outputs`` (claim -> {format: path}), on the
-    study's setting."""
+    """The specification curve of each claim in ``outputs`` (claim -> PNG path), on the study's
+    setting. PNG only: diagnostic figures of the audit, dozens of them (a PDF would double the
+    time of each)."""
     style(context)
     study = readings[readings["variant"] == readings["experiment"]]
     facts = claims.set_index("claim")
-    for claim, paths in outputs.items():
+    for claim, path in outputs.items():
         fig = reading_curve(study[study["claim"] == claim], facts.loc[claim])
-        save(fig, paths, dpi)
+        with io.atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
+        plt.close(fig)
     log.info("drew %d specification curves", len(outputs))

@@ -152,7 +152,7 @@ def expand(claim: dict, shared: dict, where: str, check=None) -> list[Reading]:
     reading's claim (so that a reading naming a column the table lacks is refused before any
     job runs)."""
     fams = families_of(claim, shared, where)
-    base = {k: v for k, v in claim.items() if k != "readings"}
+    base = {k: v for k, v in claim.items() if k not in ("readings", "_readings")}
     if not fams:
         return [Reading("as stated", {}, (base,), primary=True)]
     per_fam = []
