@@ -285,13 +285,22 @@ def test_costlier_training_jobs_start_first(tmp_path):
 
     from actflow import budget
 
+    from actflow import variants
+    from actflow.config import validate
+
     wd = copy_workflow(tmp_path / "wf")
     jobs = planned_job_details(wd, configfiles=())
     prio = {(j["wildcards"]["variant"], j["wildcards"]["activation"]): j["priority"]
             for j in jobs if j["rule"] == "train"}
-    assert len(prio) == 56
-    assert prio[("exp3", "relu")] == 1 + int(budget.training_gflop(25, 5, 64, 200, 500))
-    assert prio[("exp1", "relu")] == 1 + int(budget.training_gflop(5, 10, 64, 200, 500))
-    assert min(v for (var, _), v in prio.items() if var.startswith("exp3")) > max(
-        v for (var, _), v in prio.items() if var.startswith("exp1"))
+    cfg = validate(yaml.safe_load((ROOT / "config/config.yaml").read_text()),
+                   ROOT / "workflow/schemas/config.schema.yaml")
+    resolved = variants.resolve(cfg, variants.expand_entries(cfg["variants"]))
+    assert len(prio) == len(resolved) * len(cfg["activations"])
+    for v in resolved:  # each job's own work: its seeds (a variant may have its own), targets
+        s = v.settings
+        runs = len(v.seeds) * (len(s["targets"]) if v.kind == "capacity" else 1)
+        want = 1 + int(budget.training_gflop(runs, s["hidden_layers"], s["width"],
+                                             v.data["n_samples"], s["epochs"]))
+        assert {p for (name, _), p in prio.items() if name == v.name} == {want}, v.name
+    assert prio[("exp3", "relu")] > prio[("exp1", "relu")]  # 25 runs of 5 layers, 5 of 10
     assert all(j["priority"] == 0 for j in jobs if j["rule"] != "train")

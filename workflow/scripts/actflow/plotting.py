@@ -571,7 +571,10 @@ def reading_curve(rows: pd.DataFrame, facts: pd.Series):
     width = min(18.0, left_in + 6.5 + 0.09 * n)
     wrap = int((width - left_in * 0.6) * 10)
     heading = _wrap(title, wrap) + "\n" + _wrap(str(facts["statement"]), wrap)
-    top_in = 0.45 + 0.2 * heading.count("\n") + 0.35
+    entries = 2 + g["verdict"].nunique()  # the legend: primary, region, each verdict drawn
+    ncol = max(2, min(6, int((width - left_in) / 2.2)))
+    legend_rows = -(-entries // ncol)
+    top_in = 0.45 + 0.2 * heading.count("\n") + 0.2 + 0.18 * legend_rows
     main_in, ind_in = 2.6, 0.25 + 0.2 * len(levels)
     height = top_in + main_in + 0.15 + ind_in + 0.45
     fig = plt.figure(figsize=(width, height), layout="none")
@@ -612,7 +615,7 @@ def reading_curve(rows: pd.DataFrame, facts: pd.Series):
                   "one of the choices)", fontsize="small")
     ax.tick_params(labelbottom=False)
     ax.grid(axis="x", visible=False)
-    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=6, fontsize="x-small",
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=ncol, fontsize="x-small",
               borderaxespad=0.2)
     fig.text(x0, 1 - 0.12 / height, heading, va="top", ha="left", fontsize="medium")
     for j, (fam, val) in enumerate(levels):
@@ -655,7 +658,8 @@ def draw_reading_curves(readings: pd.DataFrame, claims: pd.DataFrame, outputs: d
     facts = claims.set_index("claim")
     for claim, path in outputs.items():
         fig = reading_curve(study[study["claim"] == claim], facts.loc[claim])
-        with io.atomic_path(path) as tmp:
+        # laid out by hand: the whole figure, without the tight box's second drawing pass
+        with io.atomic_path(path) as tmp, plt.rc_context({"savefig.bbox": "standard"}):
             fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
         plt.close(fig)
     log.info("drew %d specification curves", len(outputs))
