@@ -139,15 +139,16 @@ def test_units_that_die_during_training_and_come_back_are_counted():
              "azaz",  # died, came back, dead again at the end
              "zzzz",  # dead from the start: never died during training
              "zaaa",  # dead at init, woke up: not a death
-             "aczc"]  # alive, then constant (not alive, not dead), dead, constant: died, never back
+             "aczc",  # alive, then constant (not alive, not dead), dead, constant: died, never back
+             "aaaz"]  # dead only after the last update: no checkpoint to come back at, not counted
     fates = neurons.neuron_fates(_states(units), pd.DataFrame(
         {"experiment": ["exp2"], "variant": ["exp2"], "activation": ["relu"], "seed": [0],
          "outcome": ["trained"], "diverged": [False]}))
     row = fates[(fates["definition"] == "zero") & (fates["layer"] == 0)].iloc[0]
     assert (row["units"], row["alive_at_init"], row["died"], row["came_back"], row["alive_at_end"]) \
-        == (7, 5, 4, 2, 1)
+        == (8, 6, 4, 2, 1)
     assert row["revival_rate"] == pytest.approx(2 / 4) and row["end_revival_rate"] == pytest.approx(1 / 4)
-    assert row["died_fraction"] == pytest.approx(4 / 7) and row["outcome"] == "trained"
+    assert row["died_fraction"] == pytest.approx(4 / 8) and row["outcome"] == "trained"
     per_layer = fates[(fates["definition"] == "zero") & (fates["layer"] == 1)].iloc[0]
     assert per_layer["died"] == row["died"]
 
@@ -170,7 +171,7 @@ def test_unit_fates_of_a_real_run_match_a_unit_by_unit_count():
     for _, u in states.groupby(["seed", "layer", "neuron"]):
         alive = (u["varies"] & ~u["zero"]).to_numpy()
         dead = u["zero"].to_numpy()
-        hit = [i for i in range(1, len(u)) if dead[i] and alive[:i].any()]
+        hit = [i for i in range(1, len(u) - 1) if dead[i] and alive[:i].any()]
         if hit:
             died += 1
             came += bool(alive[hit[0] + 1:].any())

@@ -39,6 +39,20 @@ def test_readings_are_every_combination_with_the_claim_as_written_flagged():
     assert [r.label for r in c["_readings"]] == ["tolerance: as stated", "tolerance: 1", "tolerance: 2"]
 
 
+def test_a_family_may_set_several_keys_and_make_its_all_of_reading_the_primary():
+    fam = {"choice": "read as", "set": ["column", "test"],
+           "values": [{"label": "dead", "value": ["dead_fraction", {"op": "<", "value": 0.5}]},
+                      {"label": "sparse", "value": ["dead_fraction", {"op": ">", "value": 0.1}]}],
+           "all_of": "both", "primary": "all_of"}
+    c = claims.check([CLAIM | {"readings": [fam]}], "f")[0]
+    rs = c["_readings"]
+    assert [r.label for r in rs] == ["read as: dead", "read as: sparse", "read as: both"]
+    assert [r.primary for r in rs] == [False, False, True]
+    assert [m["test"]["op"] for m in rs[2].claims] == ["<", ">"]
+    with pytest.raises(claims.ClaimError, match="each value is a list of 2"):
+        claims.check([CLAIM | {"readings": [fam | {"values": [{"label": "x", "value": 1}]}]}], "f")
+
+
 def test_a_reading_that_names_an_unknown_column_is_refused_before_any_job():
     fam = {"choice": "column", "set": "column", "values": [{"label": "x", "value": "no_such"}]}
     with pytest.raises(claims.ClaimError, match="claim 'c' \\(reading column: x\\).*no_such"):

@@ -57,8 +57,8 @@ COMMON_KEYS = {"id", "statement", "quote", "source", "table", "kind", "requires"
 TEXT_KEYS = ("note", "extension", "by_construction")  # optional free text about a claim
 VALUE_KEYS = COMMON_KEYS | {"filter", "column", "per_seed", "transform", "test"}
 WINNER_KEYS = COMMON_KEYS | {"filter", "target", "expect_best", "against"}
-AGAINST = ("all", "runner_up")  # a winner claim's comparator: every other activation, or the
-# strongest competitor only (the lowest mean test MSE among the others)
+AGAINST = ("all", "runner_up")  # a winner claim's comparator: every other activation, the
+# strongest competitor only (the lowest mean test MSE among the others), or a list of names
 COMPARE_KEYS = COMMON_KEYS | {"filter", "column", "per_seed", "left", "right", "combine", "test"}
 KIND_KEYS = {"value": VALUE_KEYS, "winner": WINNER_KEYS, "compare": COMPARE_KEYS}
 COMBINES = ("difference", "log10_ratio")
@@ -216,8 +216,11 @@ def _check_one(c, where) -> None:
                 raise ClaimError(f"{where}: a winner claim needs '{key}' (a name)")
         _check_filter(c.get("filter"), columns, where)
         c.setdefault("against", AGAINST[0])
-        if c["against"] not in AGAINST:
-            raise ClaimError(f"{where}: against must be one of {', '.join(AGAINST)}")
+        listed = isinstance(c["against"], list) and c["against"] and all(
+            isinstance(a, str) for a in c["against"])
+        if c["against"] not in AGAINST and not listed:
+            raise ClaimError(f"{where}: against must be one of {', '.join(AGAINST)} or a list of "
+                             f"activations")
         return
     for key in ("column", "test"):
         if key not in c:
@@ -654,8 +657,11 @@ def evaluate_winner(claim, df, runs=None) -> dict:
         rows = rows.assign(test_mse=rows["test_mse"].where(~rows["diverged"].astype(bool)))
     note = outcome_note(runs)
     test = {"op": ">", "value": 0}
+    versus = {"all": "every other activation", "runner_up": "the strongest other"}.get(
+        against if isinstance(against, str) else "", f"each of {', '.join(against)}"
+        if isinstance(against, list) else str(against))
     base = {"condition": f"target = {target}; per seed: log10(test MSE of the other / of {expect}), "
-                         f"against {'every other activation' if against == 'all' else 'the strongest other'}",
+                         f"against {versus}",
             "expected": f"{expect} best: every interval above 0", "outcomes": note}
     if rows.empty or expect not in set(rows["activation"]):
         return base | {"verdict": "inconclusive", "n_seeds": 0, "n_left_out": 0,
@@ -669,7 +675,12 @@ def evaluate_winner(claim, df, runs=None) -> dict:
         return base | {"verdict": "inconclusive", "n_seeds": 0, "n_left_out": 0,
                        "reason": "no other activation to compare with"}
     geo = wide.mean()  # NaN for an activation without a finite test MSE (every run diverged)
-    if against == "runner_up":
+    if isinstance(against, list):
+        others = [a for a in others if a in against]
+        if not others:
+            return base | {"verdict": "inconclusive", "n_seeds": 0, "n_left_out": 0,
+                           "reason": f"none of {against} was run"}
+    elif against == "runner_up":
         others = [min(others, key=lambda a: geo[a] if geo[a] == geo[a] else np.inf)]
     results = {a: _verdict((wide[a] - wide[expect]).to_numpy(), test, {"outcomes": note},
                            "seed(s) without a finite pair") for a in others}
@@ -692,8 +703,7 @@ def evaluate_winner(claim, df, runs=None) -> dict:
     return base | {k: r[k] for k in ("measured_mean", "ci_low", "ci_high", "margin", "side",
                                      "region_low", "region_high",
                                      "seeds_needed", "n_seeds", "n_left_out", "basis") if k in r} | {
-        "verdict": verdict, "reason": lead, "expected": f"{expect} best (d > 0 against "
-        f"{'each other' if against == 'all' else 'the strongest other'})"}
+        "verdict": verdict, "reason": lead, "expected": f"{expect} best (d > 0 against {versus})"}
 
 
 def _evaluate_claim(c, variant, frames, runs_tables, runs_cache=None) -> dict:
@@ -832,12 +842,18 @@ def reading_summary(rows) -> dict:
     out = {}
     for key, g in rows.groupby(["claim", "variant"], sort=False):
         primary = g[g["primary"]].iloc[0]["verdict"]
+        # a reading this run has nothing to measure for (no rows, no seed pair) is no evidence
+        # either way: counted apart, not as a verdict
+        empty = g[(g["n_seeds"] == 0) & g["measured_mean"].isna() & ~g["primary"]
+                  & (g["verdict"] != "not applicable")]
+        g = g.drop(empty.index)
         counts = g["verdict"].value_counts()
         flips = g[g["verdict"] != primary]
         out[key] = {
             "readings_label": readings.label_of(primary, list(g["verdict"]), len(g)),
             "n_readings": len(g),
-            "readings_verdicts": ", ".join(f"{counts[v]} {v}" for v in VERDICTS if v in counts),
+            "readings_verdicts": ", ".join(f"{counts[v]} {v}" for v in VERDICTS if v in counts)
+            + (f" ({len(empty)} more without a value in this run)" if len(empty) else ""),
             "flipped_by": "; ".join(f"{r.reading} ({r.verdict})" for r in flips.itertuples()),
         }
     return out

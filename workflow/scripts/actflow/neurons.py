@@ -21,7 +21,8 @@ layer can go, so that ratios of ranks stay finite).
 **Fates during training** (:func:`neuron_fates`) read the unit states the training job
 recorded at checkpoints (actflow.train.unit_states): a unit is *alive* at a checkpoint when its
 output varies over the inputs and it is not dead under the definition; it *died during
-training* when it was alive at one checkpoint and dead at a later one; it *came back* when it
+training* when it was alive at one checkpoint and dead at a later one (not the last, which
+leaves nothing to come back at); it *came back* when it
 was alive again at any checkpoint after its death.
 
 A run whose weights or activations are not finite (diverged) gets NaN metrics and
@@ -258,7 +259,8 @@ def neuron_fates(states: pd.DataFrame, outcome: pd.DataFrame) -> pd.DataFrame:
     with the run keys) and each run's ``outcome`` and ``diverged`` (keyed like the states).
 
     Per unit, over the checkpoints in order: alive = varies and not dead under the
-    definition. ``died``: alive at some checkpoint, dead at a later one; ``came_back``: of
+    definition. ``died``: alive at some checkpoint, dead at a later one that is not the last
+    (a death at the last checkpoint, after training, could not be followed); ``came_back``: of
     those, alive at a checkpoint after its first death; ``alive_at_end``: of those, alive at
     the last checkpoint (after training). Rows per hidden layer and, as layer 0, all hidden
     layers pooled; counts are units, rates are shares: ``died_fraction`` = died / units,
@@ -278,6 +280,7 @@ def neuron_fates(states: pd.DataFrame, outcome: pd.DataFrame) -> pd.DataFrame:
         # first checkpoint at which a unit that was alive before is dead
         was_alive = np.logical_or.accumulate(alive, axis=1)
         death = dead & np.concatenate([np.zeros((len(dead), 1), bool), was_alive[:, :-1]], axis=1)
+        death[:, -1] = False  # a death at the last checkpoint had no chance to come back
         died = death.any(axis=1)
         first = np.where(died, death.argmax(axis=1), n_ck)
         later = np.arange(n_ck)[None, :] > first[:, None]

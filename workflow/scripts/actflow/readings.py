@@ -14,6 +14,10 @@ tables; it never retrains). A *family* of readings is one open choice:
       all_of: ReLU and GELU              # optional: one more reading, holding only when the
                                          # claim holds under every value at once
 
+``primary: all_of`` makes the all_of reading the primary one (a claim about every value at
+once, such as "throughout": every tenth of training). ``set`` may also list several keys (``set: [table, column]``): each value is then a list of
+as many values, set together (a reading that reads another table's column).
+
 A claim lists its families under ``readings:`` (names of the file's families, or a family
 written in place). Its readings are every combination of one value per family; the *primary*
 reading is the claim as written (its own value of each choice; a family that lacks it gains it,
@@ -32,7 +36,7 @@ import copy
 import itertools
 from dataclasses import dataclass, field
 
-FAMILY_KEYS = {"choice", "set", "values", "all_of"}
+FAMILY_KEYS = {"choice", "set", "values", "all_of", "primary"}
 ABSENT = object()  # a key the claim does not set
 MAX_READINGS = 400  # per claim: a product of families larger than this is refused
 LABELS = ("robust", "depends on reading", "single reading")
@@ -75,6 +79,30 @@ def put(claim: dict, path: str, value) -> dict:
     return out
 
 
+def paths(fam: dict) -> list[str]:
+    return [fam["set"]] if isinstance(fam["set"], str) else list(fam["set"])
+
+
+def _get_all(claim: dict, fam: dict):
+    got = [get(claim, p) for p in paths(fam)]
+    return got[0] if isinstance(fam["set"], str) else got
+
+
+def _put_all(claim: dict, fam: dict, value) -> dict:
+    if isinstance(fam["set"], str):
+        return put(claim, fam["set"], value)
+    for p, v in zip(paths(fam), value):
+        claim = put(claim, p, v)
+    return claim
+
+
+def _same(value, own, multi: bool) -> bool:
+    """A family's value against the claim's own (None in a value stands for an absent key)."""
+    if not multi:
+        return (ABSENT if value is None else value) == own
+    return [ABSENT if v is None else v for v in value] == own
+
+
 def check_family(fam, where: str) -> dict:
     if not isinstance(fam, dict):
         raise ReadingError(f"{where}: a family of readings is a mapping with choice, set, values")
@@ -86,9 +114,11 @@ def check_family(fam, where: str) -> dict:
                            + (f"; missing {sorted(missing)}" if missing else ""))
     if not isinstance(fam["choice"], str) or not fam["choice"].strip():
         raise ReadingError(f"{where}: choice must name what is open, e.g. 'time window'")
-    if not isinstance(fam["set"], str) or not all(p.isidentifier() for p in fam["set"].split(".")):
+    keys = fam["set"] if isinstance(fam["set"], list) else [fam["set"]]
+    if not keys or not all(isinstance(k, str) and all(p.isidentifier() for p in k.split("."))
+                           for k in keys):
         raise ReadingError(f"{where}: set must be a dotted claim key such as filter.epoch or "
-                           f"test.tolerance (got {fam['set']!r})")
+                           f"test.tolerance, or a list of them (got {fam['set']!r})")
     values = fam["values"]
     if not isinstance(values, list) or not values:
         raise ReadingError(f"{where}: values must be a non-empty list of {{label, value}}")
@@ -98,12 +128,18 @@ def check_family(fam, where: str) -> dict:
             raise ReadingError(f"{where}: values[{i}] must be {{label: text, value: ...}} "
                                f"(value null removes the key)")
         labels.append(v["label"])
+        if isinstance(fam["set"], list) and not (isinstance(v["value"], list)
+                                                 and len(v["value"]) == len(keys)):
+            raise ReadingError(f"{where}: values[{i}]: set lists {len(keys)} keys, so each value "
+                               f"is a list of {len(keys)} values")
     dup = {x for x in labels if labels.count(x) > 1}
     if dup:
         raise ReadingError(f"{where}: the label {sorted(dup)[0]!r} is given twice")
     if "all_of" in fam and (not isinstance(fam["all_of"], str) or fam["all_of"] in labels):
         raise ReadingError(f"{where}: all_of must be the label of the reading under which every "
                            f"value must hold at once, unlike the values' labels")
+    if "primary" in fam and (fam["primary"] != "all_of" or "all_of" not in fam):
+        raise ReadingError(f"{where}: primary: all_of (the only value) needs an all_of reading")
     return fam
 
 
@@ -124,7 +160,7 @@ def families_of(claim: dict, shared: dict, where: str) -> list[dict]:
             out.append(shared[item])
         else:
             out.append(check_family(item, f"{where}: readings[{i}]"))
-    sets = [f["set"] for f in out]
+    sets = [p for f in out for p in paths(f)]
     if len(set(sets)) != len(sets):
         raise ReadingError(f"{where}: two families set the same key {sets}")
     return out
@@ -133,16 +169,19 @@ def families_of(claim: dict, shared: dict, where: str) -> list[dict]:
 def _options(claim: dict, fam: dict) -> list[tuple[str, object, bool]]:
     """(label, value, is the claim's own) of each value of a family, the claim's own value
     added (labelled "as stated") where the family lacks it."""
-    own = get(claim, fam["set"])
+    own = _get_all(claim, fam)
+    multi = not isinstance(fam["set"], str)
+    every = fam.get("primary") == "all_of"  # the all_of reading is the claim's own
     opts = []
-    found = False
+    found = every
     for v in fam["values"]:
-        value = ABSENT if v["value"] is None else v["value"]
-        mine = value == own
+        mine = not every and _same(v["value"], own, multi)
         found |= mine
         opts.append((v["label"], v["value"], mine))
     if not found:
-        opts.insert(0, ("as stated", None if own is ABSENT else own, True))
+        stated = ([None if o is ABSENT else o for o in own] if multi
+                  else None if own is ABSENT else own)
+        opts.insert(0, ("as stated", stated, True))
     return opts
 
 
@@ -159,7 +198,8 @@ def expand(claim: dict, shared: dict, where: str, check=None) -> list[Reading]:
     for fam in fams:
         opts = [(label, (value,), mine) for label, value, mine in _options(base, fam)]
         if "all_of" in fam:
-            opts.append((fam["all_of"], tuple(v["value"] for v in fam["values"]), False))
+            opts.append((fam["all_of"], tuple(v["value"] for v in fam["values"]),
+                         fam.get("primary") == "all_of"))
         per_fam.append(opts)
     total = 1
     for opts in per_fam:
@@ -174,7 +214,7 @@ def expand(claim: dict, shared: dict, where: str, check=None) -> list[Reading]:
         for values in itertools.product(*(vals for _, vals, _ in combo)):
             c = base
             for fam, value in zip(fams, values):
-                c = put(c, fam["set"], value)
+                c = _put_all(c, fam, value)
             members.append(c)
         label = "; ".join(f"{k}: {v}" for k, v in choices.items())
         if check is not None:
