@@ -8,7 +8,7 @@ VENV ?= .venv
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: help run resume test audit verify repair report lint clean-results browser bundle compare
+.PHONY: help run resume test test-fast audit verify repair report lint clean-results browser bundle compare
 .DEFAULT_GOAL := help
 
 help: ## list every target with what it does (this list)
@@ -64,6 +64,9 @@ browser: ## install Debian's chromium for the report test (as root), if missing
 
 test: $(BIN)/.installed browser ## set up .venv on first use, then run the test suite
 	$(BIN)/python -m pytest
+
+test-fast: $(BIN)/.installed ## the fast lane: the unit tests only (pytest -m "not slow"), about half a minute
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(BIN)/.installed ## snakemake --lint and snakefmt --check
 	$(BIN)/snakemake --lint

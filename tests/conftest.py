@@ -87,6 +87,24 @@ def planned_jobs(workdir: Path, *args, configfiles=(TINY,)) -> dict[str, int]:
     return counts
 
 
+# Test lanes (pyproject.toml registers the markers; README "Tests"): a test is `slow` when it
+# runs the workflow or starts Snakemake (it uses a fixture below that does, or says so with
+# @pytest.mark.slow), `cluster`
+# when it needs the SLURM scenario, `gpu` when it needs a CUDA device. `pytest -m "not slow"` is
+# the fast lane: the unit tests, in about a minute.
+SLOW_FIXTURES = {"tiny_run", "cold_run", "tiny_copy", "slurm_run", "shared_copy", "slow_config"}
+LANES = {"test_slurm.py": ("cluster", "slow"), "test_gpu.py": ("gpu",)}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marks = set(LANES.get(item.path.name, ()))
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            marks.add("slow")
+        for mark in sorted(marks):
+            item.add_marker(getattr(pytest.mark, mark))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def slurm_scenario(request, tmp_path_factory):
     """The SLURM scenario of tests/test_slurm.py (tests/slurmrun.py), started in a background

@@ -1,6 +1,7 @@
 """A learning rate far too high: the workflow finishes, flags diverged runs, draws every figure."""
 
 import numpy as np
+import pytest
 import yaml
 
 from actflow import io, layout
@@ -8,6 +9,7 @@ from actflow.figures import FIGURES
 from conftest import TINY, copy_workflow, snakemake
 
 
+@pytest.mark.slow
 def test_diverging_configuration_finishes_with_flags_and_figures(tmp_path):
     cfg = yaml.safe_load(TINY.read_text())
     cfg["exp2"] |= {"optimizer": "sgd", "learning_rate": 1.0e4}  # diverges for every activation

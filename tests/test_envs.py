@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import ROOT
 
@@ -109,6 +110,7 @@ def _distribution(module: str) -> str:
     return packages_distributions()[module.split(".")[0]][0].lower()
 
 
+@pytest.mark.slow
 def test_the_warm_worker_preloads_per_environment_only_what_it_pins():
     envs = {e.name: _env_pins(e) for e in (ROOT / "workflow" / "envs").glob("*.yaml")}
     assert set(warm.BY_ENV) == set(envs)

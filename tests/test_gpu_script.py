@@ -10,6 +10,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: bench/gpu.py would run")
 def test_gpu_script_fails_clearly_without_a_gpu(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "bench/gpu.py"), "--out", str(tmp_path)],

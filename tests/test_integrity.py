@@ -174,6 +174,7 @@ def test_device_cuda_without_a_gpu_is_refused_before_any_job(tiny_copy):
     assert _hashes(tiny_copy) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["results", "results/logs/metrics"])
 def test_a_file_where_the_workflow_needs_a_folder_is_named(tmp_path, where):
     wd = copy_workflow(tmp_path / "wf")

@@ -4,9 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, SNAKEMAKE
 
 
+@pytest.mark.slow
 def test_snakemake_lint_is_clean():
     proc = subprocess.run([SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True)
     assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr, (

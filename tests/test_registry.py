@@ -4,6 +4,8 @@ import inspect
 import subprocess
 import sys
 
+import pytest
+
 from actflow import figures as figreg
 from actflow import layout
 from conftest import ROOT
@@ -47,6 +49,7 @@ def test_every_registered_table_is_documented_in_its_own_section():
             assert f"`{col}`" in docs, (table.name, col)
 
 
+@pytest.mark.slow
 def test_figure_jobs_and_the_snakefile_s_registries_never_import_torch():
     code = ("import sys; sys.path.insert(0, 'workflow/scripts'); "
             "import actflow.plotting, actflow.figures, actflow.layout, actflow.activations, "

@@ -188,6 +188,7 @@ def test_initial_weights_are_nn_linear_s_after_manual_seed():
             assert torch.equal(init[f"{name}.bias"][r], lin.bias.detach().double()[None, :])
 
 
+@pytest.mark.slow
 def test_compiled_step_equals_eager():
     """train.compile: true (torch.compile of the epoch step) records the same numbers, float64."""
     x, y = _data()

@@ -277,6 +277,7 @@ def test_experiment3_change_reruns_nothing_of_experiments_1_and_2(tiny_run, tmp_
         assert "train" not in rules and "data_targets_train" not in rules
 
 
+@pytest.mark.slow
 def test_costlier_training_jobs_start_first(tmp_path):
     """The train rule's priority is its job's estimated work (actflow.budget.training_gflop):
     on the default config Experiment 3's jobs (25 stacked runs) go before Experiment 1's (5),

@@ -276,13 +276,7 @@ def figure_settings():
     listed = ", ".join(map(str, shown[:-1])) + (" and " if len(shown) > 1 else "")
     return config | {
         "neurons": config["neurons"] | {"show_layers": listed + str(shown[-1])},
-        "variant_list": "; ".join(
-            f"{v.name}: {varreg.describe(v, config['seeds'])}"
-            + (f" ({v.question})" if v.question else "")
-            for v in VARIANTS.values()
-            if not v.is_study
-        )
-        or "none configured",
+        "variant_list": figreg.variant_list(VARIANTS.values(), config["seeds"]),
     }
 
 

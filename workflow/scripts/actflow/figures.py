@@ -37,6 +37,25 @@ class Figure:
         return f"**{self.label}.** " + self.caption.format_map(settings)
 
 
+def rst_plain(text) -> str:
+    """Free text (a variant's question or name, anything from the config or the claims file)
+    as plain reStructuredText: every character but letters, digits and spaces is
+    backslash-escaped, so that the report's docutils rendering (directives such as ``raw`` and
+    ``include`` enabled) reads no markup, link or directive in it, and shows it as written."""
+    return "".join(c if c.isalnum() or c == " " else "\\" + c for c in " ".join(str(text).split()))
+
+
+def variant_list(variants, study_seeds) -> str:
+    """The captions' list of variants (every one but the study's settings): name, settings and
+    question, as plain text (rst_plain); "none configured" without any."""
+    from . import variants as varreg
+
+    return "; ".join(
+        rst_plain(f"{v.name}: {varreg.describe(v, study_seeds)}"
+                  + (f" ({v.question})" if v.question else ""))
+        for v in variants if not v.is_study) or "none configured"
+
+
 def _m(experiment, table):
     return layout.TABLES[table].path(experiment)
 
