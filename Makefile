@@ -7,8 +7,13 @@ PYTHON ?= python3.11
 VENV ?= .venv
 CORES ?= all
 BIN := $(VENV)/bin
+# CONFIG=path/to/config.yaml: a config file over config/config.yaml, for every target that runs
+# Snakemake (make run CONFIG=tests/tiny.yaml, then make audit CONFIG=tests/tiny.yaml, …);
+# make repair follows the config its run's manifest recorded, whatever is given.
+CONFIG ?=
+CFG := $(if $(CONFIG),--configfile $(CONFIG))  # last on each line: it takes every word after it
 
-.PHONY: help run resume test test-fast audit verify repair report lint clean-results browser bundle compare
+.PHONY: help run resume test test-fast audit verify clean-stale repair report lint clean-results browser bundle compare
 .DEFAULT_GOAL := help
 
 help: ## list every target with what it does (this list)
@@ -22,8 +27,8 @@ $(BIN)/.installed: requirements.txt
 	touch $@
 
 run: $(BIN)/.installed ## set up .venv on first use, run the whole default workflow, write results/report.html
-	$(BIN)/snakemake --cores $(CORES)
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake --cores $(CORES) $(CFG)
+	$(BIN)/snakemake --report results/report.html $(CFG)
 
 # After a run was killed (SIGKILL, node reclaimed, power loss): remove the lock it left, then
 # continue; incomplete jobs are rerun. Refuses while a Snakemake process works in this folder.
@@ -33,23 +38,26 @@ resume: $(BIN)/.installed ## after a killed run: remove its lock (refused while 
 	$(MAKE) run
 
 report: $(BIN)/.installed ## write the self-contained HTML report results/report.html
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake --report results/report.html $(CFG)
 
 audit: $(BIN)/.installed ## verify every output, then retrain a sample of training jobs and compare bytes
-	$(BIN)/snakemake --cores $(CORES) audit
+	$(BIN)/snakemake --cores $(CORES) audit $(CFG)
 
 # Pack this run for another person to compare with: results/bundle.tar.gz (+ .sha256).
 bundle: $(BIN)/.installed ## pack this run for another person to compare with: results/bundle.tar.gz
-	$(BIN)/snakemake --cores $(CORES) bundle
+	$(BIN)/snakemake --cores $(CORES) bundle $(CFG)
 
 # This run against another run's bundle or results folder: make compare WITH=path/to/bundle.tar.gz
 compare: $(BIN)/.installed ## compare this run with another: make compare WITH=path/to/bundle.tar.gz
 	@test -n "$(WITH)" || { echo "make compare needs WITH=path/to/bundle.tar.gz (or another run's results folder)"; exit 2; }
-	$(BIN)/snakemake --cores $(CORES) compare --config compare_with=$(WITH)
+	$(BIN)/snakemake --cores $(CORES) compare --config compare_with=$(WITH) $(CFG)
 
 # Every output against the manifest: missing, changed and unlisted files (rebuilds nothing).
 verify: $(BIN)/.installed ## every output against the manifest: missing, changed, unlisted (rebuilds nothing)
 	PYTHONPATH=workflow/scripts $(BIN)/python -m actflow.audit verify
+
+clean-stale: $(BIN)/.installed ## delete the outputs of variants no longer in the config (make verify lists them)
+	PYTHONPATH=workflow/scripts $(BIN)/python -m actflow.audit clean-stale
 
 # Rebuild what verify finds missing or changed, then everything that depends on it.
 repair: $(BIN)/.installed ## rebuild what verify finds missing or changed, and what depends on it

@@ -78,11 +78,14 @@ def test_user_adds_a_claim_by_editing_the_yaml_alone(tiny_copy):
     f.write_text(yaml.safe_dump(doc))
     plan = planned_job_list(tiny_copy)
     assert {r for r, _ in plan} - {"all"} == {"audit_claims", "manifest", "figure",
-                                                "reading_figures"}
+                                                "reading_figures", "summary"}
     assert [wc["figure"] for r, wc in plan if r == "figure"] == ["fig12_sensitivity"]
-    snakemake(tiny_copy)
+    proc = snakemake(tiny_copy)
     df = io.read_parquet(tiny_copy / "results/audit/claims.parquet").set_index("claim")
     assert df.loc["relu_loss_drops", "verdict"] == "holds"
+    # the run ends on its findings, the new claim counted
+    out = proc.stdout + proc.stderr
+    assert "What this run found" in out and f"  {len(df)} claims: " in out
 
 
 def test_audit_reexecutes_exactly_and_reports_tampering_without_overwriting(tiny_copy, tmp_path):
@@ -102,8 +105,12 @@ def test_audit_reexecutes_exactly_and_reports_tampering_without_overwriting(tiny
     df.loc[0, "loss"] += 1.0
     io.write_parquet(df, victim, io.read_metadata(victim)["config"])
     tampered = _sha(victim)
-    snakemake(tiny_copy, "audit", "--forcerun", "audit", "--allowed-rules", "audit",
-              configfiles=(conf,))
+    proc = snakemake(tiny_copy, "audit", "--forcerun", "reexecute", "--allowed-rules",
+                     "reexecute", "audit", configfiles=(conf,), check=False)
+    # a failed audit fails the run, naming the file
+    assert proc.returncode != 0
+    assert ("the re-execution audit failed: 2 file(s) differ from the manifest: "
+            "results/train/exp1/relu/loss.parquet (changed)") in proc.stdout + proc.stderr
     table = io.read_parquet(tiny_copy / "results/audit/reexecution.parquet")
     bad = table[table["verdict"] != "match"]
     # verify (every output) names it, and the retrained job differs from it
@@ -113,3 +120,26 @@ def test_audit_reexecutes_exactly_and_reports_tampering_without_overwriting(tiny
     assert _sha(victim) == tampered  # the audit never overwrites results
     md = (tiny_copy / "results/audit/reexecution.md").read_text()
     assert "2 mismatch" in md and "1 changed" in md
+
+
+def test_the_summary_counts_what_the_claims_table_says_and_renders_as_plain_rst(tiny_run):
+    from docutils.core import publish_parts
+
+    from actflow import summary
+
+    claims = io.read_parquet(tiny_run / layout.AUDIT["claims_parquet"])
+    sens = io.read_parquet(tiny_run / layout.AUDIT["sensitivity_parquet"])
+    manifest = json.loads((tiny_run / layout.AUDIT["manifest"]).read_text())
+    f = summary.facts(claims, sens, manifest)
+    assert sum(c["claims"] for c in f["counts"]) == len(claims) == f["total"]
+    for verdict in summary.ORDER:
+        assert sum(c[verdict] for c in f["counts"]) == (claims["verdict"] == verdict).sum()
+    assert [c for c, *_ in f["failing"]] == list(claims.loc[claims["verdict"] == "does not hold",
+                                                             "claim"])
+    assert {c for c, *_ in f["variants"]} == set(claims.loc[claims["differs_under"].fillna("")
+                                                            != "", "claim"])
+    md = (tiny_run / layout.SUMMARY).read_text()
+    assert md == summary.markdown(f) and manifest["cpu"] in md
+    html = publish_parts((tiny_run / layout.FRONT_PAGE).read_text(), writer_name="html")["body"]
+    assert "system-message" not in html and "What this run found." in html
+    assert html.count("<table") == 2

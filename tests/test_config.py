@@ -84,6 +84,12 @@ BAD += [
      "already the name of the study's experiment"),
     ({"variants": [{"name": "lr", "of": "exp2", "grid": {"learning_rate": [0.01, 0.01]}}]},
      "variants[0] (lr-learning_rate=0.01).name", "already the name of another variant"),
+    # two grid values written alike in the generated names (6 significant digits)
+    ({"variants": [{"name": "lr", "of": "exp2", "grid": {"learning_rate": [1e-10, 1.0000001e-10]}}]},
+     "variants[0] (lr).grid.learning_rate", r"1e-10 and 1.0000001e-10 are both written '1e-10'.*"
+                                            r"give each its own variant"),
+    ({"activations": ["relu"] * 3 + ["gelu"] * 397}, "activations",
+     r"^(?!.*gelu.*gelu).*'relu' is listed more than once \(400 items\): list each once"),
     ({"variants": [{"name": "lr", "of": "exp2", "grid": {"learning_rate": 0.01}}]},
      "variants[0] (lr).grid", "non-empty lists of values"),
     ({"variants": [{"name": "lr", "of": "exp2", "learning_rate": 0.1,
@@ -124,6 +130,28 @@ def test_bad_config_names_key_and_reason(override, key, reason):
     assert re.search(reason, msg), msg
     assert "fix config/config.yaml" in msg
     assert "\n" not in msg  # one line
+
+
+def test_text_keys_stay_text_and_number_keys_given_as_text_become_numbers():
+    cfg = validate({"exp1": {"learning_rate": "1e-2"},
+                    "variants": [{"name": "a", "of": "exp1", "question": "2024"},
+                                 {"name": "b", "of": "exp1", "question": "NaN",
+                                  "learning_rate": "0.5"}]}, SCHEMA)
+    assert cfg["exp1"]["learning_rate"] == 0.01
+    assert [v["question"] for v in cfg["variants"]] == ["2024", "NaN"]
+    assert cfg["variants"][1]["learning_rate"] == 0.5
+
+
+def test_yaml_merge_keys_are_read_and_a_key_given_twice_is_still_refused(tmp_path):
+    f = tmp_path / "merge.yaml"
+    f.write_text("base: &b {hidden_layers: 3, width: 8, epochs: 12}\n"
+                 "exp1: {<<: *b, epochs: 20}\nexp2:\n  <<: *b\n")
+    doc = load_yaml(f)
+    assert doc["exp1"] == {"hidden_layers": 3, "width": 8, "epochs": 20}  # own key wins
+    assert doc["exp2"] == {"hidden_layers": 3, "width": 8, "epochs": 12}
+    f.write_text("exp1:\n  <<: {width: 8}\n  epochs: 1\n  epochs: 2\n")
+    with pytest.raises(ConfigError, match="'epochs' appears twice"):
+        load_yaml(f)
 
 
 def test_config_that_is_not_a_mapping_is_refused():

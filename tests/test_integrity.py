@@ -10,6 +10,7 @@ import os
 import resource
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -97,10 +98,11 @@ def test_repair_rebuilds_a_deleted_intermediate_whose_downstream_files_exist(tin
     for p in (tiny_copy / layout.train_dir("exp2", "relu")).iterdir():
         p.unlink()
     assert planned_jobs(tiny_copy) == {}  # what the issue found
+    # no --configfile: repair follows the tiny config the manifest recorded, not the default
     proc = subprocess.run(PY + ["actflow.audit", "repair", "--snakemake", SNAKEMAKE, "--cores",
-                                "2", "--", "--configfile", str(TINY)],
-                          cwd=tiny_copy, env=ENV, capture_output=True, text=True)
+                                "2"], cwd=tiny_copy, env=ENV, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "repairing with the config the manifest recorded" in proc.stdout
     assert f"rebuilding {len(layout.TRAIN_FILES)} file(s)" in proc.stdout
     assert _verify(tiny_copy)[0] == 0
     after = _hashes_but_timings(tiny_copy)
@@ -163,6 +165,57 @@ def test_weights_of_another_experiment_are_refused_naming_both(tiny_copy):
     assert {k for k in before if before[k] != after.get(k)} == {str(dst.relative_to(tiny_copy))}
 
 
+def test_a_failed_manifest_job_keeps_the_previous_manifest_and_repair_recovers(tiny_copy):
+    """A 0-byte figure: the manifest job refuses it and fails; the previous manifest stays, so
+    that verify names the figure and repair rebuilds it (also without any manifest)."""
+    manifest = tiny_copy / layout.AUDIT["manifest"]
+    previous = manifest.read_bytes()
+    png = tiny_copy / "results/figures/fig1_activations.png"
+    good = png.read_bytes()
+    png.write_bytes(b"")
+    proc = snakemake(tiny_copy, check=False)
+    assert proc.returncode != 0
+    assert manifest.read_bytes() == previous
+    code, out = _verify(tiny_copy)
+    assert code == 1 and "changed: results/figures/fig1_activations.png" in out
+    repair = PY + ["actflow.audit", "repair", "--snakemake", SNAKEMAKE, "--cores", "2"]
+    proc = subprocess.run(repair, cwd=tiny_copy, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert png.read_bytes() == good and _verify(tiny_copy)[0] == 0
+    manifest.unlink()  # no manifest at all: repair rebuilds what Snakemake finds missing
+    proc = subprocess.run(repair + ["--", "--configfile", str(TINY)], cwd=tiny_copy, env=ENV,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "repairing without one" in proc.stdout and _verify(tiny_copy)[0] == 0
+
+
+def test_weights_trained_on_other_data_are_refused_naming_the_data(tiny_copy, tmp_path):
+    """Weights of the same job trained on another noise draw (as with another data.seed) copied
+    over a finished run's: the weights' identity holds the training data's SHA-256."""
+    from actflow import jobs
+
+    folder = tiny_copy / layout.train_outputs("exp2", "relu")["weights"].parent
+    files = {n: folder / f for n, f in layout.TRAIN_FILES.items()}
+    meta = io.read_metadata(files["loss"])["config"]
+    _, _, wmeta = io.load_weights(files["weights"])
+    data = io.read_parquet(tiny_copy / meta["data"])
+    other = tmp_path / "other_draw.parquet"
+    io.write_parquet(data.assign(y=data["y"] + 0.01), other, {})
+    out = {n: str(tmp_path / "other" / f) for n, f in layout.TRAIN_FILES.items()}
+    jobs.train_job(str(other), out, {k: wmeta[k] for k in ("experiment", "variant", "activation")},
+                   meta["seeds"], meta["hp"], "cpu", 1, config=meta,
+                   unit_every=meta.get("unit_every", 10))
+    before = _hashes(tiny_copy)
+    files["weights"].write_bytes(Path(out["weights"]).read_bytes())
+    proc = snakemake(tiny_copy, check=False)
+    logs = "".join(p.read_text() for p in (tiny_copy / "results/logs/metrics").glob("exp2_*.log"))
+    assert proc.returncode != 0
+    assert "holds weights of another job (data_sha256: the file holds" in logs, logs[-2000:]
+    after = _hashes(tiny_copy)
+    assert {k for k in before if before[k] != after.get(k)} == {
+        str(files["weights"].relative_to(tiny_copy))}
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_device_cuda_without_a_gpu_is_refused_before_any_job(tiny_copy):
     before = _hashes(tiny_copy)
@@ -185,3 +238,40 @@ def test_a_file_where_the_workflow_needs_a_folder_is_named(tmp_path, where):
     assert proc.returncode != 0
     assert f"{where} is a file, but the workflow writes into a folder of that name" in out
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("results", ["file", "none"])
+def test_verify_without_a_run_folder_says_so_in_one_line(tmp_path, monkeypatch, capsys, results):
+    monkeypatch.chdir(tmp_path)
+    if results == "file":
+        (tmp_path / layout.RESULTS).write_text("not a folder")
+    assert audit.main(["verify"]) == 2
+    out = capsys.readouterr().out.strip()
+    assert "\n" not in out and "Traceback" not in out
+    assert ("results is a file, not the folder of a run" if results == "file"
+            else "does not exist: run the workflow first") in out
+
+
+def test_outputs_of_removed_variants_are_named_so_and_clean_stale_removes_them(tmp_path,
+                                                                               monkeypatch,
+                                                                               capsys):
+    """A manifest whose config has one variant, and results of another that was removed."""
+    monkeypatch.chdir(tmp_path)
+    kept, gone = "results/train/exp2_sgd/relu/loss.parquet", "results/train/exp2_old/relu/loss.parquet"
+    for rel in (kept, gone, "results/metrics/exp2_old/dead_neurons.parquet",
+                "results/metrics/exp2/extra.parquet"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    doc = {"files": {kept: {"bytes": 1, "sha256": io.sha256(tmp_path / kept)}},
+           "config": {"variants": [{"name": "exp2_sgd", "of": "exp2"}]}}
+    (tmp_path / layout.AUDIT["manifest"]).parent.mkdir(parents=True)
+    (tmp_path / layout.AUDIT["manifest"]).write_text(json.dumps(doc))
+    assert audit.main(["verify"]) == 1
+    out = capsys.readouterr().out
+    assert "2 outputs of variants no longer in the config (exp2_old):" in out
+    assert "unlisted: results/metrics/exp2/extra.parquet" in out  # not a removed variant's
+    assert "make clean-stale" in out
+    assert audit.main(["clean-stale"]) == 0
+    assert not (tmp_path / "results/train/exp2_old").exists()
+    assert not (tmp_path / "results/metrics/exp2_old").exists()
+    assert (tmp_path / kept).is_file() and (tmp_path / "results/metrics/exp2/extra.parquet").is_file()

@@ -36,6 +36,12 @@ def test_report_shows_every_figure_and_the_claims_table(tiny_copy, tmp_path):
             page.get_by_text(category).click()
             return row(name)
 
+        # the front page opens on the run's findings (rule summary), as a table
+        page.goto(report.as_uri())
+        page.get_by_text("What this run found.").first.wait_for(timeout=10_000)
+        body = page.inner_text("body")
+        assert "Numbers that do not hold" in body and "Experiment 1 (gradient flow)" in body
+        page.screenshot(path=str(tmp_path / "front.png"))
         for category, figs in categories.items():
             page.goto(report.as_uri())  # once per category: its list stays beside a figure
             for f in figs:  # listed with number and title

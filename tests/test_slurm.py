@@ -78,7 +78,8 @@ def test_every_job_is_submitted_through_sbatch(slurm_run, tiny_run):
     local = re.findall(r"^localrule (\w+):", log, re.M)
     assert set(map(rule_family, local)) == {
         "data_sine", "data_targets_train", "data_targets_test", "union_table",
-        "activation_curves", "figure", "audit_claims", "reading_figures", "manifest", "all"}
+        "activation_curves", "figure", "audit_claims", "reading_figures", "manifest", "summary",
+        "all"}
     assert set(submitted) == {"train", "history_metrics", "weight_metrics", "capacity_metrics"}
     assert not any(c.startswith(tuple(f"rule_{r}_" for r in local)) for c in comments), comments
     print(f"SLURM jobs submitted: {len(jobs)}; local jobs: {len(local)}")

@@ -14,8 +14,9 @@ from conftest import ROOT, TINY, planned_job_list, planned_jobs
 # Target rules, and the audit jobs that summarise everything (the manifest hashes every
 # output and records the whole config, so it reruns, in a second, after any change).
 # the audit's products, which any change of a result redraws: the claims, their
-# specification curves (rules reading_figures_N, one family), the manifest
-TARGETS = {"all", "exp1", "exp2", "exp3", "manifest", "audit_claims", "reading_figures"}
+# specification curves (rules reading_figures_N, one family), the manifest and the summary
+TARGETS = {"all", "exp1", "exp2", "exp3", "manifest", "audit_claims", "reading_figures",
+           "summary"}
 
 def _table_files(root):
     """(path, columns the registry gives) of every metric table of the run, variants included."""

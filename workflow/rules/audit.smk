@@ -156,7 +156,29 @@ rule manifest:
         "../scripts/manifest.py"
 
 
-rule audit:
+rule summary:
+    """The run's findings in a few lines (actflow.summary): results/summary.md, the report's
+    front page and what a finished run prints."""
+    input:
+        claims=layout.AUDIT["claims_parquet"],
+        sensitivity=layout.AUDIT["sensitivity_parquet"],
+        manifest=layout.AUDIT["manifest"],
+        description=os.path.join(WORKFLOW_DIR, "workflow", "report", "workflow.rst"),
+        code=code("summary.py"),
+    output:
+        markdown=layout.SUMMARY,
+        front_page=layout.FRONT_PAGE,
+    log:
+        "results/logs/audit/summary.log",
+    localrule: True
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    script:
+        "../scripts/summary.py"
+
+
+rule reexecute:
     """Retrain a sample of training jobs in a scratch folder; compare with the manifest."""
     input:
         manifest=layout.AUDIT["manifest"],
@@ -179,6 +201,22 @@ rule audit:
         scratch="results/audit/scratch",
     script:
         "../scripts/reexecute.py"
+
+
+rule audit:
+    """The re-execution audit's verdict: fails, naming the files, when any output or any
+    retrained job differs from the manifest (results/audit/reexecution.md has the table).
+    """
+    input:
+        table=layout.AUDIT["reexecution_parquet"],
+        code=code("audit_verdict.py"),
+    log:
+        "results/logs/audit/audit.log",
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    script:
+        "../scripts/audit_verdict.py"
 
 
 rule verify:

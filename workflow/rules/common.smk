@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from snakemake.logging import logger
@@ -414,6 +415,17 @@ def check_folders():
         guard.check_output_dirs(paths)
     except guard.GuardError as err:
         raise WorkflowError(str(err)) from None
+    if not os.path.exists(
+        layout.RESULTS
+    ):  # a folder without an earlier run: say where to
+        print(  # (stderr: the --dag / --rulegraph output on stdout stays clean)
+            f"No earlier run in {os.getcwd()}: this run writes a new "
+            f"{os.path.join(os.getcwd(), layout.RESULTS)}",
+            file=sys.stderr,
+        )
+
+
+STARTED = [float("inf")]  # when this run's first job started (onstart)
 
 
 def run_started():
@@ -440,6 +452,7 @@ def run_started():
             f"make repair), which rebuilds them and what depends on them."
         )
     guard.backup(".", workflow.persistence)
+    STARTED[0] = time.time()
     # local jobs only (on a cluster: the local rules); not with conda or containers, whose jobs
     # run in environments of their own
     if not workflow.deployment_settings.deployment_method:
@@ -465,6 +478,35 @@ def run_succeeded():
     for proc in WARM:
         warm.stop(proc)
     guard.discard_backup(".")
+    print_summary()
+
+
+def print_summary():
+    """After a run that wrote results/summary.md (rule summary): its findings in a few lines."""
+    if (
+        not os.path.exists(layout.SUMMARY)
+        or os.path.getmtime(layout.SUMMARY) < STARTED[0]
+    ):
+        return
+    import pandas as pd
+
+    from actflow import summary
+
+    try:
+        text = summary.terminal(
+            summary.facts(
+                pd.read_parquet(layout.AUDIT["claims_parquet"]),
+                pd.read_parquet(layout.AUDIT["sensitivity_parquet"]),
+                json.loads(Path(layout.AUDIT["manifest"]).read_text()),
+            )
+        )
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+    ) as err:  # the run succeeded: say, do not fail
+        text = f"(no summary: {err}; see {layout.SUMMARY})"
+    logger.info("\n" + text)
 
 
 def run_failed():

@@ -1,4 +1,4 @@
-"""Adapter: rule audit -> actflow.jobs.reexecute."""
+"""Adapter: rule reexecute -> actflow.jobs.reexecute."""
 from actflow import io, jobs
 
 io.setup_logging(snakemake.log[0])

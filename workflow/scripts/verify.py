@@ -9,5 +9,5 @@ report = audit.verify_report(result)
 print(report)
 with open(snakemake.log[0], "a") as fh:
     fh.write(report + "\n")
-if result["missing"] or result["changed"] or result["unlisted"]:
+if result["missing"] or result["changed"] or result["unlisted"] or result["stale"]:
     sys.exit(1)

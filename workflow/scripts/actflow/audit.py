@@ -209,11 +209,16 @@ def verify(manifest_path=layout.AUDIT["manifest"], root=".") -> dict:
     or SHA-256 differs), ``unlisted`` (on disk under results/, not in the manifest; logs and benchmarks aside) and
     ``ok`` (their count). Like ``dvc status``: it rebuilds nothing."""
     root = Path(root)
+    results = root / layout.RESULTS
+    if results.exists() and not results.is_dir():
+        raise FileNotFoundError(f"{layout.RESULTS} is a file, not the folder of a run: move it "
+                                f"away (the workflow writes its results there), then run it")
     try:
-        files = json.loads((root / manifest_path).read_text())["files"]
+        doc = json.loads((root / manifest_path).read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{manifest_path} does not exist: run the workflow first "
                                 f"(make run) so that there is a manifest to verify against") from None
+    files = doc["files"]
     missing, changed, ok = [], [], 0
     for rel, rec in sorted(files.items()):
         path = root / rel
@@ -224,20 +229,61 @@ def verify(manifest_path=layout.AUDIT["manifest"], root=".") -> dict:
         else:
             ok += 1
     unlisted = sorted(_on_disk(root) - set(files))
-    return {"missing": missing, "changed": changed, "unlisted": unlisted, "ok": ok}
+    gone = _gone_variants(doc.get("config", {}), unlisted)
+    stale = [f for f in unlisted if _variant_folder(f) in gone]
+    unlisted = [f for f in unlisted if f not in set(stale)]
+    return {"missing": missing, "changed": changed, "unlisted": unlisted, "stale": stale,
+            "stale_variants": sorted(gone), "ok": ok}
+
+
+def _variant_folder(rel: str) -> str | None:
+    """The variant (or experiment) folder of a per-variant output (results/<kind>/<name>/…)."""
+    parts = Path(rel).parts
+    return parts[2] if len(parts) > 3 and parts[1] in ("data", "train", "metrics") else None
+
+
+def _gone_variants(config: dict, unlisted) -> set[str]:
+    """Variant folders among ``unlisted`` files that name no variant of the manifest's config:
+    outputs of variants removed from the config since (or of another config's run)."""
+    from . import variants
+
+    try:
+        names = {v["name"] for v in variants.expand_entries(config.get("variants") or [])}
+    except variants.VariantError:
+        return set()
+    names |= set(variants.STUDY) | {"study"}
+    return {f for f in map(_variant_folder, unlisted) if f and f not in names}
 
 
 def verify_report(result: dict) -> str:
     lines = [f"{result['ok']} file(s) match the manifest."]
     for key, what in (("missing", "listed in the manifest but missing"),
                       ("changed", "changed since the manifest certified them"),
-                      ("unlisted", "not in the manifest (made by another run or copied in)")):
-        if result[key]:
+                      ("unlisted", "not in the manifest (made by another run or copied in)"),
+                      ("stale", "outputs of variants no longer in the config ("
+                       + ", ".join(result.get("stale_variants", [])) + ")")):
+        if result.get(key):
             lines.append(f"{len(result[key])} {what}:")
             lines += [f"  {key}: {f}" for f in result[key]]
+    if result.get("stale"):
+        lines.append("To delete the outputs of variants no longer in the config: make clean-stale")
     if result["missing"] or result["changed"]:
         lines.append("To rebuild the missing and changed files and what depends on them: make repair")
     return "\n".join(lines)
+
+
+def clean_stale(manifest_path=layout.AUDIT["manifest"], root=".") -> list[str]:
+    """Delete the outputs of variants no longer in the manifest's config (:func:`verify`'s
+    ``stale``), with their emptied folders; returns what was deleted."""
+    root = Path(root)
+    stale = verify(manifest_path, root)["stale"]
+    for rel in stale:
+        (root / rel).unlink()
+    for folder in sorted({(root / rel).parent for rel in stale}, key=lambda p: -len(p.parts)):
+        while folder != root / layout.RESULTS and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent
+    return stale
 
 
 def training_jobs(manifest_doc) -> list[str]:
@@ -340,24 +386,54 @@ def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md,
     return table
 
 
+def reexecution_verdict(table_path) -> str | None:
+    """None when every row of the re-execution table (:func:`reexecute`) matches; else one
+    line naming what differs, for the ``audit`` rule to fail with."""
+    table = io.read_parquet(table_path)
+    bad = table[table["verdict"] != "match"]
+    if bad.empty:
+        return None
+    named = [f"{r.file} ({r.verdict})" if r.job == "(every output)"
+             else f"{r.job}/{r.file} ({r.verdict} on retraining)" for r in bad.itertuples()]
+    return (f"the re-execution audit failed: {len(bad)} file(s) differ from the manifest: "
+            f"{'; '.join(named[:5])}{' …' if len(named) > 5 else ''}; the table: "
+            f"{layout.AUDIT['reexecution_markdown']} (make verify, then make repair, restores "
+            f"what changed)")
+
+
 def repair(snakemake_bin: str, cores: str = "all", extra=()) -> int:
     """Delete the results that differ from the manifest, rebuild them and every missing one
     (as explicit targets: Snakemake does not rebuild a missing intermediate whose downstream
     files exist), then run the whole workflow, which reruns what depends on them."""
     import subprocess
+    import tempfile
 
-    result = verify()
+    import yaml
+
+    try:
+        result = verify()
+    except FileNotFoundError as err:  # no manifest: what Snakemake itself finds to rebuild
+        print(f"{err}; repairing without one: rebuilding what Snakemake finds missing or "
+              f"incomplete")
+        return subprocess.call([snakemake_bin, "--cores", cores, *extra])
+    recorded = json.loads(Path(layout.AUDIT["manifest"]).read_text()).get("config")
     for rel in result["changed"]:
         Path(rel).unlink()
     targets = result["missing"] + result["changed"]
     print(verify_report(result))
-    options = ["--cores", cores, *extra]  # after the targets: --configfile takes several values
-    if targets:
-        print(f"rebuilding {len(targets)} file(s), then everything that depends on them")
-        code = subprocess.call([snakemake_bin, *targets, *options])
-        if code:
-            return code
-    return subprocess.call([snakemake_bin, *options])
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ["--cores", cores, *extra]  # after the targets: --configfile takes several values
+        if recorded:  # the run's own config, as the manifest recorded it, whatever was passed
+            conf = Path(tmp) / "manifest-config.yaml"
+            conf.write_text(yaml.safe_dump(recorded, sort_keys=False))
+            options += ["--configfile", str(conf)]
+            print("repairing with the config the manifest recorded (results/audit/config.yaml)")
+        if targets:
+            print(f"rebuilding {len(targets)} file(s), then everything that depends on them")
+            code = subprocess.call([snakemake_bin, *targets, *options])
+            if code:
+                return code
+        return subprocess.call([snakemake_bin, *options])
 
 
 def main(argv=None) -> int:
@@ -368,6 +444,8 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
     v = sub.add_parser("verify", help="list missing, changed and unlisted results (make verify)")
     v.add_argument("--manifest", default=layout.AUDIT["manifest"])
+    sub.add_parser("clean-stale", help="delete outputs of variants no longer in the config "
+                                       "(make clean-stale)")
     r = sub.add_parser("repair", help="rebuild missing and changed results (make repair)")
     r.add_argument("--snakemake", default="snakemake")
     r.add_argument("--cores", default="all")
@@ -380,7 +458,17 @@ def main(argv=None) -> int:
             print(err)
             return 2
         print(verify_report(result))
-        return 1 if (result["missing"] or result["changed"] or result["unlisted"]) else 0
+        return 1 if (result["missing"] or result["changed"] or result["unlisted"]
+                     or result["stale"]) else 0
+    if a.command == "clean-stale":
+        try:
+            gone = clean_stale()
+        except FileNotFoundError as err:
+            print(err)
+            return 2
+        print(f"deleted {len(gone)} output(s) of variants no longer in the config"
+              + "".join(f"\n  {f}" for f in gone))
+        return 0
     return repair(a.snakemake, a.cores, a.snakemake_args)
 
 

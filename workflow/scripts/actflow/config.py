@@ -87,11 +87,11 @@ def validate(config: dict, schema_path) -> dict:
     where = "config/config.yaml (or the --config / --configfile you passed)"
     if not isinstance(config, dict):
         raise ConfigError(f"the configuration must be a mapping of keys to values; fix {where}")
-    _coerce_numbers(config)
-    for path, value in _nonfinite(config):
-        raise ConfigError(f"config key '{_key(path)}': {value} is not a finite number; fix {where}")
     with open(schema_path) as fh:
         schema = with_registries(safe_load(fh))
+    _coerce_numbers(config, schema, schema)
+    for path, value in _nonfinite(config):
+        raise ConfigError(f"config key '{_key(path)}': {value} is not a finite number; fix {where}")
     validator = _with_defaults(_strict_integers(jsonschema.Draft7Validator))(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
@@ -116,6 +116,10 @@ def _message(err) -> str:
     if err.validator == "additionalProperties":
         known = sorted(err.schema.get("properties", {}))
         return f"{err.message}; known keys here: {', '.join(known)}"
+    if err.validator == "uniqueItems" and isinstance(err.instance, list):
+        seen = set()
+        dup = next((v for v in err.instance if repr(v) in seen or seen.add(repr(v))), None)
+        return f"{dup!r} is listed more than once ({len(err.instance)} items): list each once"
     if err.validator == "required":
         return f"{err.message} (a required section or key is missing)"
     if err.validator == "type" and err.validator_value == "integer" \
@@ -228,12 +232,17 @@ def with_registries(schema: dict) -> dict:
     return schema
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(SafeLoader):
     """YAML that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
 
     def construct_mapping(self, node, deep=False):
         seen = {}
         for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:  # `<<: *anchor`: keys merged in, which the mapping's
+                continue  # own keys may override (YAML's merge keys; SafeLoader expands them)
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise ConfigError(
@@ -253,12 +262,16 @@ def load_yaml(path):
         raise ConfigError(f"{path}: {err}") from None
 
 
-def _coerce_numbers(node):
+def _coerce_numbers(node, schema: dict, root: dict):
     """Numbers given as text (``--config "exp1={learning_rate: 1e-2}"`` arrives as strings) become
-    numbers; anything else is left for the schema to judge."""
+    numbers, except where the schema says the key is text (a variant's question '2024' stays
+    the text 2024); anything else is left for the schema to judge."""
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
     for key, value in list(items):
+        sub = _child_schema(schema, key, root)
         if isinstance(value, str):
+            if _is_text(sub):
+                continue
             for kind in (int, float):
                 try:
                     node[key] = kind(value)
@@ -266,7 +279,30 @@ def _coerce_numbers(node):
                 except ValueError:
                     pass
         else:
-            _coerce_numbers(value)
+            _coerce_numbers(value, sub, root)
+
+
+def _resolved(schema, root: dict) -> dict:
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = root.get("definitions", {}).get(schema["$ref"].rsplit("/", 1)[1], {})
+    return schema if isinstance(schema, dict) else {}
+
+
+def _child_schema(schema: dict, key, root: dict) -> dict:
+    """The schema of ``key`` (a mapping key or a list index) under ``schema``; {} if unknown."""
+    s = _resolved(schema, root)
+    if isinstance(key, int):
+        return _resolved(s.get("items", {}), root)
+    if key in s.get("properties", {}):
+        return _resolved(s["properties"][key], root)
+    extra = s.get("additionalProperties")
+    return _resolved(extra, root) if isinstance(extra, dict) else {}
+
+
+def _is_text(schema: dict) -> bool:
+    kinds = schema.get("type")
+    kinds = set(kinds if isinstance(kinds, list) else [kinds] if kinds else [])
+    return bool(kinds) and not kinds & {"number", "integer"}
 
 
 def _sorted(node):

@@ -78,7 +78,10 @@ def backup(root=".", persistence=None) -> int:
     dest = root / BACKUP
     shutil.rmtree(dest, ignore_errors=True)  # a left-over of a killed run: superseded
     index = {}
-    for rel in certified_files(Path(root)):
+    # the manifest's own files too: a failed manifest job (it refuses a file that does not read
+    # back) then leaves the previous manifest, not none
+    own = [f for f in layout.MANIFEST_OUTPUTS if (root / f).is_file()]
+    for rel in [*certified_files(Path(root)), *own]:
         target = dest / "files" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -49,11 +49,13 @@ def target_test_data(out, targets, n_test: int, x_min: float, x_max: float, conf
 
 
 # ---------------------------------------------------------------- training
-def weights_identity(keys: dict, seeds, hyper: dict, targets=None) -> dict:
+def weights_identity(keys: dict, seeds, hyper: dict, data, targets=None) -> dict:
     """What a weights file says it is: the job's keys (experiment, variant, activation), seeds,
-    targets (a capacity experiment) and training settings. Readers pass the same dict as
-    ``expect`` to io.load_weights."""
-    out = {**keys, "seeds": [int(s) for s in seeds], "hyper": dict(hyper)}
+    targets (a capacity experiment), training settings and the SHA-256 of the training data
+    file (which covers every data setting: its seed, size, noise, range). Readers pass the same
+    dict, from their own data file, as ``expect`` to io.load_weights."""
+    out = {**keys, "seeds": [int(s) for s in seeds], "hyper": dict(hyper),
+           "data_sha256": io.sha256(data)}
     if targets is not None:
         out["targets"] = list(targets)
     return out
@@ -94,7 +96,7 @@ def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log
     io.write_parquet(tables.timing_table(cost, shape, result.device, io.machine(result.device)),
                      out["timing"], config)
     io.save_weights(out["weights"], result.init_params, result.final_params, {
-        **weights_identity(keys, seeds, hp, targets),
+        **weights_identity(keys, seeds, hp, data, targets),
         "layout": "W as (runs, fan_in, fan_out), b as (runs, 1, fan_out)",
     })
     logging.getLogger("actflow.train").info(
@@ -172,7 +174,7 @@ def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hype
     L = hyper["hidden_layers"]
     for act, path in weights.items():
         ids = keys | {"activation": act}
-        init, final, _ = io.load_weights(path, expect=weights_identity(ids, seeds, hyper))
+        init, final, _ = io.load_weights(path, expect=weights_identity(ids, seeds, hyper, data))
         st = status[status["activation"] == act].set_index("seed").loc[list(seeds)]
         diverged = st["diverged"].to_numpy(dtype=bool)
         bins = neurons.histogram_edges([init, final], x, act, L, ok=~diverged, n_bins=n_bins)
@@ -239,7 +241,8 @@ def capacity_metrics(keys: dict, weights: dict, runs, train_data, test_data, out
     cap, preds = [], []
     for act, path in weights.items():
         ids = keys | {"activation": act}
-        _, final, _ = io.load_weights(path, expect=weights_identity(ids, seeds, hyper, targets))
+        _, final, _ = io.load_weights(path, expect=weights_identity(ids, seeds, hyper, train_data,
+                                                                     targets))
         st = status[status["activation"] == act].set_index(["target", "seed"])
         xr = x_tr[..., 0] if x_tr.ndim == 3 else np.broadcast_to(x_tr[:, 0], (len(per_run), len(x_tr)))
         yr = y_tr[..., 0] if y_tr.ndim == 3 else np.broadcast_to(y_tr[:, 0], xr.shape)

@@ -323,8 +323,14 @@ def bundle_files(variant_kinds: dict[str, str], weights_of=()) -> list[str]:
 
 # Written next to the outputs but not outputs of the DAG's results: not in the manifest.
 UNCERTIFIED_DIRS = (f"{RESULTS}/logs", f"{RESULTS}/benchmarks", f"{RESULTS}/audit/scratch")
+# The HTML report (snakemake --report) and the run's summary (actflow.summary): the report's
+# front page and what a finished run prints; made after the manifest, from it.
+REPORT = f"{RESULTS}/report.html"
+SUMMARY = f"{RESULTS}/summary.md"
+FRONT_PAGE = f"{RESULTS}/audit/front_page.rst"  # the report's front page: description + summary
+# The manifest job's outputs.
+MANIFEST_OUTPUTS = (AUDIT["manifest"], AUDIT["config"], AUDIT["manifest_html"], AUDIT["config_html"])
 # The bundle and the comparison are made from the manifest (and another run), after it.
-UNCERTIFIED_FILES = (AUDIT["manifest"], AUDIT["config"], AUDIT["manifest_html"],
-                     AUDIT["config_html"], AUDIT["reexecution_parquet"],
-                     AUDIT["reexecution_markdown"], f"{RESULTS}/report.html",
+UNCERTIFIED_FILES = (*MANIFEST_OUTPUTS, AUDIT["reexecution_parquet"],
+                     AUDIT["reexecution_markdown"], REPORT, SUMMARY, FRONT_PAGE,
                      *BUNDLE.values(), *COMPARISON.values())

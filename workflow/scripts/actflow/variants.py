@@ -122,6 +122,16 @@ def expand_entries(entries) -> list[dict]:
                         "overrides": _nest(flat), "seeds": seeds})
             continue
         keys = sorted(grid)  # names do not depend on the order the keys are written in
+        for k in keys:  # two values written alike in a name would name two variants alike
+            shown: dict = {}
+            for v in grid[k]:
+                if _fmt(v) in shown and shown[_fmt(v)] != v:
+                    raise VariantError(
+                        f"{where_named}.grid.{k}",
+                        f"the values {shown[_fmt(v)]!r} and {v!r} are both written {_fmt(v)!r} "
+                        f"in the generated variant names (6 significant digits): use values "
+                        f"that differ within 6 digits, or give each its own variant and name")
+                shown[_fmt(v)] = v
         for values in itertools.product(*(grid[k] for k in keys)):
             label = "-".join(f"{k.removeprefix('data.')}={_fmt(v)}" for k, v in zip(keys, values))
             out.append({"name": f"{name}-{label}", "of": entry["of"], "question": question,

@@ -1,0 +1,154 @@
+"""The run's findings in a few lines: what ``make run`` prints when it ends, ``results/summary.md``
+and the report's front page (the same text).
+
+Everything is derived from the audit's tables (claims, sensitivity) and the manifest (the
+machine): verdict counts per experiment, the claims whose verdict changes under a variant or
+a reading, the numbers of the claims that do not hold with their intervals, the machine, and
+where to read the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+from . import layout
+
+EXPERIMENTS = {"exp1": "Experiment 1 (gradient flow)", "exp2": "Experiment 2 (dead neurons)",
+               "exp3": "Experiment 3 (capacity)", None: "Activation functions (Figure 1)"}
+ORDER = ("holds", "does not hold", "inconclusive", "undecidable")
+
+
+def _num(x) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return f"{x:.3g}"
+
+
+def _value(r) -> str:
+    if r.get("basis") == "exact":
+        return f"{_num(r['measured_mean'])} (exact)"
+    return f"{_num(r['measured_mean'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]"
+
+
+def facts(claims: pd.DataFrame, sensitivity: pd.DataFrame, manifest: dict) -> dict:
+    """The summary's content as data (tested; rendered by :func:`markdown` and :func:`rst`)."""
+    study = sensitivity[sensitivity["variant"] == sensitivity["experiment"]]
+    experiment = dict(zip(study["claim"], study["experiment"]))
+    rows = claims.assign(experiment=claims["claim"].map(experiment))
+    counts = []
+    for exp, title in EXPERIMENTS.items():
+        part = rows[rows["experiment"].isna()] if exp is None else rows[rows["experiment"] == exp]
+        if len(part):
+            vc = part["verdict"].value_counts()
+            counts.append({"experiment": title, "claims": len(part),
+                           **{v: int(vc.get(v, 0)) for v in ORDER}})
+    variants = [(r.claim, r.verdict_text, r.differs_under) for r in rows.itertuples()
+                if isinstance(r.differs_under, str) and r.differs_under]
+    depends = [(r.claim, r.verdict_text, r.readings_verdicts) for r in rows.itertuples()
+               if r.readings_label == "depends on reading"]
+    failing = [(r["claim"], r["statement"], _value(r), r["expected"])
+               for _, r in rows.iterrows() if r["verdict"] == "does not hold"]
+    seeds = sorted({int(n) for n in rows["n_seeds"] if n == n and n > 0})
+    return {"counts": counts, "variants": variants, "depends": depends, "failing": failing,
+            "total": len(rows), "seeds": seeds,
+            "machine": f"{manifest.get('cpu', 'unknown CPU')} ({manifest.get('cpu_count', '?')} "
+                       f"cores), training on {', '.join(manifest.get('training_devices') or ['?'])}",
+            "versions": manifest.get("versions", {})}
+
+
+def markdown(f: dict) -> str:
+    total = {v: sum(c[v] for c in f["counts"]) for v in ORDER}
+    lines = ["# What this run found", "",
+             f"{f['total']} claims of the study checked on its setting: "
+             + ", ".join(f"{total[v]} {v}" for v in ORDER if total[v]) + ". "
+             f"Made on {f['machine']}; torch {f['versions'].get('torch', '?')}, "
+             f"snakemake {f['versions'].get('snakemake', '?')}.", "",
+             "| | claims | holds | does not hold | inconclusive | undecidable |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {c['experiment']} | {c['claims']} | " + " | ".join(str(c[v]) for v in ORDER)
+              + " |" for c in f["counts"]]
+    lines += ["", f"## Verdicts that change under a variant ({len(f['variants'])})", ""]
+    lines += [f"- `{c}`: {v} on the study's setting; {d}" for c, v, d in f["variants"]] or ["- none"]
+    lines += ["", f"## Verdicts that depend on how the study's words are read ({len(f['depends'])})",
+              ""]
+    lines += [f"- `{c}`: {v} as written; over its readings: {d}" for c, v, d in f["depends"]] \
+        or ["- none"]
+    lines += ["", f"## Numbers that do not hold ({len(f['failing'])})", "",
+              "| claim | measured (mean [95 % interval]) | the study |", "|---|---|---|"]
+    lines += [f"| `{c}` | {v} | {e} |" for c, _, v, e in f["failing"]]
+    lines += ["", "## Where to read more", "",
+              f"- the report: `{layout.REPORT}` (open it in a browser; `make report` rewrites it)",
+              f"- every verdict with its reason: `{layout.AUDIT['claims_markdown']}`; under every "
+              f"variant: `{layout.AUDIT['sensitivity_markdown']}`; under every reading: "
+              f"`{layout.AUDIT['readings_markdown']}`; why the failing numbers fail: "
+              f"`{layout.AUDIT['explanations_markdown']}`",
+              "- every output file: `docs/outputs.md`", ""]
+    return "\n".join(lines)
+
+
+def terminal(f: dict) -> str:
+    """The few lines a finished run prints."""
+    total = {v: sum(c[v] for c in f["counts"]) for v in ORDER}
+    out = [f"What this run found ({f['machine']}):",
+           f"  {f['total']} claims: " + ", ".join(f"{total[v]} {v}" for v in ORDER if total[v])]
+    for c in f["counts"]:
+        out.append(f"    {c['experiment']}: " + ", ".join(f"{c[v]} {v}" for v in ORDER if c[v]))
+    out.append(f"  {len(f['variants'])} verdicts change under a variant, {len(f['depends'])} "
+               f"depend on how the words are read, {len(f['failing'])} numbers do not hold:")
+    for c, _, v, e in f["failing"][:6]:
+        out.append(f"    {c}: {v}, the study: {e}")
+    if len(f["failing"]) > 6:
+        out.append(f"    … {len(f['failing']) - 6} more in {layout.SUMMARY}")
+    out.append(f"  The report: {layout.REPORT} (open it in a browser); the summary: "
+               f"{layout.SUMMARY}")
+    return "\n".join(out)
+
+
+def _list_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        out += [f"   {'*' if i == 0 else ' '} - {cell}" for i, cell in enumerate(row)]
+    return out + [""]
+
+
+def rst(f: dict, description: str) -> str:
+    """The report's front page: the workflow's description, then the summary (as text only:
+    every value goes through actflow.figures.rst_plain, claim names as literals)."""
+    from .figures import rst_plain
+
+    total = {v: sum(c[v] for c in f["counts"]) for v in ORDER}
+    lines = [description.rstrip(), "", "**What this run found.** " + rst_plain(
+        f"{f['total']} claims of the study checked on its setting: "
+        + ", ".join(f"{total[v]} {v}" for v in ORDER if total[v])
+        + f". Made on {f['machine']}; torch {f['versions'].get('torch', '?')}.")
+        + " Every verdict with its reason is in the **Audit** category; every variant and "
+          "reading in **Sensitivity**.", ""]
+    lines += _list_table(["", "claims", *ORDER], [
+        [rst_plain(c["experiment"]), str(c["claims"]), *(str(c[v]) for v in ORDER)]
+        for c in f["counts"]])
+    lines += [f"**Verdicts that change under a variant ({len(f['variants'])})**", ""]
+    lines += [f"- ``{c}``: {rst_plain(v)} on the study's setting; {rst_plain(d)}"
+              for c, v, d in f["variants"]] or ["- none"]
+    lines += ["", f"**Numbers that do not hold ({len(f['failing'])})**", ""]
+    lines += _list_table(["claim", "measured: mean [95 % interval]", "the study"], [
+        [f"``{c}``", rst_plain(v), rst_plain(e)] for c, _, v, e in f["failing"]])
+    lines += [f"{len(f['depends'])} verdicts depend on how the study's words are read: see "
+              f"the readings table in **Sensitivity**.", ""]
+    return "\n".join(lines)
+
+
+def write(claims_path, sensitivity_path, manifest_path, out_md, out_rst=None,
+          description_path=None) -> str:
+    from . import io
+
+    f = facts(io.read_parquet(claims_path), io.read_parquet(sensitivity_path),
+              json.loads(open(manifest_path).read()))
+    with io.atomic_path(out_md) as tmp:
+        tmp.write_text(markdown(f))
+    if out_rst:
+        with io.atomic_path(out_rst) as tmp:
+            tmp.write_text(rst(f, open(description_path).read() if description_path else ""))
+    return terminal(f)
