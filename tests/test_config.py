@@ -89,7 +89,8 @@ BAD += [
      "variants[0] (lr).grid.learning_rate", r"1e-10 and 1.0000001e-10 are both written '1e-10'.*"
                                             r"give each its own variant"),
     ({"activations": ["relu"] * 3 + ["gelu"] * 397}, "activations",
-     r"^(?!.*gelu.*gelu).*'relu' is listed more than once \(400 items\): list each once"),
+     r"^(?!.*gelu.*gelu).*'relu' is listed more than once \(400 items, non-unique\): list each "
+     r"once"),
     ({"variants": [{"name": "lr", "of": "exp2", "grid": {"learning_rate": 0.01}}]},
      "variants[0] (lr).grid", "non-empty lists of values"),
     ({"variants": [{"name": "lr", "of": "exp2", "learning_rate": 0.1,

@@ -119,7 +119,8 @@ def _message(err) -> str:
     if err.validator == "uniqueItems" and isinstance(err.instance, list):
         seen = set()
         dup = next((v for v in err.instance if repr(v) in seen or seen.add(repr(v))), None)
-        return f"{dup!r} is listed more than once ({len(err.instance)} items): list each once"
+        return (f"{dup!r} is listed more than once ({len(err.instance)} items, non-unique): "
+                "list each once")
     if err.validator == "required":
         return f"{err.message} (a required section or key is missing)"
     if err.validator == "type" and err.validator_value == "integer" \
