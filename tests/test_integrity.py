@@ -194,7 +194,7 @@ def test_weights_trained_on_other_data_are_refused_naming_the_data(tiny_copy, tm
     over a finished run's: the weights' identity holds the training data's SHA-256."""
     from actflow import jobs
 
-    folder = tiny_copy / layout.train_outputs("exp2", "relu")["weights"].parent
+    folder = (tiny_copy / layout.train_outputs("exp2", "relu")["weights"]).parent
     files = {n: folder / f for n, f in layout.TRAIN_FILES.items()}
     meta = io.read_metadata(files["loss"])["config"]
     _, _, wmeta = io.load_weights(files["weights"])

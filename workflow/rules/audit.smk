@@ -163,7 +163,10 @@ rule summary:
         claims=layout.AUDIT["claims_parquet"],
         sensitivity=layout.AUDIT["sensitivity_parquet"],
         manifest=layout.AUDIT["manifest"],
-        description=os.path.join(WORKFLOW_DIR, "workflow", "report", "workflow.rst"),
+        # relative, as code(): a moved or copied project keeps its records
+        description=os.path.relpath(
+            os.path.join(WORKFLOW_DIR, "workflow", "report", "workflow.rst")
+        ),
         code=code("summary.py"),
     output:
         markdown=layout.SUMMARY,

@@ -482,7 +482,7 @@ def run_succeeded():
 
 
 def print_summary():
-    """After a run that wrote results/summary.md (rule summary): its findings in a few lines."""
+    """After a run that wrote results/summary.md (the summary job): its findings in a few lines."""
     if (
         not os.path.exists(layout.SUMMARY)
         or os.path.getmtime(layout.SUMMARY) < STARTED[0]
@@ -506,7 +506,7 @@ def print_summary():
         KeyError,
     ) as err:  # the run succeeded: say, do not fail
         text = f"(no summary: {err}; see {layout.SUMMARY})"
-    logger.info("\n" + text)
+    logger.info(f"\n{text}")
 
 
 def run_failed():
