@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from actflow import figures as figreg
+from actflow import layout
 from conftest import snakemake
 
 CHROMIUM = shutil.which("chromium")
@@ -40,7 +41,7 @@ def test_report_shows_every_figure_and_the_claims_table(tiny_copy, tmp_path):
         page.goto(report.as_uri())
         page.get_by_text("What this run found.").first.wait_for(timeout=10_000)
         body = page.inner_text("body")
-        assert "Numbers that do not hold" in body and "Experiment 1 (gradient flow)" in body
+        assert "Numbers that do not hold" in body and layout.EXPERIMENT_TITLES["exp1"] in body
         page.screenshot(path=str(tmp_path / "front.png"))
         for category, figs in categories.items():
             page.goto(report.as_uri())  # once per category: its list stays beside a figure

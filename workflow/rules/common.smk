@@ -488,18 +488,10 @@ def print_summary():
         or os.path.getmtime(layout.SUMMARY) < STARTED[0]
     ):
         return
-    import pandas as pd
-
     from actflow import summary
 
     try:
-        text = summary.terminal(
-            summary.facts(
-                pd.read_parquet(layout.AUDIT["claims_parquet"]),
-                pd.read_parquet(layout.AUDIT["sensitivity_parquet"]),
-                json.loads(Path(layout.AUDIT["manifest"]).read_text()),
-            )
-        )
+        text = summary.terminal(summary.load())
     except (
         OSError,
         ValueError,

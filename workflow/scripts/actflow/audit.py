@@ -209,15 +209,7 @@ def verify(manifest_path=layout.AUDIT["manifest"], root=".") -> dict:
     or SHA-256 differs), ``unlisted`` (on disk under results/, not in the manifest; logs and benchmarks aside) and
     ``ok`` (their count). Like ``dvc status``: it rebuilds nothing."""
     root = Path(root)
-    results = root / layout.RESULTS
-    if results.exists() and not results.is_dir():
-        raise FileNotFoundError(f"{layout.RESULTS} is a file, not the folder of a run: move it "
-                                f"away (the workflow writes its results there), then run it")
-    try:
-        doc = json.loads((root / manifest_path).read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{manifest_path} does not exist: run the workflow first "
-                                f"(make run) so that there is a manifest to verify against") from None
+    doc = _manifest(root, manifest_path)
     files = doc["files"]
     missing, changed, ok = [], [], 0
     for rel, rec in sorted(files.items()):
@@ -234,6 +226,19 @@ def verify(manifest_path=layout.AUDIT["manifest"], root=".") -> dict:
     unlisted = [f for f in unlisted if f not in set(stale)]
     return {"missing": missing, "changed": changed, "unlisted": unlisted, "stale": stale,
             "stale_variants": sorted(gone), "ok": ok}
+
+
+def _manifest(root: Path, manifest_path) -> dict:
+    """The run's manifest; FileNotFoundError, in words, where there is no run or no manifest."""
+    results = root / layout.RESULTS
+    if results.exists() and not results.is_dir():
+        raise FileNotFoundError(f"{layout.RESULTS} is a file, not the folder of a run: move it "
+                                f"away (the workflow writes its results there), then run it")
+    try:
+        return json.loads((root / manifest_path).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{manifest_path} does not exist: run the workflow first "
+                                f"(make run) so that there is a manifest to verify against") from None
 
 
 def _variant_folder(rel: str) -> str | None:
@@ -276,7 +281,10 @@ def clean_stale(manifest_path=layout.AUDIT["manifest"], root=".") -> list[str]:
     """Delete the outputs of variants no longer in the manifest's config (:func:`verify`'s
     ``stale``), with their emptied folders; returns what was deleted."""
     root = Path(root)
-    stale = verify(manifest_path, root)["stale"]
+    doc = _manifest(root, manifest_path)
+    unlisted = _on_disk(root) - set(doc["files"])  # no hashing: only what is not listed
+    gone = _gone_variants(doc.get("config", {}), unlisted)
+    stale = sorted(f for f in unlisted if _variant_folder(f) in gone)
     for rel in stale:
         (root / rel).unlink()
     for folder in sorted({(root / rel).parent for rel in stale}, key=lambda p: -len(p.parts)):

@@ -49,13 +49,13 @@ def target_test_data(out, targets, n_test: int, x_min: float, x_max: float, conf
 
 
 # ---------------------------------------------------------------- training
-def weights_identity(keys: dict, seeds, hyper: dict, data, targets=None) -> dict:
+def weights_identity(keys: dict, seeds, hyper: dict, data_sha256: str, targets=None) -> dict:
     """What a weights file says it is: the job's keys (experiment, variant, activation), seeds,
     targets (a capacity experiment), training settings and the SHA-256 of the training data
-    file (which covers every data setting: its seed, size, noise, range). Readers pass the same
-    dict, from their own data file, as ``expect`` to io.load_weights."""
+    file (io.sha256; it covers every data setting: its seed, size, noise, range). Readers pass
+    the same dict, from their own data file, as ``expect`` to io.load_weights."""
     out = {**keys, "seeds": [int(s) for s in seeds], "hyper": dict(hyper),
-           "data_sha256": io.sha256(data)}
+           "data_sha256": data_sha256}
     if targets is not None:
         out["targets"] = list(targets)
     return out
@@ -96,7 +96,7 @@ def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log
     io.write_parquet(tables.timing_table(cost, shape, result.device, io.machine(result.device)),
                      out["timing"], config)
     io.save_weights(out["weights"], result.init_params, result.final_params, {
-        **weights_identity(keys, seeds, hp, data, targets),
+        **weights_identity(keys, seeds, hp, io.sha256(data), targets),
         "layout": "W as (runs, fan_in, fan_out), b as (runs, 1, fan_out)",
     })
     logging.getLogger("actflow.train").info(
@@ -172,9 +172,11 @@ def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hype
                                         outcomes["explode_factor"])
     parts: dict[str, list] = {}
     L = hyper["hidden_layers"]
+    data_sha256 = io.sha256(data)
     for act, path in weights.items():
         ids = keys | {"activation": act}
-        init, final, _ = io.load_weights(path, expect=weights_identity(ids, seeds, hyper, data))
+        init, final, _ = io.load_weights(path, expect=weights_identity(ids, seeds, hyper,
+                                                                       data_sha256))
         st = status[status["activation"] == act].set_index("seed").loc[list(seeds)]
         diverged = st["diverged"].to_numpy(dtype=bool)
         bins = neurons.histogram_edges([init, final], x, act, L, ok=~diverged, n_bins=n_bins)
@@ -239,9 +241,10 @@ def capacity_metrics(keys: dict, weights: dict, runs, train_data, test_data, out
     per_run = [(t, s) for t in targets for s in seeds]
     L = hyper["hidden_layers"]
     cap, preds = [], []
+    data_sha256 = io.sha256(train_data)
     for act, path in weights.items():
         ids = keys | {"activation": act}
-        _, final, _ = io.load_weights(path, expect=weights_identity(ids, seeds, hyper, train_data,
+        _, final, _ = io.load_weights(path, expect=weights_identity(ids, seeds, hyper, data_sha256,
                                                                      targets))
         st = status[status["activation"] == act].set_index(["target", "seed"])
         xr = x_tr[..., 0] if x_tr.ndim == 3 else np.broadcast_to(x_tr[:, 0], (len(per_run), len(x_tr)))

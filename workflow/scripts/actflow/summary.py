@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 
 from . import layout
+from .claims import VERDICTS
 
-EXPERIMENTS = {"exp1": "Experiment 1 (gradient flow)", "exp2": "Experiment 2 (dead neurons)",
-               "exp3": "Experiment 3 (capacity)", None: "Activation functions (Figure 1)"}
-ORDER = ("holds", "does not hold", "inconclusive", "undecidable")
+# the claims about the functions themselves (Figure 1) belong to no experiment
+EXPERIMENTS = {**layout.EXPERIMENT_TITLES, None: "Activation functions (Figure 1)"}
+ORDER = tuple(v for v in VERDICTS if v != "not applicable")  # a study-setting verdict
 
 
 def _num(x) -> str:
@@ -51,9 +53,8 @@ def facts(claims: pd.DataFrame, sensitivity: pd.DataFrame, manifest: dict) -> di
                if r.readings_label == "depends on reading"]
     failing = [(r["claim"], r["statement"], _value(r), r["expected"])
                for _, r in rows.iterrows() if r["verdict"] == "does not hold"]
-    seeds = sorted({int(n) for n in rows["n_seeds"] if n == n and n > 0})
     return {"counts": counts, "variants": variants, "depends": depends, "failing": failing,
-            "total": len(rows), "seeds": seeds,
+            "total": len(rows),
             "machine": f"{manifest.get('cpu', 'unknown CPU')} ({manifest.get('cpu_count', '?')} "
                        f"cores), training on {', '.join(manifest.get('training_devices') or ['?'])}",
             "versions": manifest.get("versions", {})}
@@ -140,15 +141,24 @@ def rst(f: dict, description: str) -> str:
     return "\n".join(lines)
 
 
+def load(claims_path=layout.AUDIT["claims_parquet"],
+         sensitivity_path=layout.AUDIT["sensitivity_parquet"],
+         manifest_path=layout.AUDIT["manifest"]) -> dict:
+    """:func:`facts` of a run's audit tables and manifest."""
+    from . import io
+
+    return facts(io.read_parquet(claims_path), io.read_parquet(sensitivity_path),
+                 json.loads(Path(manifest_path).read_text()))
+
+
 def write(claims_path, sensitivity_path, manifest_path, out_md, out_rst=None,
           description_path=None) -> str:
     from . import io
 
-    f = facts(io.read_parquet(claims_path), io.read_parquet(sensitivity_path),
-              json.loads(open(manifest_path).read()))
+    f = load(claims_path, sensitivity_path, manifest_path)
     with io.atomic_path(out_md) as tmp:
         tmp.write_text(markdown(f))
     if out_rst:
         with io.atomic_path(out_rst) as tmp:
-            tmp.write_text(rst(f, open(description_path).read() if description_path else ""))
+            tmp.write_text(rst(f, Path(description_path).read_text() if description_path else ""))
     return terminal(f)
