@@ -5,8 +5,7 @@
 1. the CUDA tests (tests/test_gpu.py: training on CUDA equals the CPU to float tolerance; the
    stacked model's gradients equal autograd on CUDA; ``device: auto`` picks CUDA);
 2. the benchmark's GPU part: stacked training throughput against a plain per-seed
-   ``nn.Sequential`` loop on the same GPU, at 5, 20 and 100 seeds and widths 64 and 256, and
-   ``train.compile`` on the GPU;
+   ``nn.Sequential`` loop on the same GPU, at 5, 20 and 100 seeds and widths 64 and 256;
 3. the whole default workflow with ``device: cuda`` (unless --skip-workflow or Snakemake is
    not installed in this interpreter), timed, with its claim verdicts; with --compare-with, a
    CPU run's bundle (``snakemake bundle`` on a CPU machine), the comparison of the GPU run with
@@ -104,27 +103,6 @@ def throughput(epochs: int) -> list[dict]:
     return rows
 
 
-def compiled(epochs: int) -> dict:
-    d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
-    x, y = d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None]
-    hp = train.Hyper(epochs=epochs)
-    try:
-        t0 = time.perf_counter()
-        first = train.train(x, y, list(range(5)), "relu", hp, device="cuda", log_every=0,
-                            compile=True)
-        first_wall = time.perf_counter() - t0
-        comp = train.train(x, y, list(range(5)), "relu", hp, device="cuda", log_every=0,
-                           compile=True)
-        eager = train.train(x, y, list(range(5)), "relu", hp, device="cuda", log_every=0)
-    except Exception as e:  # noqa: BLE001 - reported, not hidden
-        return {"error": f"{type(e).__name__}: {e}"}
-    return {"seeds": 5, "epochs": epochs, "first_call_wall_seconds": first_wall,
-            "compiled_seconds": comp.seconds, "eager_seconds": eager.seconds,
-            "speedup_vs_eager": eager.seconds / comp.seconds,
-            "max_loss_difference_vs_eager": float(np.nanmax(np.abs(comp.loss - eager.loss))),
-            "first_call_epochs_seconds": first.seconds}
-
-
 def _snakemake(tmp: Path, *args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "all", *args],
                           cwd=tmp, capture_output=True, text=True)
@@ -208,8 +186,6 @@ def main():
                     "tail": (tests.stdout + tests.stderr)[-3000:] if tests.returncode else ""}
     print("tests:", res["tests"]["summary"], flush=True)
     res["throughput"] = throughput(a.epochs)
-    res["compile"] = compiled(a.epochs)
-    print("compile:", res["compile"], flush=True)
 
     def save():  # after every step: a run stopped later keeps what was measured
         res["total_seconds"] = time.perf_counter() - t_start
@@ -240,15 +216,6 @@ def report(r) -> str:
     lines += [f"| {x['width']} | {x['seeds']} | {x['epochs']} | {x['seconds']:.2f} | "
               f"{x['runs_per_second']:.1f} | {x['plain_seconds_per_run']:.3f} | "
               f"{x['speedup_vs_plain_loop']:.1f} |" for x in r["throughput"]]
-    c = r["compile"]
-    lines += ["", "## train.compile on the GPU (5 seeds, width 64)", ""]
-    if "error" in c:
-        lines += [f"Failed: `{c['error']}`"]
-    else:
-        lines += [f"First call {c['first_call_wall_seconds']:.1f} s wall (compile included); "
-                  f"then {c['compiled_seconds']:.2f} s of epochs against {c['eager_seconds']:.2f} s "
-                  f"eager ({c['speedup_vs_eager']:.2f}×); largest loss difference against eager "
-                  f"{c['max_loss_difference_vs_eager']:.2e}."]
     w = r["workflow"]
     lines += ["", "## Default workflow with device: cuda", ""]
     if "skipped" in w:

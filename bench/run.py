@@ -113,7 +113,6 @@ def training(args) -> dict:
     plain = min(plains)
     out["plain_seconds_per_run"] = plain
     out["products_only"] = products_only(hp, plain_run, args)
-    out["compiled"] = compiled_training(x, y, hp, plain_run, args)
     manual, auto = paired(
         lambda: train.train(x, y, list(range(5)), "relu", hp, log_every=0),
         lambda: train.train(x, y, list(range(5)), "relu", hp, log_every=0, grad_mode="autograd"),
@@ -168,66 +167,11 @@ def products_only(hp, plain_run, args, seeds: int = 5, n: int = 200) -> dict:
             "plain_seconds_per_run": plain, "bound_vs_plain_loop": plain * seeds / t}
 
 
-ONE_EPOCH_JOB = """
-import sys
-sys.path.insert(0, {scripts!r})
-import numpy as np
-from actflow import data, train
-train.setup_torch(1)
-d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
-train.train(d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None], list(range(5)), "relu",
-            train.Hyper(epochs=1), log_every=0, compile={compile})
-"""
-
-
-def compiled_training(x, y, hp, plain_run, args) -> dict:
-    """train.compile: true at 5 seeds. What a job pays to compile: the extra wall time of a new
-    process that trains one epoch compiled, against one that trains it eagerly, with an empty
-    inductor cache and with the on-disk cache the first left (a later job on the same machine).
-    Then the epochs alone (compile excluded), alternating with eager training and the plain loop."""
-    import torch._dynamo
-
-    def one_epoch_process(compile_: bool, env: dict) -> float:
-        code = ONE_EPOCH_JOB.format(scripts=str(ROOT / "workflow" / "scripts"), compile=compile_)
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
-        return time.perf_counter() - t0
-
-    out = {"seeds": 5}
-    cache = tempfile.mkdtemp(prefix="actflow-inductor-")
-    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache)
-    try:
-        eager_proc = min(one_epoch_process(False, env) for _ in range(2))
-        out["compile_seconds_cold"] = one_epoch_process(True, env) - eager_proc
-        out["compile_seconds_warm_cache"] = min(one_epoch_process(True, env)
-                                                for _ in range(2)) - eager_proc
-        times, eagers, plains = [], [], []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            plain_run()
-            plains.append(time.perf_counter() - t0)
-            torch._dynamo.reset()
-            times.append(train.train(x, y, list(range(5)), "relu", hp, log_every=0,
-                                     compile=True).seconds)  # the epochs only
-            eagers.append(train.train(x, y, list(range(5)), "relu", hp, log_every=0).seconds)
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
-    t, eager, plain = min(times), min(eagers), min(plains)
-    out.update({"seconds": t, "eager_seconds": eager, "plain_seconds_per_run": plain,
-                "runs_per_second": 5 / t, "gflops": flops_per_run(hp, 200) * 5 / t / 1e9,
-                "speedup_vs_plain_loop": plain / (t / 5), "speedup_vs_eager": eager / t,
-                "break_even_epochs_warm_cache": (
-                    out["compile_seconds_warm_cache"] / (eager - t) * hp.epochs if eager > t else None),
-                "break_even_epochs_cold": (
-                    out["compile_seconds_cold"] / (eager - t) * hp.epochs if eager > t else None)})
-    return out
-
-
 def job_start_cost(args) -> dict:
     """What every job pays before its work: a Python start that imports what the job uses."""
     cmds = {"training job (torch, pandas, pyarrow)": "import actflow.jobs, actflow.train",
             "table job (pandas, pyarrow)": "import actflow.jobs",
-            "figure job (matplotlib, seaborn)": "import actflow.plotting, actflow.jobs"}
+            "figure job (matplotlib)": "import actflow.plotting, actflow.jobs"}
     out = {}
     for name, code in cmds.items():
         argv = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT / 'workflow/scripts')!r}); {code}"]
@@ -327,8 +271,6 @@ def main():
     t5 = next(t for t in res["training"]["throughput"] if t["seeds"] == 5)
     res["targets"] = {
         "training_throughput_3x_plain_loop_5_seeds": t5["speedup_vs_plain_loop"] >= 3,
-        "training_throughput_3x_plain_loop_5_seeds_compiled_excluding_compile":
-            res["training"]["compiled"]["speedup_vs_plain_loop"] >= 3,
         "workflow_per_run_at_most_0.4x_plain_script":
             res["workflow"]["ratio_workflow_over_plain"] <= 0.4,
         "default_run_with_variants_at_most_5_minutes":
@@ -361,7 +303,6 @@ def report(r) -> str:
     lines += [f"| {x['seeds']} | {x['seconds']:.2f} | {x['runs_per_second']:.2f} | {x['gflops']:.1f} | "
               f"{x['plain_seconds_per_run']:.3f} | {x['speedup_vs_plain_loop']:.2f} |"
               for x in t["throughput"]]
-    c = t["compiled"]
     p = t["products_only"]
     t5 = next(x for x in t["throughput"] if x["seeds"] == 5)
     lines += ["", f"The batched matrix products alone, {p['seeds']} seeds, same shapes and count "
@@ -371,20 +312,6 @@ def report(r) -> str:
               f"training could be at most {p['bound_vs_plain_loop']:.2f}× the plain loop here "
               f"(which alternated with it at {p['plain_seconds_per_run']:.3f} s per run)."]
     by_seeds = {x["seeds"]: x for x in t["throughput"]}
-    be_w, be_c = c["break_even_epochs_warm_cache"], c["break_even_epochs_cold"]
-    lines += ["", f"`train.compile: true` (torch.compile of the epoch step), {c['seeds']} seeds, "
-              f"alternating with eager training and the plain loop: {c['seconds']:.2f} s of epochs "
-              f"(eager {c['eager_seconds']:.2f} s), {c['runs_per_second']:.2f} runs/s, "
-              f"{c['gflops']:.1f} GFLOP/s, {c['speedup_vs_plain_loop']:.2f}× the plain loop and "
-              f"{c['speedup_vs_eager']:.2f}× eager, compile time excluded. A job pays "
-              f"{c['compile_seconds_cold']:.1f} s more to compile with an empty inductor cache "
-              f"(a new machine or node) and {c['compile_seconds_warm_cache']:.1f} s with the "
-              "on-disk cache of an earlier job on the same machine (measured as new processes "
-              "against an eager one). " + (
-                  f"Compiling pays for itself after about {be_w:.0f} epochs of 5 seeds with a warm "
-                  f"cache, {be_c:.0f} with a cold one (the default config trains 500 epochs; "
-                  "`train.compile` is off by default)."
-                  if be_w else "It does not pay here.")]
     if 20 in by_seeds and 5 in by_seeds:
         gain = by_seeds[20]["runs_per_second"] / by_seeds[5]["runs_per_second"] - 1
         lines += ["", "Stacking the four activations into one job would turn four 5-run models into "
@@ -429,10 +356,8 @@ def report(r) -> str:
               f"{w['sum_of_job_seconds'] - loop:.0f} s are per-job work the plain script does "
               "once or not at all: reading inputs, writing Parquet tables with provenance, "
               "safetensors and logs, computing the metric tables, drawing each figure as PNG and "
-              "PDF. Local jobs run in the warm worker (forked from a process that has imported "
-              "the libraries of their conda environments once: torch, pandas, matplotlib), so "
-              "they do not pay the start a fresh Python would (measured here, for a run without "
-              "the warm worker, a run of one job, or on a cluster node):",
+              "PDF. Each job is a fresh Python process that Snakemake starts, and pays the "
+              "imports of what it runs (measured here):",
               ""]
     lines += [f"- {k}: {v:.2f} s" for k, v in start.items()]
     floor = w["sum_of_job_seconds"] / cores

@@ -142,8 +142,8 @@ def tiny_run(tmp_path_factory) -> Path:
 def cold_run(tmp_path_factory) -> Path:
     """The tiny config (without its variants) run again from clean, in another way: deployed as
     ``snakedeploy deploy-workflow`` deploys a catalog workflow (a folder of its own with its
-    ``config/`` and a ``workflow/Snakefile`` that uses the clone, elsewhere, as a module), every
-    job in a fresh Python (no warm worker), so that its logs list what each job imported.
+    ``config/`` and a ``workflow/Snakefile`` that uses the clone, elsewhere, as a module); its
+    logs list what each job imported.
     Returns the deployment's folder (results/ in it); tests must not modify it."""
     import yaml
 
@@ -160,7 +160,7 @@ def cold_run(tmp_path_factory) -> Path:
         f'    snakefile: "{clone / "workflow" / "Snakefile"}"\n'
         "    config: config\n\n\n"
         "use rule * from actflow\n")
-    snakemake(deployed, "all", configfiles=(), env={"ACTFLOW_WARM": "0"})
+    snakemake(deployed, "all", configfiles=())
     return deployed
 
 

@@ -144,9 +144,8 @@ class Scenario:
 
     def _cuda(self):
         """device: cuda for one training job, its previous outputs in place: what SLURM asked
-        for, what the job saw, and whether the finished output is back."""
+        for, what the job saw, and whether the run named the finished output it lost."""
         before = {j["id"] for j in cluster_jobs(self.env)}
-        finished = (self.workdir / CUDA_TARGET).read_bytes()
         proc = snakemake_slurm(self.workdir, self.env, "--config", "device=cuda",
                                "train={threads: 2}", "--forcerun", "train", "--", CUDA_TARGET,
                                timeout=300)
@@ -160,7 +159,9 @@ class Scenario:
                        (self.workdir / "results/logs/train/exp1").glob("relu.log"))
         self.cuda = {"returncode": proc.returncode, "jobs": new, "train": train,
                      "detail": detail, "logs": logs,
-                     "restored": (self.workdir / CUDA_TARGET).read_bytes() == finished}
+                     "gone": not (self.workdir / CUDA_TARGET).exists(),
+                     "named": "that the manifest certified are gone" in proc.stderr + proc.stdout
+                     and CUDA_TARGET in proc.stderr + proc.stdout}
 
     def stop(self) -> list[str]:
         """Stop the cluster by PID (after the thread ended); what went wrong, if anything."""

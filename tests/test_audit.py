@@ -31,7 +31,7 @@ def test_manifest_hashes_every_output(tiny_run):
     assert {"config", "config_sha256", "versions", "platform", "cpu", "git", "files",
             "training_devices"} <= set(doc)
     assert doc["config"]["seeds"] == [0, 1] and doc["training_devices"] == ["cpu"]
-    assert {"python", "snakemake", "torch", "pandas", "pyarrow", "seaborn"} <= set(doc["versions"])
+    assert {"python", "snakemake", "torch", "pandas", "pyarrow", "matplotlib"} <= set(doc["versions"])
     files = doc["files"]
     for rel in ("results/metrics/loss.parquet", "results/figures/fig10_capacity_heatmap.png",
                 "results/train/exp3/relu/weights.safetensors", "results/audit/claims.parquet",
@@ -55,8 +55,8 @@ def test_manifest_lists_exactly_the_files_of_a_finished_run(tiny_run):
 
 
 def test_two_runs_from_clean_give_byte_identical_tables(tiny_run, cold_run):
-    # the same config from clean (cold_run without the variants), one run warm, the other cold
-    # and as a module: the study's data, weights and tables are the same bytes
+    # the same config from clean (cold_run without the variants), one run in place, the other
+    # as a module: the study's data, weights and tables are the same bytes
     files = study_files(tiny_run)
     assert len([f for f in files if f.endswith(".parquet")]) > 40
     assert files == study_files(cold_run)

@@ -24,7 +24,7 @@ def test_every_job_declares_every_module_it_loaded(tiny_run):
         assert loaded <= declared, (job["rule"], sorted(loaded - declared))
         checked.add(job["rule"])
     assert {"data_sine", "data_targets_train", "data_targets_test", "train", "history_metrics",
-            "weight_metrics", "capacity_metrics", "union_table", "figure", "audit_claims",
+            "weight_metrics", "capacity_metrics", "union_sine", "union_capacity", "figure", "audit_claims",
             "manifest"} <= checked
 
 

@@ -46,7 +46,7 @@ BAD = [
     ({"seeds": [0, 2**64 + 3]}, "seeds[1]", "greater than the maximum"),
     ({"device": "tpu"}, "device", "not one of \\['auto', 'cpu', 'cuda'\\]"),
     ({"figures": {"dpi": 0}}, "figures.dpi", "minimum"),
-    ({"train": {"compile": "yes"}}, "train.compile", "not of type 'boolean'"),
+    ({"train": {"compile": True}}, "train", "'compile' was unexpected"),
     ({"exp9": {}}, "(top level)", "'exp9' was unexpected"),
     ({"data": None}, "data", "not of type 'object'"),
     # cross-field and size checks: what training and the metrics would fail on after starting
@@ -223,3 +223,14 @@ def test_snakemake_stops_before_any_job_and_results_are_untouched(shared_copy, t
 def test_the_default_config_and_every_config_in_the_docs_validate():
     for text in (ROOT / "config/config.yaml", TINY):
         assert validate(yaml.safe_load(text.read_text()), SCHEMA)
+
+
+def test_the_variants_seed_range_is_the_schemas():
+    """variants.MAX_SEED (a variant's own seeds) and the schema's maximum of every seed agree."""
+    import re
+
+    from actflow import variants
+
+    schema = (ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text()
+    maxima = {int(m) for m in re.findall(r"maximum: (\d{6,})", schema)}
+    assert maxima == {variants.MAX_SEED}

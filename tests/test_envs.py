@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 import yaml
 from conftest import ROOT
 
-from actflow import io, warm
+from actflow import io
 
 RULE_FILES = sorted((ROOT / "workflow" / "rules").glob("*.smk"))
 
@@ -92,7 +91,7 @@ def test_every_package_a_job_imported_is_pinned_in_its_rule_environment(cold_run
         if line is None:
             continue
         rule = _rule_of(str(log.relative_to(cold_run)), rules)
-        seen.setdefault(rule, set()).update(line.split(io.PACKAGES_LINE, 1)[1].split())
+        seen.setdefault(rule, set()).update(io.third_party(line.split(io.PACKAGES_LINE, 1)[1].split()))
     assert {"train", "figure", "history_metrics", "audit_claims", "data_sine"} <= set(seen), seen
     assert "torch" in seen["train"] and "torch" not in seen["figure"], seen
     # the project's own requirements a job imported (their dependencies come with them; the
@@ -102,27 +101,3 @@ def test_every_package_a_job_imported_is_pinned_in_its_rule_environment(cold_run
         env = rules[rule][0]
         missing = sorted((packages & direct) - set(_env_pins(env)))
         assert not missing, f"rule {rule} imported {missing}, which {env.name} does not pin"
-
-
-def _distribution(module: str) -> str:
-    from importlib.metadata import packages_distributions
-
-    return packages_distributions()[module.split(".")[0]][0].lower()
-
-
-@pytest.mark.slow
-def test_the_warm_worker_preloads_per_environment_only_what_it_pins():
-    envs = {e.name: _env_pins(e) for e in (ROOT / "workflow" / "envs").glob("*.yaml")}
-    assert set(warm.BY_ENV) == set(envs)
-    for name, pins in envs.items():
-        for module in (*warm.COMMON, *warm.BY_ENV[name]):
-            assert _distribution(module) in pins, f"warm.py preloads {module} for {name}"
-    # a run of one job starts no server; a run preloads only its jobs' environments
-    assert warm.preload(["plot.yaml"]) == [] == warm.preload(["torch.yaml", None, None])
-    figures_only = warm.preload(["plot.yaml"] * 3 + [None])
-    assert "seaborn" in figures_only and "torch" not in figures_only
-    both = warm.preload(["torch.yaml", "plot.yaml", "plot.yaml"])
-    assert {"torch", "seaborn", *warm.COMMON} <= set(both)
-    # the libraries every job needs, then those of the environment of most jobs
-    assert both[:len(warm.COMMON)] == list(warm.COMMON)
-    assert both.index("seaborn") < both.index("torch")

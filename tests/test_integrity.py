@@ -4,6 +4,7 @@ Each case is one of the faults an adversarial user found (issue #13): the finish
 hashed before and after, and everything the case does not change on purpose must be identical.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from actflow import audit, io, layout
 from conftest import ROOT, SNAKEMAKE, TINY, copy_workflow, planned_jobs, snakemake
@@ -53,10 +53,21 @@ def _verify(wd):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def test_a_job_that_fails_after_it_started_loses_no_finished_result(tiny_copy, tmp_path):
+def _named_lost(out: str) -> tuple[int, set[str]]:
+    """How many results a failed run's last message says are gone, and those it names (the
+    first ten; common.smk run_failed)."""
+    line = next(ln for ln in out.splitlines() if "that the manifest certified are gone" in ln)
+    count = int(line.split(" result(s) that", 1)[0].split()[-1])
+    named = line.split("that failed): ", 1)[1].split(". Fix the cause", 1)[0]
+    return count, set(named.removesuffix(" and more (make verify lists all)").split(", "))
+
+
+def test_a_job_that_fails_after_it_started_names_what_snakemake_deleted(tiny_copy, tmp_path):
     """A config that passes validation but fails inside training (here: out of memory under an
     address-space limit, as on a smaller node): Snakemake deletes the old outputs of the jobs it
-    reruns; the workflow puts every one back, byte-identical and with its old metadata."""
+    reruns before it starts them. The workflow does not put them back behind Snakemake's back;
+    the failed run names every one, with the two ways to rebuild them, and nothing else is
+    touched."""
     before = _hashes(tiny_copy)
     big = _config(tmp_path, "exp1: {width: 8000}\ntrain: {mem_mb: 9000}\n")
 
@@ -66,14 +77,41 @@ def test_a_job_that_fails_after_it_started_loses_no_finished_result(tiny_copy, t
     cmd = [SNAKEMAKE, "--cores", "2", "--configfile", *map(str, big)]
     proc = subprocess.run(cmd, cwd=tiny_copy, capture_output=True, text=True, preexec_fn=limit)
     out = proc.stdout + proc.stderr
-    failed = planned_jobs(tiny_copy, configfiles=big)["train"]  # exp1 and its variant exp1_he
-    assert proc.returncode != 0 and f"Restored {len(layout.TRAIN_FILES) * failed} finished result(s)" in out, out[-3000:]
     logs = "".join(p.read_text() for p in (tiny_copy / "results/logs/train").rglob("*.log"))
-    assert "can't allocate memory" in logs
-    assert _hashes(tiny_copy) == before
-    assert planned_jobs(tiny_copy) == {}  # the old config: everything is up to date again
-    assert failed == 4  # the new one: still to do
-    assert not (tiny_copy / ".snakemake/actflow-backup").exists()
+    assert proc.returncode != 0 and "can't allocate memory" in logs, out[-3000:]
+    lost = {k for k in before if not (tiny_copy / k).exists()}
+    assert lost and {k.split("/")[2] for k in lost} <= {"exp1", "exp1_he"}  # the failed jobs'
+    count, named = _named_lost(out)
+    assert count == len(lost) and named <= lost and len(named) == min(10, len(lost))
+    assert "make repair" in out
+    assert {k: v for k, v in _hashes(tiny_copy).items()} == {
+        k: v for k, v in before.items() if k not in lost}
+    code, text = _verify(tiny_copy)
+    assert code == 1 and all(f"missing: {k}" in text for k in lost)
+
+
+def test_under_the_database_persistence_a_failed_job_is_named_and_repair_restores_it(tiny_copy):
+    """Snakemake's database persistence backend (``--persistence-backend db``): a training job
+    forced to rerun fails (device: cuda on a machine without one); its deleted outputs are
+    named, and make repair (the manifest's config) brings them back byte-identical."""
+    every = set(_hashes(tiny_copy))
+    before = _hashes_but_timings(tiny_copy)
+    target = layout.train_outputs("exp1", "relu")["weights"]
+    proc = snakemake(tiny_copy, target, "--persistence-backend", "db", "--config", "device=cuda",
+                     "--forcerun", "train", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "sees no CUDA device" in (tiny_copy / "results/logs/train/exp1/relu.log").read_text()
+    lost = {k for k in every if not (tiny_copy / k).exists()}
+    assert target in lost and _named_lost(out) == (len(lost), lost)
+    assert lost == {str(Path(target).parent / f) for f in layout.TRAIN_FILES.values()}
+    repair = PY + ["actflow.audit", "repair", "--snakemake", SNAKEMAKE, "--cores", "2"]
+    proc = subprocess.run(repair, cwd=tiny_copy, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    after = _hashes_but_timings(tiny_copy)
+    manifests = (layout.AUDIT["manifest"], layout.AUDIT["manifest_html"])
+    assert {k: v for k, v in after.items() if k not in manifests} == {
+        k: v for k, v in before.items() if k not in manifests}
 
 
 def test_verify_names_a_deleted_a_bit_flipped_and_an_unlisted_file(tiny_copy):
@@ -196,15 +234,12 @@ def test_weights_trained_on_other_data_are_refused_naming_the_data(tiny_copy, tm
 
     folder = (tiny_copy / layout.train_outputs("exp2", "relu")["weights"]).parent
     files = {n: folder / f for n, f in layout.TRAIN_FILES.items()}
-    meta = io.read_metadata(files["loss"])["config"]
-    _, _, wmeta = io.load_weights(files["weights"])
-    data = io.read_parquet(tiny_copy / meta["data"])
+    spec = jobs.TrainSpec.of_outputs(files["loss"])
+    data = io.read_parquet(tiny_copy / spec.data)
     other = tmp_path / "other_draw.parquet"
     io.write_parquet(data.assign(y=data["y"] + 0.01), other, {})
     out = {n: str(tmp_path / "other" / f) for n, f in layout.TRAIN_FILES.items()}
-    jobs.train_job(str(other), out, {k: wmeta[k] for k in ("experiment", "variant", "activation")},
-                   meta["seeds"], meta["hp"], "cpu", 1, config=meta,
-                   unit_every=meta.get("unit_every", 10))
+    jobs.train_job(dataclasses.replace(spec, data=str(other), device="cpu"), out)
     before = _hashes(tiny_copy)
     files["weights"].write_bytes(Path(out["weights"]).read_bytes())
     proc = snakemake(tiny_copy, check=False)
@@ -275,3 +310,54 @@ def test_outputs_of_removed_variants_are_named_so_and_clean_stale_removes_them(t
     assert not (tmp_path / "results/train/exp2_old").exists()
     assert not (tmp_path / "results/metrics/exp2_old").exists()
     assert (tmp_path / kept).is_file() and (tmp_path / "results/metrics/exp2/extra.parquet").is_file()
+
+
+def test_a_full_disk_leaves_no_partial_file_and_says_so_in_one_line(tmp_path, monkeypatch):
+    """ENOSPC in the middle of a write (injected: the write raises as a full disk does): the
+    previous file at the final path is untouched, no temporary file stays, and the job's error
+    is one line naming the file and what to do."""
+    import errno
+
+    final = tmp_path / "figures" / "fig.png"
+    final.parent.mkdir()
+    final.write_bytes(b"the finished figure")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(final))
+
+    with pytest.raises(OSError) as err:
+        with io.atomic_path(final) as tmp:
+            tmp.write_bytes(b"half")
+            full()
+    assert final.read_bytes() == b"the finished figure"
+    assert [p.name for p in final.parent.iterdir()] == ["fig.png"]
+    line = io.disk_full_message(err.value)
+    assert "\n" not in line and str(final) in line and "make repair" in line
+    # the job's hook prints that line instead of a traceback
+    import logging
+
+    log = tmp_path / "job.log"
+    handlers = logging.getLogger().handlers[:]
+    io.setup_logging(str(log), log_modules=False)
+    try:
+        import contextlib
+        import io as stdio
+
+        buf = stdio.StringIO()
+        with contextlib.redirect_stderr(buf):
+            sys.excepthook(OSError, err.value, err.value.__traceback__)
+        assert buf.getvalue().strip() == line
+        assert "Traceback" in log.read_text()  # the whole story stays in the job's log
+    finally:
+        sys.excepthook = sys.__excepthook__
+        logging.getLogger().handlers[:] = handlers
+
+
+def test_a_run_removes_the_temporary_files_a_killed_job_left(tiny_copy):
+    left = [tiny_copy / "results/figures/.fig1_activations.png.0a1b2c3d.tmp",
+            tiny_copy / "results/metrics/exp1/.loss_summary.parquet.deadbeef.tmp"]
+    for p in left:
+        p.write_bytes(b"")
+    proc = snakemake(tiny_copy, "--forcerun", "summary")
+    assert not any(p.exists() for p in left)
+    assert "a temporary file a killed job left behind" in proc.stdout + proc.stderr

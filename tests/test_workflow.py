@@ -168,7 +168,7 @@ def test_experiment2_change_reruns_experiment2_and_its_variants_only(tiny_run, t
     plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, change))
     assert _variants(plan) == variants
     rules = {r for r, _ in plan}
-    assert rules - TARGETS == {"train", "history_metrics", "weight_metrics", "union_table", "figure"}
+    assert rules - TARGETS == {"train", "history_metrics", "weight_metrics", "union_sine", "figure"}
     figures = {wc["figure"] for r, wc in plan if r == "figure"}
     assert figures == _figures_reading("exp2") and "fig9_hidden_activations" not in figures
 
@@ -194,7 +194,7 @@ def test_adding_a_variant_trains_only_that_variant(tiny_run, tmp_path):
         ("weight_metrics", "exp2_gentle")}
     assert sum(r == "train" for r, _ in plan) == 2
     rules = {r for r, _ in plan} - TARGETS
-    assert rules == {"train", "history_metrics", "weight_metrics", "union_table", "figure"}
+    assert rules == {"train", "history_metrics", "weight_metrics", "union_sine", "figure"}
     assert {wc["figure"] for r, wc in plan if r == "figure"} == {"fig12_sensitivity"}
 
 
@@ -256,7 +256,7 @@ def test_adding_a_target_retrains_each_capacity_job_and_nothing_else(tiny_run, t
     plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, "exp3: {targets: [sin, step, abs]}"))
     rules = {r for r, _ in plan} - TARGETS
     assert rules == {"data_targets_train", "data_targets_test", "train", "capacity_metrics",
-                     "union_table", "figure"}
+                     "union_capacity", "figure"}
     assert _variants(plan) == {"exp3", "exp3_clean"}
     assert sorted(wc["activation"] for r, wc in plan if r == "train") == [
         "relu", "relu", "sigmoid", "sigmoid"]
@@ -269,9 +269,8 @@ def test_experiment3_change_reruns_nothing_of_experiments_1_and_2(tiny_run, tmp_
     plan = planned_job_list(tiny_run, configfiles=_override(tmp_path, change))
     rules = {r for r, _ in plan} - TARGETS
     assert rules <= {"data_targets_train", "data_targets_test", "train", "capacity_metrics",
-                     "union_table", "figure"}
+                     "union_capacity", "figure"}
     assert _variants(plan) <= {"exp3", "exp3_clean"}
-    assert {wc["table"] for r, wc in plan if r == "union_table"} <= set(layout.union_tables("capacity"))
     assert "capacity_metrics" in rules
     assert {wc["figure"] for r, wc in plan if r == "figure"} == _figures_reading("exp3")
     if "n_test" in change:

@@ -125,17 +125,20 @@ rule manifest:
     input:
         MANIFEST_FILES,
         code=code("manifest.py"),
+    # update(): Snakemake keeps the previous manifest until this job has written the new one,
+    # and puts it back if the job fails (it refuses a file that does not read back): a run
+    # that fails here keeps the last certified state for make verify and make repair.
     output:
-        json=layout.AUDIT["manifest"],
-        config=layout.AUDIT["config"],
+        json=update(layout.AUDIT["manifest"]),
+        config=update(layout.AUDIT["config"]),
         json_html=report(
-            layout.AUDIT["manifest_html"],
+            update(layout.AUDIT["manifest_html"]),
             caption="../report/manifest.rst",
             category=layout.CATEGORIES["audit"],
             labels={layout.REPORT_LABEL["audit"]: "provenance manifest"},
         ),
         config_html=report(
-            layout.AUDIT["config_html"],
+            update(layout.AUDIT["config_html"]),
             caption="../report/config.rst",
             category=layout.CATEGORIES["audit"],
             labels={layout.REPORT_LABEL["audit"]: "resolved configuration"},

@@ -15,7 +15,7 @@ sys.path.insert(0, SCRIPTS)
 
 from actflow import claims as claimreg  # noqa: E402
 from actflow import figures as figreg  # noqa: E402
-from actflow import guard, layout, warm  # noqa: E402
+from actflow import guard, layout  # noqa: E402
 from actflow import variants as varreg  # noqa: E402
 from actflow.codedeps import cached_package_modules  # noqa: E402
 from actflow.config import (  # noqa: E402
@@ -222,10 +222,18 @@ def union_tables(kind):
     return [layout.TABLES[t].union_path() for t in layout.union_tables(kind)]
 
 
-def union_inputs(wildcards):
-    """The per-variant tables that one union table joins: every variant of the table's kind."""
-    kind = layout.kind_of_table(wildcards.table)
-    return [layout.TABLES[wildcards.table].path(v) for v in OF_KIND[kind]]
+def union_inputs(kind):
+    """The per-variant tables that a kind's union tables join (every variant of the kind), by
+    table name."""
+    return {
+        t: [layout.TABLES[t].path(v) for v in OF_KIND[kind]]
+        for t in layout.union_tables(kind)
+    }
+
+
+def union_outputs(kind):
+    """A kind's union tables, by table name."""
+    return {t: layout.TABLES[t].union_path() for t in layout.union_tables(kind)}
 
 
 def figure_files(names):
@@ -429,21 +437,9 @@ STARTED = [float("inf")]  # when this run's first job started (onstart)
 
 
 def run_started():
-    """Before any job (not on dry runs): refuse what would fail or mislead, then back up every
-    finished result, so that a failing job cannot lose one (actflow.guard)."""
-    if config["device"] == "cuda" and workflow.local_exec:
-        import torch
-
-        if not torch.cuda.is_available():
-            raise WorkflowError(
-                f"config device: cuda, but this run executes locally and torch "
-                f"{torch.__version__} sees no CUDA device: set device: auto or cpu (or run "
-                "on a GPU machine, or through profiles/slurm on a GPU partition)"
-            )
-    jobs = list(workflow.dag.needrun_jobs())
-    rebuilt = {str(f) for j in jobs for f in j.output}
-    read = {str(f) for j in jobs for f in j.input} - rebuilt
-    bad = guard.tampered(read, layout.AUDIT["manifest"])
+    """Before any job (not on dry runs): refuse to read a damaged result, remove what killed
+    jobs left behind."""
+    bad = guard.tampered(guard.certified_files(Path(".")), layout.AUDIT["manifest"])
     if bad:
         raise WorkflowError(
             f"{len(bad)} finished result(s) changed since the manifest certified them, with "
@@ -451,33 +447,13 @@ def run_started():
             f"job): {', '.join(bad)}. No job has read them. Delete them and run again (or "
             f"make repair), which rebuilds them and what depends on them."
         )
-    guard.backup(".", workflow.persistence)
+    for tmp in guard.stale_temporaries():
+        os.unlink(tmp)
+        logger.info(f"Removed {tmp}, a temporary file a killed job left behind")
     STARTED[0] = time.time()
-    # local jobs only (on a cluster: the local rules); not with conda or containers, whose jobs
-    # run in environments of their own
-    if not workflow.deployment_settings.deployment_method:
-        envs = [
-            os.path.basename(str(j.rule.conda_env)) if j.rule.conda_env else None
-            for j in jobs
-            if j.is_local
-        ]
-        WARM.append(
-            warm.start(
-                ".snakemake/actflow-warm.sock",
-                ".snakemake/actflow-warm.log",
-                SCRIPTS,
-                envs,
-            )
-        )
-
-
-WARM = []  # the warm worker of this run (actflow.warm), if one started
 
 
 def run_succeeded():
-    for proc in WARM:
-        warm.stop(proc)
-    guard.discard_backup(".")
     print_summary()
 
 
@@ -502,12 +478,12 @@ def print_summary():
 
 
 def run_failed():
-    for proc in WARM:
-        warm.stop(proc)
-    restored = guard.restore(".", workflow.persistence)
-    guard.discard_backup(".")
-    if restored:
+    lost = guard.missing(".", layout.AUDIT["manifest"])
+    if lost:
         logger.warning(
-            f"Restored {len(restored)} finished result(s) that the failed job(s) had deleted, "
-            f"byte-identical, with their old metadata: {', '.join(restored)}"
+            f"{len(lost)} result(s) that the manifest certified are gone (Snakemake deleted "
+            f"them before it reran the job(s) that failed): {', '.join(lost[:10])}"
+            f"{' and more (make verify lists all)' if len(lost) > 10 else ''}. Fix the cause "
+            f"and run again, which rebuilds them under the new settings; or run make repair, "
+            f"which rebuilds them byte-identical under the settings the manifest recorded."
         )

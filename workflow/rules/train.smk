@@ -24,7 +24,6 @@ rule train:
         hp=train_hyper,
         device=config["device"],
         log_every=config["train"]["log_every"],
-        compile=config["train"]["compile"],
         unit_every=config["train"]["unit_every"],
     script:
         "../scripts/train.py"

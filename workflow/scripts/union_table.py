@@ -1,5 +1,6 @@
-"""Adapter: rule union_table -> actflow.jobs.union."""
+"""Adapter: rules union_sine, union_capacity -> actflow.jobs.union, once per table."""
 from actflow import io, jobs
 
 io.setup_logging(snakemake.log[0])
-jobs.union(snakemake.input.tables, snakemake.output[0], {"table": snakemake.wildcards.table})
+for table, out in snakemake.output.items():
+    jobs.union(snakemake.input[table], out, {"table": table})

@@ -1,7 +1,7 @@
 """actflow: the logic of the activation-function workflow.
 
-Modules are imported on demand, so that figure jobs never import torch and a job's script
-imports nothing heavy before it hands its job to the warm worker:
+Modules are imported on demand, so that figure and table jobs never import torch (each job is
+a fresh Python process, and imports are most of a small job's time):
 
 - ``layout``: where every output lives, the tables and their columns (the one source of names).
 - ``figures``: the figure registry (number, title, tables, caption).
@@ -19,9 +19,8 @@ imports nothing heavy before it hands its job to the warm worker:
 - ``claims``: the study's claims checked against the tables, under every variant.
 - ``audit``: provenance manifest, verification of the results against it, re-execution.
 - ``guard``: a run's guards: backup and restore around a failed rerun, tampered inputs.
-- ``plotting`` (matplotlib/seaborn): every figure of the study, from Parquet.
+- ``plotting`` (matplotlib): every figure of the study, from Parquet.
 - ``io`` (pyarrow, safetensors): atomic writes, provenance metadata, checked reads, weights.
 - ``codedeps``: the package modules each rule's script imports (its code inputs).
-- ``warm``: the warm worker that spares local jobs the library imports.
 - ``jobs``: one function per workflow rule.
 """

@@ -9,7 +9,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +39,7 @@ def _versions() -> dict:
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for pkg in ("snakemake", "torch", "numpy", "pandas", "pyarrow", "scipy", "matplotlib",
-                "seaborn", "safetensors"):
+    for pkg in ("snakemake", *io.VERSIONED):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -319,7 +317,7 @@ def _compare(ref, new, exact: bool) -> str | None:
             elif not a[col].equals(b[col]):
                 return f"column {col} differs"
         return None if not exact else "same values, different bytes (metadata)"
-    (i1, f1, _), (i2, f2, _) = io.load_weights(ref), io.load_weights(new)
+    (_, f1, _), (_, f2, _) = io.load_weights(ref), io.load_weights(new)
     for key in f1:
         x, y = f1[key].double().numpy(), f2[key].double().numpy()
         ok = np.array_equal(x, y, equal_nan=True) if exact else np.allclose(
@@ -329,12 +327,12 @@ def _compare(ref, new, exact: bool) -> str | None:
     return None if not exact else "same weights, different bytes"
 
 
-def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md, threads=1):
+def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md, retrain):
     """First verify every output against the manifest (:func:`verify`); then retrain ``sample``
-    training jobs of the manifest in ``scratch`` and compare their files with the manifest's
-    hashes (exact on the CPU, within GPU_RTOL on a GPU). Never writes under the original paths."""
-    from . import jobs
-
+    training jobs of the manifest in ``scratch`` (``retrain(files, out)``: the job whose outputs
+    are ``files`` again, writing ``out``; actflow.jobs.reexecute passes it) and compare their
+    files with the manifest's hashes (exact on the CPU, within GPU_RTOL on a GPU). Never writes
+    under the original paths."""
     doc = json.loads(Path(manifest_path).read_text())
     checked = verify(manifest_path)
     rows = [{"job": "(every output)", "file": f, "mode": "hash", "verdict": kind, "detail": what}
@@ -348,14 +346,9 @@ def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md,
     shutil.rmtree(scratch, ignore_errors=True)
     for folder in chosen:
         files = {name: Path(folder) / f for name, f in layout.TRAIN_FILES.items()}
-        meta = io.read_metadata(files["loss"])["config"]
-        _, _, wmeta = io.load_weights(files["weights"])
-        keys = {k: wmeta[k] for k in ("experiment", "variant", "activation")}
         dest = scratch / folder
         out = {name: str(dest / f) for name, f in layout.TRAIN_FILES.items()}
-        jobs.train_job(meta["data"], out, keys, meta["seeds"], meta["hp"], meta["device"], threads,
-                       log_every=meta["log_every"], config=meta, compile=meta.get("compile", False),
-                       targets=meta.get("targets"), unit_every=meta.get("unit_every", 10))
+        retrain(files, out)
         runs = io.read_parquet(files["runs"])
         exact = not runs["device"].astype(str).str.startswith("cuda").any()
         for name, f in layout.TRAIN_FILES.items():

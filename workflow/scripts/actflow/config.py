@@ -29,7 +29,6 @@ class ConfigError(ValueError):
     pass
 
 
-MAX_SEED = 2**32 - 1  # torch.manual_seed keeps 64 bits, numpy's generators more: the common range
 # Keys that only say what to do with a finished run (pack it, compare it with another): the
 # manifest records the config without them, so that setting them reruns nothing, and a
 # comparison never counts them as a difference between runs.

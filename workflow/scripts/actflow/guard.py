@@ -5,17 +5,16 @@ run in the main Snakemake process, once, before and after all jobs) and when it 
 
 - :func:`check_output_dirs`: a path where the workflow needs a folder (``results``,
   ``results/logs/metrics``, ...) is a file: one line naming it, before any job.
-- :func:`backup` / :func:`restore` / :func:`discard_backup`: before any job runs, every finished
-  result under ``results/`` is hard-linked into ``.snakemake/actflow-backup/`` (no copy, no
-  time), with Snakemake's metadata record of each. Snakemake deletes a job's old outputs before
-  it reruns it; if the run fails, every result that is now missing is put back, byte-identical,
-  with its old modification time and metadata, so the next run sees exactly the state before
-  the failed one (and reruns what the config asks for again). Snakemake's own ``update()`` flag
-  restores outputs too, but records the failed job's new settings as theirs, so a later run
-  with the same failing settings would take the old results for new ones.
-- :func:`tampered`: inputs of the jobs about to run whose size and modification time are what
-  the manifest certified but whose content is not (a bit flipped, mtime kept): the run stops
-  before any job reads them.
+- :func:`tampered`: certified results whose size and modification time are what the manifest
+  recorded but whose content is not (a bit flipped, mtime kept): the run stops before any job
+  reads them.
+- :func:`stale_temporaries`: temporary files a killed job left in ``results/``, removed before
+  the next run's first job.
+- :func:`missing`: after a failed run, the certified results that are gone. Snakemake deletes a
+  job's old outputs before it reruns it, and the workflow does not put them back behind
+  Snakemake's back (that would need its private metadata store): what could fail is checked
+  before any job (the config, the memory, damaged inputs), and the rest is named at the end of
+  the failed run with the command that rebuilds it (``make repair``: the manifest's config).
 - :func:`running_snakemake`: Snakemake processes working in a folder (``make resume`` refuses
   to remove the lock while one runs).
 """
@@ -24,13 +23,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 from . import layout
-
-BACKUP = Path(".snakemake") / "actflow-backup"
-
 
 class GuardError(RuntimeError):
     pass
@@ -63,82 +58,30 @@ def certified_files(root: Path):
             yield rel
 
 
-def _record(persistence, kind: str, rel: str) -> Path | None:
-    """Where Snakemake's file persistence keeps the metadata record (kind ``metadata``) or the
-    incomplete marker (``incomplete``) of an output; None for another persistence backend."""
-    base = getattr(persistence, f"_{kind}_path", None)
-    if base is None or not hasattr(persistence, "_record_path"):
-        return None
-    return Path(persistence._record_path(base, rel))
-
-
-def backup(root=".", persistence=None) -> int:
-    """Hard-link every finished result (and its metadata record) into the backup folder."""
-    root = Path(root)
-    dest = root / BACKUP
-    shutil.rmtree(dest, ignore_errors=True)  # a left-over of a killed run: superseded
-    index = {}
-    # the manifest's own files too: a failed manifest job (it refuses a file that does not read
-    # back) then leaves the previous manifest, not none
-    own = [f for f in layout.MANIFEST_OUTPUTS if (root / f).is_file()]
-    for rel in [*certified_files(Path(root)), *own]:
-        target = dest / "files" / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(root / rel, target)
-        except OSError:  # another file system, or no hard links: a copy keeps the content
-            shutil.copy2(root / rel, target)
-        meta = _record(persistence, "metadata", rel)
-        has_meta = meta is not None and meta.exists()
-        if has_meta:
-            shutil.copy2(meta, dest / "files" / (rel + ".snakemake-record"))
-        index[rel] = has_meta
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "index.json").write_text(json.dumps(index))
-    return len(index)
-
-
-def restore(root=".", persistence=None) -> list[str]:
-    """Put back every backed-up result that is missing now, with its metadata record; the
-    results that jobs of this run rewrote stay as they are. Returns the restored paths."""
-    root = Path(root)
-    dest = root / BACKUP
-    index_file = dest / "index.json"
-    if not index_file.exists():
-        return []
-    restored = []
-    for rel, has_meta in json.loads(index_file.read_text()).items():
-        path = root / rel
-        if path.exists():
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.link(dest / "files" / rel, path) if _same_fs(dest, path.parent) \
-            else shutil.copy2(dest / "files" / rel, path)
-        meta = _record(persistence, "metadata", rel)
-        if meta is not None and has_meta:
-            meta.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(dest / "files" / (rel + ".snakemake-record"), meta)
-        marker = _record(persistence, "incomplete", rel)
-        if marker is not None and marker.exists():
-            marker.unlink()
-        restored.append(rel)
-    return restored
-
-
-def _same_fs(a: Path, b: Path) -> bool:
+def missing(root, manifest_path) -> list[str]:
+    """Results the manifest certified that are not on disk now (after a failed run: the old
+    outputs that Snakemake deleted before it reran their jobs)."""
     try:
-        return os.stat(a).st_dev == os.stat(b).st_dev
-    except OSError:
-        return False
+        files = json.loads(Path(manifest_path).read_text())["files"]
+    except (OSError, ValueError, KeyError):
+        return []
+    root = Path(root)
+    return sorted(f for f in files if not (root / f).exists())
 
 
-def discard_backup(root=".") -> None:
-    shutil.rmtree(Path(root) / BACKUP, ignore_errors=True)
+def stale_temporaries(root=".") -> list[str]:
+    """Temporary files that a killed job left beside its outputs (io.atomic_path names them
+    ``.<name>.<random>.tmp``): a run removes them before its first job."""
+    results = Path(root) / layout.RESULTS
+    if not results.is_dir():
+        return []
+    return sorted(str(p) for p in results.rglob(".*.tmp") if p.is_file())
 
 
 def tampered(paths, manifest_path) -> list[str]:
-    """Of ``paths``, those whose size and modification time are the manifest's but whose
-    SHA-256 is not: changed by something other than a job (a job's write changes the time)."""
+    """Of ``paths`` (default: every certified result), those whose size and modification time
+    are the manifest's but whose SHA-256 is not: changed by something other than a job (a job's
+    write changes the time)."""
     from .io import sha256
 
     try:

@@ -11,21 +11,20 @@ and a file that is something else is refused.
 from __future__ import annotations
 
 import atexit
+import errno
 import functools
 import json
 import os
 import platform
 import sys
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
-# pandas and pyarrow are imported inside the functions: a job's script imports this module
-# before it hands the job to the warm worker (actflow.warm), and should not pay for them.
+# pandas and pyarrow are imported inside the functions: every job's script imports this module,
+# and a job that writes no table should not pay for them.
 
 META_KEY = b"actflow"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 class DamagedFileError(RuntimeError):
@@ -38,8 +37,7 @@ REPAIR = ("Run `make repair`: it deletes every result that differs from the mani
           "with the file as a target, then snakemake).")
 
 
-VERSIONED = ("numpy", "pandas", "pyarrow", "scipy", "torch", "matplotlib", "seaborn",
-             "safetensors")
+VERSIONED = ("numpy", "pandas", "pyarrow", "scipy", "torch", "matplotlib", "safetensors")
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,11 +93,15 @@ def atomic_path(path):
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    while True:  # a new name: O_EXCL, and the usual mode (0666 less the umask)
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -232,7 +234,7 @@ def setup_logging(path=None, mode="w", log_modules=True) -> None:
     import logging
 
     if path and mode == "w":
-        open(path, "w").close()  # truncate, then append: a warm job process appends to it too
+        open(path, "w").close()  # truncate, then append
     handlers = [logging.FileHandler(path, mode="a")] if path else [logging.StreamHandler(sys.stderr)]
     logging.basicConfig(
         level=logging.INFO, handlers=handlers, force=True,
@@ -245,6 +247,9 @@ def setup_logging(path=None, mode="w", log_modules=True) -> None:
 
     def log_uncaught(kind, value, tb):
         logging.getLogger("actflow").error("job failed", exc_info=(kind, value, tb))
+        if isinstance(value, OSError) and value.errno == errno.ENOSPC:
+            print(disk_full_message(value), file=sys.stderr)  # one line, not a traceback
+            return
         sys.__excepthook__(kind, value, tb)
 
     sys.excepthook = log_uncaught
@@ -253,8 +258,17 @@ def setup_logging(path=None, mode="w", log_modules=True) -> None:
         atexit.register(log_modules_once)
 
 
+def disk_full_message(err: OSError) -> str:
+    """What a job says when the disk is full: io.atomic_path left no file at a final path."""
+    where = err.filename or "its output"
+    return (f"No space left on the device while writing {where}: this job's outputs are not "
+            f"written (no partial file is left at a final path). Free space (df -h "
+            f"{os.path.dirname(os.path.abspath(str(where))) if err.filename else '.'}), then "
+            "run again; make verify lists what is missing, make repair rebuilds it.")
+
+
 MODULES_LINE = "package modules this job loaded:"
-PACKAGES_LINE = "third-party packages this job imported:"
+PACKAGES_LINE = "third-party modules this job imported:"  # top-level names; third_party() maps them
 _logged = []
 _START_MODULES: set[str] = set()  # what the job's process had loaded when its script began
 
@@ -271,9 +285,12 @@ def log_modules():
 
     loaded = sorted(m.split(".", 1)[1] for m in sys.modules if m.startswith("actflow."))
     logging.getLogger("actflow").info("%s %s", MODULES_LINE, " ".join(loaded))
-    if _START_MODULES:  # a job in its own process (not the warm worker, which preloads them)
-        logging.getLogger("actflow").info("%s %s", PACKAGES_LINE,
-                                          " ".join(third_party(set(sys.modules) - _START_MODULES)))
+    if _START_MODULES:  # a job's own process (not a test calling a job function)
+        # module names, not distributions: mapping them (importlib.metadata) costs a job 0.5 s
+        tops = {m.split(".", 1)[0] for m in set(sys.modules) - _START_MODULES}
+        logging.getLogger("actflow").info("%s %s", PACKAGES_LINE, " ".join(sorted(
+            t for t in tops - set(sys.stdlib_module_names) - {"actflow"}
+            if not t.startswith("_"))))
     _logged.append(1)
 
 

@@ -4,20 +4,20 @@ The scripts in ``workflow/scripts`` only unpack Snakemake's object and call thes
 can be run and tested without Snakemake. Output names come from :mod:`actflow.layout`, and each
 metrics job checks that the tables it made are exactly the outputs its rule declares.
 
-Every function here is a :func:`actflow.warm.job`: during a local run it executes in the warm
-worker, which has the libraries imported already. Imports are inside the functions, so that a
-job loads only what it runs (and a script that hands its job over loads nothing heavy).
+Imports are inside the functions, so that a job loads only the libraries it runs (a table job
+never imports torch, a figure job neither torch nor the training code): each job is a fresh
+Python process that Snakemake starts, and its imports are most of a small job's time.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass, fields
 
-from . import io, layout, warm
+from . import io, layout
 
 
 # ---------------------------------------------------------------- data
-@warm.job
 def sine_data(out, data: dict, seeds, config=None):
     """The noisy sine data (the study's or a variant's): one draw, or one per training seed."""
     from .data import make_dataset
@@ -28,7 +28,6 @@ def sine_data(out, data: dict, seeds, config=None):
     logging.getLogger("actflow.data").info("wrote %s: %d rows", out, len(df))
 
 
-@warm.job
 def target_train_data(out, targets, data: dict, seeds, config=None):
     """A capacity experiment's training sets: every target, one draw (or one per training
     seed), one table."""
@@ -40,7 +39,6 @@ def target_train_data(out, targets, data: dict, seeds, config=None):
     logging.getLogger("actflow.data").info("wrote %d targets: %d rows", len(targets), len(train))
 
 
-@warm.job
 def target_test_data(out, targets, n_test: int, x_min: float, x_max: float, config=None):
     """A capacity experiment's clean, evenly spaced test grids, every target in one table."""
     from .data import make_test_grids
@@ -61,26 +59,52 @@ def weights_identity(keys: dict, seeds, hyper: dict, data_sha256: str, targets=N
     return out
 
 
-@warm.job
-def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log_every=50,
-              config=None, compile=False, targets=None, unit_every=10):
-    """Train every seed of one activation under one variant (``keys``: experiment, variant,
-    activation) as one stacked model; for a capacity experiment every target too (``targets``:
-    runs ordered targets outer, seeds inner). Each run's data is its own where the data has a
-    draw per seed (and per target)."""
+@dataclass(frozen=True)
+class TrainSpec:
+    """What one training job does: every seed of one activation under one variant (``keys``:
+    experiment, variant, activation), for a capacity experiment every target too (``targets``:
+    runs ordered targets outer, seeds inner), on the training data file ``data``. The rule
+    builds it from its params; the job writes it into its tables' metadata (``config``), and
+    the re-execution audit rebuilds it from there (:meth:`of_outputs`): one definition of a
+    training job for the rule, the job and its audit."""
+
+    data: str
+    keys: dict
+    seeds: list
+    hp: dict
+    device: str
+    log_every: int = 50
+    unit_every: int = 10
+    targets: list | None = None
+
+    def as_config(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def of_outputs(cls, loss_table) -> "TrainSpec":
+        """The spec a finished job recorded in its loss table's metadata."""
+        meta = io.read_metadata(loss_table)["config"]
+        return cls(**{f.name: meta[f.name] for f in fields(cls) if f.name in meta})
+
+
+def train_job(spec: TrainSpec, out: dict, threads: int = 1):
+    """Train ``spec`` (:class:`TrainSpec`) as one stacked model, on ``threads`` CPU threads; each
+    run's data is its own where the data has a draw per seed (and per target)."""
     import numpy as np
     import pandas as pd
 
     from . import tables, train
     from .data import runs_data
 
+    data, keys, seeds, hp, targets = spec.data, spec.keys, spec.seeds, spec.hp, spec.targets
+    config = spec.as_config()
     train.setup_torch(threads)
     df = io.read_parquet(data, ["x", "y", "y_clean"])
     x, y, y_clean = runs_data(df, targets, seeds)
     per_run = [(t, s) for t in targets for s in seeds] if targets else [(None, s) for s in seeds]
     hyper = train.Hyper(**hp)
-    result = train.train(x, y, [s for _, s in per_run], keys["activation"], hyper, device=device,
-                         log_every=log_every, compile=compile, unit_every=unit_every)
+    result = train.train(x, y, [s for _, s in per_run], keys["activation"], hyper,
+                         device=spec.device, log_every=spec.log_every, unit_every=spec.unit_every)
     runs = pd.DataFrame({**keys, **({"target": [t for t, _ in per_run]} if targets else {}),
                          "seed": [s for _, s in per_run]})
     axis = (1, 2) if y.ndim == 3 else None
@@ -92,7 +116,7 @@ def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log
     io.write_parquet(summary, out["runs"], config)
     io.write_parquet(tables.unit_state_table(result, runs), out["units"], config)
     shape = (len(per_run), x.shape[-2], hyper.width)
-    cost = train.activation_cost(keys["activation"], shape, device, dtype=hyper.dtype)
+    cost = train.activation_cost(keys["activation"], shape, spec.device, dtype=hyper.dtype)
     io.write_parquet(tables.timing_table(cost, shape, result.device, io.machine(result.device)),
                      out["timing"], config)
     io.save_weights(out["weights"], result.init_params, result.final_params, {
@@ -105,14 +129,12 @@ def train_job(data, out: dict, keys: dict, seeds, hp: dict, device, threads, log
 
 
 # ---------------------------------------------------------------- metrics
-@warm.job
 def activation_curves(out, names, config=None):
     from . import activations
 
     io.write_parquet(activations.curves(list(names)), out, config)
 
 
-@warm.job
 def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, outcomes: dict, config=None,
                     timing_paths=(), keys: dict | None = None, activations=()):
     """Loss, gradient-flow and outcome tables of one variant; ``timing_paths`` (one per
@@ -139,12 +161,10 @@ def history_metrics(loss_paths, grads_paths, runs_paths, out: dict, outcomes: di
     io.write_tables(frames, out, config)
 
 
-@warm.job
 def union(paths, out, config=None):
     io.write_parquet(io.concat_parquet(paths), out, config)
 
 
-@warm.job
 def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hyper: dict, grad_tol,
                    n_bins, show_layers, config=None, threads=1, saturation_tol=0.01,
                    units: dict | None = None, outcomes: dict | None = None):
@@ -216,7 +236,6 @@ def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hype
     io.write_tables(frames, out, config)
 
 
-@warm.job
 def capacity_metrics(keys: dict, weights: dict, runs, train_data, test_data, out: dict, targets,
                      seeds, hyper: dict, outcomes: dict, config=None, threads=1):
     """Train and test MSE of every (activation, target, seed) of one capacity variant (``keys``:
@@ -281,7 +300,6 @@ def capacity_metrics(keys: dict, weights: dict, runs, train_data, test_data, out
     io.write_tables(frames, out, config)
 
 
-@warm.job
 def audit_claims(claims_file, tables: dict, runs: dict, variants, out: dict,
                  claims_name: str | None = None) -> None:
     """Evaluate every claim of ``claims_file`` under every reading of its words, on the study's
@@ -321,7 +339,6 @@ def audit_claims(claims_file, tables: dict, runs: dict, variants, out: dict,
              len(sens), len(variants), int(sens["differs"].sum()), len(rows))
 
 
-@warm.job
 def reading_figures(readings_table, claims_table, outputs: dict, dpi: int = 150,
                     context: str = "notebook") -> None:
     """The specification curve of each claim with readings (``outputs``: claim -> PNG path),
@@ -332,7 +349,6 @@ def reading_figures(readings_table, claims_table, outputs: dict, dpi: int = 150,
                                  outputs, dpi=dpi, context=context)
 
 
-@warm.job
 def draw_figure(name: str, tables: dict, outputs: dict, dpi: int = 150,
                 context: str = "notebook") -> None:
     """One figure of the study (actflow.figures), drawn from its tables by keyword."""
@@ -341,7 +357,6 @@ def draw_figure(name: str, tables: dict, outputs: dict, dpi: int = 150,
     plotting.draw(name, tables, outputs, dpi=dpi, context=context)
 
 
-@warm.job
 def manifest(files, config: dict, basedir, out_json, out_config, out_json_html=None,
              out_config_html=None) -> None:
     from . import audit
@@ -355,14 +370,16 @@ def manifest(files, config: dict, basedir, out_json, out_config, out_json_html=N
             tmp.write_text(audit.config_html(config))
 
 
-@warm.job
 def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md, threads=1):
+    """The re-execution audit: each sampled training job retrained from the spec it recorded."""
     from . import audit
 
-    audit.reexecute(manifest_path, scratch, sample, seed, out_table, out_md, threads=threads)
+    def retrain(files: dict, out: dict) -> None:
+        train_job(TrainSpec.of_outputs(files["loss"]), out, threads)
+
+    audit.reexecute(manifest_path, scratch, sample, seed, out_table, out_md, retrain)
 
 
-@warm.job
 def bundle(files, out_archive, out_checksum, weights: bool = False) -> None:
     """Pack this run for another person to compare with (actflow.compare.make_bundle)."""
     from . import compare
@@ -373,7 +390,6 @@ def bundle(files, out_archive, out_checksum, weights: bool = False) -> None:
         "with" if weights else "without", out_archive)
 
 
-@warm.job
 def compare_runs(ours, theirs, out: dict, dpi: int = 150) -> None:
     """Compare this run (results folder ``ours``) with another run's bundle or results folder
     ``theirs`` (actflow.compare.write); ``out`` maps layout.COMPARISON's keys to files."""

@@ -234,7 +234,7 @@ def _norms(grads: list[torch.Tensor], z_grads: list[torch.Tensor], L: int):
 
 def _make_step(act, L: int, record: bool):
     """One epoch's loss, gradients and gradient norms for the packed parameters, as a pure
-    function (eager, or compiled whole by ``torch.compile``). The backward pass is written out
+    function. The backward pass is written out
     by hand: an MLP needs three batched products per layer, and each activation's backward is
     ``Activation.backward``."""
     fn, back = act.fn, act.backward
@@ -285,22 +285,6 @@ def _make_autograd_step(act, L: int, record: bool):
     return step
 
 
-def _compiled(step, first_args):
-    """``torch.compile`` of the epoch step; a failure names the setting to change."""
-    torch._dynamo.reset()  # one model at a time: no stale variants towards the recompile limit
-    compiled = torch.compile(step, dynamic=False, fullgraph=True)
-    try:
-        with torch.no_grad():  # as in the loop: grad mode is part of what compiled code assumes
-            compiled(*first_args)  # compiles now (tens of seconds), so that errors surface here
-    except Exception as exc:  # noqa: BLE001 - inductor raises many kinds
-        raise RuntimeError(
-            f"train.compile: true, but torch.compile failed ({type(exc).__name__}: {exc}); "
-            "set train.compile: false (eager training gives the same numbers to float "
-            "tolerance), or install a C++ compiler (CPU) / Triton (GPU)"
-        ) from exc
-    return compiled
-
-
 def train(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -310,7 +294,6 @@ def train(
     device: str = "cpu",
     log_every: int = 50,
     record: bool = True,
-    compile: bool = False,
     grad_mode: str = "manual",
     trace: Callable[[int, dict, dict], None] | None = None,
     unit_every: int = 0,
@@ -319,8 +302,7 @@ def train(
 
     x, y: (n, 1) shared by all runs, or (runs, n, 1) per run (e.g. several targets).
     ``seeds[r]`` seeds the initial weights of run r. ``record=False`` skips the gradient norms
-    (to measure what recording costs); ``compile=True`` runs the epoch step through
-    ``torch.compile`` (fused elementwise kernels; pays off for long runs, see bench/);
+    (to measure what recording costs);
     ``grad_mode="autograd"`` takes the gradients from autograd instead of the hand-written
     pass. ``trace(epoch, grads, params)``, if given, is called after every optimizer step with
     the gradients used and the parameters after the step, per layer as in the weights files
@@ -347,10 +329,6 @@ def train(
     params = _pack(init, L, dev)
     opt = _make_optimizer(params, hp)
     step = (_make_step if grad_mode == "manual" else _make_autograd_step)(act, L, record)
-    if compile:
-        t_c = time.perf_counter()
-        step = _compiled(step, (*params, x, y))
-        log.info("compiled the epoch step in %.1f s", time.perf_counter() - t_c)
 
     E = hp.epochs
     loss_h = torch.full((E, runs), float("nan"), dtype=dtype, device=dev)
