@@ -179,6 +179,23 @@ def job_start_cost(args) -> dict:
     return out
 
 
+def job_resources(bench_files, bench_dir) -> dict:
+    """Per kind of job (the benchmark folder: train, metrics, figures, data, audit), from
+    Snakemake's benchmark file of each job: the jobs, the largest max RSS (MB) and the longest
+    wall time (s). Each job is its own process, so these are the job's own: the SLURM profile's
+    memory and runtime requests are sized from them (profiles/slurm/profile.yaml)."""
+    out = {}
+    for f in bench_files:
+        head, row = f.read_text().splitlines()[:2]
+        rec = dict(zip(head.split("\t"), row.split("\t")))
+        kind = f.relative_to(bench_dir).parts[0]
+        k = out.setdefault(kind, {"jobs": 0, "max_rss_mb": 0.0, "max_seconds": 0.0})
+        k["jobs"] += 1
+        k["max_rss_mb"] = max(k["max_rss_mb"], float(rec["max_rss"]) if rec["max_rss"] != "-" else 0)
+        k["max_seconds"] = max(k["max_seconds"], float(rec["s"]))
+    return out
+
+
 def workflow(args) -> dict:
     """The whole default workflow (the study and every variant) from clean, against the plain
     script training the same runs; the study alone from clean, then the variants added on top
@@ -228,6 +245,7 @@ def workflow(args) -> dict:
         kinds["other"] = jobs - kinds["training"] - kinds["figure"]
         job_seconds = sum(float((f.read_text().splitlines()[1]).split("\t")[0])
                           for f in bench_files)
+        resources = job_resources(bench_files, bench_dir)
         noop = min(smk(wf) for _ in range(3))
         fig = smk(wf, "--forcerun", "figure")
         train_seconds = sum(float(m) for f in (wf / "results" / "logs" / "train").rglob("*.log")
@@ -249,7 +267,8 @@ def workflow(args) -> dict:
                 "jobs_with_benchmark_file": jobs, "jobs_by_kind": kinds,
                 "sum_of_job_seconds": job_seconds,
                 "sum_of_training_loop_seconds": train_seconds,
-                "noop_rerun_seconds": noop, "figure_only_rerun_seconds": fig}
+                "noop_rerun_seconds": noop, "figure_only_rerun_seconds": fig,
+                "job_resources": resources}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -360,6 +379,11 @@ def report(r) -> str:
               "imports of what it runs (measured here):",
               ""]
     lines += [f"- {k}: {v:.2f} s" for k, v in start.items()]
+    lines += ["", "Each job's own resources, from its Snakemake benchmark file (the SLURM "
+              "profile's requests are sized from these):", "",
+              "| jobs of | count | largest max RSS, MB | longest, s |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v['jobs']} | {v['max_rss_mb']:.0f} | {v['max_seconds']:.1f} |"
+              for k, v in sorted(w.get("job_resources", {}).items())]
     floor = w["sum_of_job_seconds"] / cores
     target = 0.4 * w["plain_script_seconds"]
     lines += ["", f"The 0.4× target needs the workflow under {target:.0f} s. Its training loops "

@@ -43,7 +43,10 @@ def snakemake(workdir: Path, *args, configfiles=(TINY,), check=True, timeout=600
 
 def planned_job_list(workdir: Path, *args, configfiles=(TINY,)) -> list[tuple[str, dict]]:
     """Snakemake's own plan: (rule, wildcards) of every job a dry run would execute."""
-    proc = snakemake(workdir, "--dry-run", *args, configfiles=configfiles)
+    # without the default workflow profile (profiles/default: quiet job listings), so that the
+    # dry run lists every job
+    proc = snakemake(workdir, "--dry-run", "--workflow-profile", "none", *args,
+                     configfiles=configfiles)
     out = proc.stdout + proc.stderr
     jobs = []
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
@@ -64,7 +67,10 @@ def rule_family(name: str) -> str:
 
 def planned_job_details(workdir: Path, *args, configfiles=(TINY,)) -> list[dict]:
     """Snakemake's own plan, job by job: rule, wildcards, input and log files, priority."""
-    proc = snakemake(workdir, "--dry-run", *args, configfiles=configfiles)
+    # without the default workflow profile (profiles/default: quiet job listings), so that the
+    # dry run lists every job
+    proc = snakemake(workdir, "--dry-run", "--workflow-profile", "none", *args,
+                     configfiles=configfiles)
     jobs = []
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout + proc.stderr):
         m = re.match(r"(?:local)?rule (\w+):", block)

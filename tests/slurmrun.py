@@ -64,6 +64,7 @@ def snakemake_slurm(workdir: Path, env: dict, *args, timeout: int = 900):
     """snakemake through the SLURM profile; `timeout -k` because on SIGTERM Snakemake waits for
     the jobs it submitted."""
     cmd = ["timeout", "-k", "20", str(timeout), SNAKEMAKE, "--profile", "profiles/slurm",
+           "--workflow-profile", "none",  # job listings (profiles/default quiets them)
            "--configfile", str(TINY), *SLURM_ARGS, *STUDY_ONLY, *args]
     return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True,
                           timeout=timeout + 60)
@@ -145,8 +146,12 @@ class Scenario:
     def _cuda(self):
         """device: cuda for one training job, its previous outputs in place: what SLURM asked
         for, what the job saw, and whether the run named the finished output it lost."""
+        # in a copy of the finished run: the failing job's outputs are deleted there (Snakemake
+        # removes a job's old outputs before it reruns it), and the tables stay for the others
+        wd = self.base / "wf_cuda"
+        shutil.copytree(self.workdir, wd, symlinks=True, copy_function=shutil.copy2)
         before = {j["id"] for j in cluster_jobs(self.env)}
-        proc = snakemake_slurm(self.workdir, self.env, "--config", "device=cuda",
+        proc = snakemake_slurm(wd, self.env, "--config", "device=cuda",
                                "train={threads: 2}", "--forcerun", "train", "--", CUDA_TARGET,
                                timeout=300)
         new = [j for j in cluster_jobs(self.env) if j["id"] not in before]
@@ -155,11 +160,10 @@ class Scenario:
         if len(train) == 1:
             detail = subprocess.run(["scontrol", "show", "job", train[0]["id"]], env=self.env,
                                     text=True, capture_output=True, check=True).stdout
-        logs = "".join(p.read_text() for p in
-                       (self.workdir / "results/logs/train/exp1").glob("relu.log"))
+        logs = "".join(p.read_text() for p in (wd / "results/logs/train/exp1").glob("relu.log"))
         self.cuda = {"returncode": proc.returncode, "jobs": new, "train": train,
                      "detail": detail, "logs": logs,
-                     "gone": not (self.workdir / CUDA_TARGET).exists(),
+                     "gone": not (wd / CUDA_TARGET).exists(),
                      "named": "that the manifest certified are gone" in proc.stderr + proc.stdout
                      and CUDA_TARGET in proc.stderr + proc.stdout}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from conftest import ROOT
 
-from actflow import io
+from actflow import io, layout
 
 RULE_FILES = sorted((ROOT / "workflow" / "rules").glob("*.smk"))
 
@@ -39,18 +39,23 @@ def _env_pins(path: Path) -> dict[str, str]:
 
 def _rules() -> dict[str, tuple[Path, str | None]]:
     """rule -> (its conda environment file, resolved against the rule file as Snakemake does;
-    its log pattern); every rule that runs a script has an environment."""
+    its log pattern); every rule that runs a script has an environment. A rule defined in a
+    loop (``rule:`` with ``name: f"union_{_kind}"``) is keyed by its name pattern, and its
+    log's loop variable becomes a wildcard."""
     out = {}
     for smk in RULE_FILES:
-        for m in re.finditer(r"^rule (\w+):(.*?)(?=^rule |\Z)", smk.read_text(), re.M | re.S):
+        text = smk.read_text()
+        for m in re.finditer(r"^ *rule(?: (\w+))?:(.*?)(?=^ *rule[ :]|^\S|\Z)", text, re.M | re.S):
             body = m.group(2)
-            env = re.search(r'^    conda:\s*\n\s*"([^"]+)"', body, re.M)
-            log = re.search(r'^    log:\s*\n\s*"([^"]+)"', body, re.M)
-            if re.search(r"^    script:", body, re.M):
-                assert env, f"rule {m.group(1)} runs a script but names no conda environment"
+            name = m.group(1) or re.search(r'name:\s*\n\s*f?"([^"]+)"', body).group(1)
+            env = re.search(r'^ +conda:\s*\n\s*"([^"]+)"', body, re.M)
+            log = re.search(r'^ +log:\s*\n\s*layout\.log\(f?"([^"]+)"\)', body, re.M)
+            if re.search(r"^ +script:", body, re.M):
+                assert env, f"rule {name} runs a script but names no conda environment"
             if env:
-                out[m.group(1)] = ((smk.parent / env.group(1)).resolve(),
-                                   log.group(1) if log else None)
+                pattern = re.sub(r"\{_[^}]*\}", "{loop}", log.group(1)) if log else None
+                out[name] = ((smk.parent / env.group(1)).resolve(),
+                             layout.log(pattern) if pattern else None)
     return out
 
 

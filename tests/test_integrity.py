@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from actflow import audit, io, layout
 from conftest import ROOT, SNAKEMAKE, TINY, copy_workflow, planned_jobs, snakemake
@@ -101,7 +100,8 @@ def test_under_the_database_persistence_a_failed_job_is_named_and_repair_restore
                      "--forcerun", "train", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
-    assert "sees no CUDA device" in (tiny_copy / "results/logs/train/exp1/relu.log").read_text()
+    log = (tiny_copy / "results/logs/train/exp1/relu.log").read_text()
+    assert "sees no CUDA device" in log and "set device: auto or cpu" in log
     lost = {k for k in every if not (tiny_copy / k).exists()}
     assert target in lost and _named_lost(out) == (len(lost), lost)
     assert lost == {str(Path(target).parent / f) for f in layout.TRAIN_FILES.values()}
@@ -155,7 +155,7 @@ def test_a_bit_flip_with_its_mtime_kept_stops_the_run_before_a_job_reads_it(tiny
     before = _hashes(tiny_copy)
     rerun = _config(tiny_copy, "outcomes: {collapse_rtol: 0.03}\n")  # history tables recomputed
     assert planned_jobs(tiny_copy, configfiles=rerun)["history_metrics"] == 4  # every sine variant
-    proc = snakemake(tiny_copy, configfiles=rerun, check=False)
+    proc = snakemake(tiny_copy, "--workflow-profile", "none", configfiles=rerun, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "changed since the manifest certified them" in out and str(victim.relative_to(
@@ -199,8 +199,14 @@ def test_weights_of_another_experiment_are_refused_naming_both(tiny_copy):
     assert proc.returncode != 0
     assert "holds weights of another job (experiment: the file holds 'exp1', the job expects " \
            "'exp2'" in logs
+    # the copied weights, and the outputs of the metrics job that refused them (deleted by
+    # Snakemake before it started the job; the run names them)
     after = _hashes(tiny_copy)
-    assert {k for k in before if before[k] != after.get(k)} == {str(dst.relative_to(tiny_copy))}
+    gone = {k for k in before if k not in after}
+    assert {k for k in before if before[k] != after.get(k)} - gone == {
+        str(dst.relative_to(tiny_copy))}
+    assert gone and all(k.startswith("results/metrics/exp2/") for k in gone)
+    assert _named_lost(proc.stdout + proc.stderr)[0] == len(gone)
 
 
 def test_a_failed_manifest_job_keeps_the_previous_manifest_and_repair_recovers(tiny_copy):
@@ -246,20 +252,14 @@ def test_weights_trained_on_other_data_are_refused_naming_the_data(tiny_copy, tm
     logs = "".join(p.read_text() for p in (tiny_copy / "results/logs/metrics").glob("exp2_*.log"))
     assert proc.returncode != 0
     assert "holds weights of another job (data_sha256: the file holds" in logs, logs[-2000:]
+    # the copied weights, and the outputs of the metrics job that refused them (Snakemake
+    # deleted them before it started it; the run names them)
     after = _hashes(tiny_copy)
-    assert {k for k in before if before[k] != after.get(k)} == {
-        str(files["weights"].relative_to(tiny_copy))}
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_device_cuda_without_a_gpu_is_refused_before_any_job(tiny_copy):
-    before = _hashes(tiny_copy)
-    proc = snakemake(tiny_copy, "--config", "device=cuda", check=False)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
-    assert "config device: cuda, but this run executes locally and torch" in out
-    assert "set device: auto or cpu" in out and "rule train" not in out
-    assert _hashes(tiny_copy) == before
+    changed = {k for k in before if before[k] != after.get(k)}
+    gone = {k for k in before if k not in after}
+    assert changed - gone == {str(files["weights"].relative_to(tiny_copy))}
+    assert gone and all(k.startswith("results/metrics/exp2/") for k in gone)
+    assert _named_lost(proc.stdout + proc.stderr)[0] == len(gone)
 
 
 @pytest.mark.slow
@@ -361,3 +361,30 @@ def test_a_run_removes_the_temporary_files_a_killed_job_left(tiny_copy):
     proc = snakemake(tiny_copy, "--forcerun", "summary")
     assert not any(p.exists() for p in left)
     assert "a temporary file a killed job left behind" in proc.stdout + proc.stderr
+
+
+def test_a_result_edited_by_hand_is_named_set_aside_and_rebuilt_never_certified(tiny_copy):
+    """claims.md with a verdict changed by hand: the next run names it, keeps the edit aside,
+    rebuilds the file from the tables (byte-identical to the job's), and verify passes; the
+    manifest job alone refuses an edited file."""
+    rel = layout.AUDIT["claims_markdown"]
+    md = tiny_copy / rel
+    good = md.read_bytes()
+    assert b"does not hold" in good
+    edit = good.replace(b"does not hold", b"holds", 1)
+    md.write_bytes(edit)
+    os.chdir(tiny_copy)
+    try:
+        from actflow import guard
+
+        assert set(guard.edited(".")) == {rel}
+        with pytest.raises(audit.UncertifiableError, match=f"{rel}: changed since its job wrote it"):
+            audit.manifest([rel], {}, ".", str(tiny_copy / "m.json"), str(tiny_copy / "c.yaml"))
+    finally:
+        os.chdir(ROOT)
+    proc = snakemake(tiny_copy)
+    out = proc.stdout + proc.stderr
+    assert f"{rel} changed after the job that wrote it" in out and "this run rebuilds it" in out
+    assert md.read_bytes() == good
+    assert (tiny_copy / ".snakemake/actflow/edited" / rel).read_bytes() == edit
+    assert _verify(tiny_copy)[0] == 0

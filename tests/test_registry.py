@@ -18,7 +18,9 @@ def test_each_figure_entry_matches_its_plotting_function():
     assert sorted(numbers) == list(range(1, len(numbers) + 1))
     for name, fig in figreg.FIGURES.items():
         fn = getattr(plotting, name)
-        assert list(inspect.signature(fn).parameters) == list(fig.tables), name
+        params = list(inspect.signature(fn).parameters)
+        # its tables by keyword, then optionally the study's numbers (claims.study_values)
+        assert [p for p in params if p != "study"] == list(fig.tables), name
         assert fig.experiment in layout.CATEGORIES
         text = fig.caption_for(SETTINGS)
         assert text.startswith(f"**Figure {fig.number}. {fig.title}.** ") and "{" not in text
@@ -96,3 +98,24 @@ def test_formats_after_the_first_reuse_its_layout_and_keep_the_tight_box(tmp_pat
     ours, theirs = page(tmp_path / "a.pdf"), page(tmp_path / "b.pdf")
     assert theirs[2] > 6 * 72  # the legend outside the axes widened the tight box
     assert all(abs(a - b) < 2 for a, b in zip(ours, theirs)), (ours, theirs)
+
+
+def test_figure_7_draws_the_study_numbers_of_the_claims_file(tiny_run):
+    """Figure 7's dotted marks are the claims file's numbers (claims.study_values), not numbers
+    of its own: the study's file gives ReLU 6.6 % and Leaky ReLU 0 %; another value is drawn."""
+    import matplotlib.pyplot as plt
+
+    from actflow import claims, io, plotting
+
+    study = claims.study_values(claims.load(ROOT / "config" / "claims.yaml"), 7)
+    overall = {s["filter"]["activation"]: s["value"] for s in study
+               if "layer" not in s["filter"] and s["filter"].get("definition") == "zero"}
+    assert overall == {"relu": 0.066, "leaky_relu": 0.0}
+    tables = {kw: io.read_parquet(tiny_run / p)
+              for kw, p in figreg.FIGURES["fig7_dead_neurons"].tables.items()}
+    changed = [s | {"value": 0.5} if s["filter"].get("activation") == "relu" else s for s in study]
+    fig = plotting.fig7_dead_neurons(**tables, study=changed)
+    labels = [t.get_text() for ax in fig.axes for t in (ax.get_legend().get_texts()
+                                                        if ax.get_legend() else [])]
+    plt.close(fig)
+    assert any("the study: ReLU 50 %" in t for t in labels), labels

@@ -98,18 +98,22 @@ def test_damaged_table_is_named_and_the_documented_command_recovers(tiny_copy):
     assert proc.returncode != 0
     assert "results/train/exp1/relu/loss.parquet is not a readable Parquet file" in out
     assert "make repair" in out
-    # the failed jobs' previous tables are all back, byte-identical
-    assert {p: p.read_bytes() for p in (tiny_copy / "results/metrics").rglob("*.parquet")} == before
+    # the failed jobs' previous tables (deleted by Snakemake before it started them) are named
+    after = {p: p.read_bytes() for p in (tiny_copy / "results/metrics").rglob("*.parquet")}
+    gone = set(before) - set(after)
+    assert {p for p in after if after[p] != before.get(p)} == set()
+    assert gone and "that the manifest certified are gone" in out
     # the documented recovery: make repair (verify, delete what differs, rebuild, run)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "workflow/scripts"))
     subprocess.run([sys.executable, "-m", "actflow.audit", "repair", "--snakemake", SNAKEMAKE,
                     "--cores", "2", "--", "--configfile", str(TINY)], cwd=tiny_copy, env=env,
                    check=True, capture_output=True)
     assert victim.read_bytes() == good
+    assert {p: p.read_bytes() for p in before if p.exists()} == before  # every table back
 
 
 def test_damaged_weights_are_named(tiny_copy):
-    from actflow import layout, io
+    from actflow import io
 
     victim = tiny_copy / "results/train/exp2/relu/weights.safetensors"
     victim.write_bytes(b"\x00" * 64)

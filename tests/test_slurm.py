@@ -41,7 +41,7 @@ def test_every_job_is_submitted_through_sbatch(slurm_run, tiny_run):
     assert "Using profiles profiles/slurm" in log
     # the plan of the same config, local rules and all: what must have gone to the cluster
     proc = subprocess.run([SNAKEMAKE, "--dry-run", "--forceall", "--configfile", str(TINY),
-                           "--profile", "profiles/slurm", *SLURM_ARGS, *STUDY_ONLY], cwd=wd, text=True,
+                           "--profile", "profiles/slurm", "--workflow-profile", "none", *SLURM_ARGS, *STUDY_ONLY], cwd=wd, text=True,
                           capture_output=True, check=True, env=dict(os.environ))
     plan = proc.stdout + proc.stderr
     trainings = sorted(re.findall(r"^rule (train\w*):\n(?:    .*\n)*?    wildcards: (.*)", plan,

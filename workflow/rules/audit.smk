@@ -42,9 +42,9 @@ rule audit_claims:
             labels={layout.REPORT_LABEL["audit"]: "why the failing numbers fail"},
         ),
     log:
-        "results/logs/audit/claims.log",
+        layout.log("audit/claims"),
     benchmark:
-        "results/benchmarks/audit/claims.tsv"
+        layout.benchmark("audit/claims")
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -85,9 +85,9 @@ for _part, _claims in enumerate(READ_CLAIM_PARTS):
                 for c in _claims
             },
         log:
-            f"results/logs/figures/readings_{_part + 1}.log",
+            layout.log(f"figures/readings_{_part + 1}"),
         benchmark:
-            f"results/benchmarks/figures/readings_{_part + 1}.tsv"
+            layout.benchmark(f"figures/readings_{_part + 1}")
         localrule: True
         conda:
             "../envs/plot.yaml"
@@ -144,9 +144,9 @@ rule manifest:
             labels={layout.REPORT_LABEL["audit"]: "resolved configuration"},
         ),
     log:
-        "results/logs/audit/manifest.log",
+        layout.log("audit/manifest"),
     benchmark:
-        "results/benchmarks/audit/manifest.tsv"
+        layout.benchmark("audit/manifest")
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -175,7 +175,7 @@ rule summary:
         markdown=layout.SUMMARY,
         front_page=layout.FRONT_PAGE,
     log:
-        "results/logs/audit/summary.log",
+        layout.log("audit/summary"),
     localrule: True
     conda:
         "../envs/plot.yaml"
@@ -193,9 +193,9 @@ rule reexecute:
         table=layout.AUDIT["reexecution_parquet"],
         markdown=layout.AUDIT["reexecution_markdown"],
     log:
-        "results/logs/audit/reexecution.log",
+        layout.log("audit/reexecution"),
     benchmark:
-        "results/benchmarks/audit/reexecution.tsv"
+        layout.benchmark("audit/reexecution")
     conda:
         "../envs/torch.yaml"
     threads: config["train"]["threads"]
@@ -204,7 +204,7 @@ rule reexecute:
     params:
         sample=config["audit"]["sample_jobs"],
         seed=config["audit"]["sample_seed"],
-        scratch="results/audit/scratch",
+        scratch=layout.SCRATCH,
     script:
         "../scripts/reexecute.py"
 
@@ -217,7 +217,7 @@ rule audit:
         table=layout.AUDIT["reexecution_parquet"],
         code=code("audit_verdict.py"),
     log:
-        "results/logs/audit/audit.log",
+        layout.log("audit/audit"),
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -228,7 +228,7 @@ rule audit:
 rule verify:
     """Every output against the manifest (missing, changed, unlisted files); rebuilds nothing."""
     log:
-        "results/logs/audit/verify.log",
+        layout.log("audit/verify"),
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -248,7 +248,7 @@ rule bundle:
         archive=layout.BUNDLE["archive"],
         checksum=layout.BUNDLE["checksum"],
     log:
-        "results/logs/audit/bundle.log",
+        layout.log("audit/bundle"),
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -287,7 +287,7 @@ rule comparison:
             labels={layout.REPORT_LABEL["comparison"]: "comparison figure"},
         ),
     log:
-        "results/logs/audit/comparison.log",
+        layout.log("audit/comparison"),
     conda:
         "../envs/plot.yaml"
     threads: 1

@@ -82,10 +82,9 @@ def train_priority(wildcards):
     from actflow import budget
 
     v = VARIANTS[wildcards.variant]
-    runs = len(v.seeds) * len(targets_of(v.name) or [None])
     c = v.settings
     gflop = budget.training_gflop(
-        runs, c["hidden_layers"], c["width"], v.data["n_samples"], c["epochs"]
+        v.stacked_runs, c["hidden_layers"], c["width"], v.data["n_samples"], c["epochs"]
     )
     return 1 + int(gflop)
 
@@ -101,8 +100,7 @@ def variant_keys(wildcards):
 
 
 def targets_of(variant):
-    v = VARIANTS[variant]
-    return v.settings["targets"] if v.kind == "capacity" else None
+    return VARIANTS[variant].targets
 
 
 def variant_targets(wildcards):
@@ -275,6 +273,11 @@ def figure_inputs(wildcards):
     return figreg.FIGURES[wildcards.figure].tables
 
 
+def figure_study_values(wildcards):
+    """The study's numbers the figure draws beside the measured ones, from the claims file."""
+    return claimreg.study_values(CLAIMS, figreg.FIGURES[wildcards.figure].number)
+
+
 def figure_keywords(wildcards):
     return list(figreg.FIGURES[wildcards.figure].tables)
 
@@ -429,6 +432,24 @@ def check_folders():
         print(  # (stderr: the --dag / --rulegraph output on stdout stays clean)
             f"No earlier run in {os.getcwd()}: this run writes a new "
             f"{os.path.join(os.getcwd(), layout.RESULTS)}",
+            file=sys.stderr,
+        )
+
+
+# Where the results edited by hand since their job wrote them are kept (set_aside_edited).
+EDITED = os.path.join(".snakemake", "actflow", "edited")
+
+
+def set_aside_edited():
+    """A result changed since the job that wrote it (edited by hand: its job's log records
+    another SHA-256, actflow.guard.edited) is moved to EDITED before the DAG is built, so that
+    this run rebuilds it (a dry run shows that rebuild) and the manifest never certifies an
+    edit."""
+    moved = guard.set_aside(".", guard.edited("."), EDITED)
+    for rel, dest in moved.items():
+        print(  # stderr: the --dag / --rulegraph output on stdout stays clean
+            f"{rel} changed after the job that wrote it (edited by hand?): kept as {dest}; "
+            "this run rebuilds it",
             file=sys.stderr,
         )
 

@@ -5,9 +5,9 @@ rule data_sine:
     output:
         layout.sine_data("{dataset}"),
     log:
-        "results/logs/data/{dataset}_sine.log",
+        layout.log("data/{dataset}_sine"),
     benchmark:
-        "results/benchmarks/data/{dataset}_sine.tsv"
+        layout.benchmark("data/{dataset}_sine")
     wildcard_constraints:
         dataset="|".join(map(re.escape, datasets("sine"))),
     conda:
@@ -28,9 +28,9 @@ rule data_targets_train:
     output:
         layout.target_data("{dataset}", "train"),
     log:
-        "results/logs/data/{dataset}_targets_train.log",
+        layout.log("data/{dataset}_targets_train"),
     benchmark:
-        "results/benchmarks/data/{dataset}_targets_train.tsv"
+        layout.benchmark("data/{dataset}_targets_train")
     wildcard_constraints:
         dataset="|".join(map(re.escape, datasets("capacity"))),
     conda:
@@ -51,9 +51,9 @@ rule data_targets_test:
     output:
         layout.target_data("{dataset}", "test"),
     log:
-        "results/logs/data/{dataset}_targets_test.log",
+        layout.log("data/{dataset}_targets_test"),
     benchmark:
-        "results/benchmarks/data/{dataset}_targets_test.tsv"
+        layout.benchmark("data/{dataset}_targets_test")
     wildcard_constraints:
         dataset="|".join(map(re.escape, datasets("capacity"))),
     conda:

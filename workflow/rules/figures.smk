@@ -15,9 +15,9 @@ rule figure:
         ),
         pdf=layout.figure_path("{figure}", "pdf"),
     log:
-        "results/logs/figures/{figure}.log",
+        layout.log("figures/{figure}"),
     benchmark:
-        "results/benchmarks/figures/{figure}.tsv"
+        layout.benchmark("figures/{figure}")
     wildcard_constraints:
         figure="|".join(figreg.FIGURES),
     conda:
@@ -29,6 +29,7 @@ rule figure:
         style=config["figures"],
         caption=figure_caption,
         tables=figure_keywords,
+        study=figure_study_values,
     script:
         "../scripts/figure.py"
 

@@ -5,9 +5,9 @@ rule activation_curves:
     output:
         layout.curves_path(),
     log:
-        "results/logs/metrics/activation_curves.log",
+        layout.log("metrics/activation_curves"),
     benchmark:
-        "results/benchmarks/metrics/activation_curves.tsv"
+        layout.benchmark("metrics/activation_curves")
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -30,9 +30,9 @@ rule history_metrics:
     output:
         **layout.job_outputs("history", "{variant}"),
     log:
-        "results/logs/metrics/{variant}_history.log",
+        layout.log("metrics/{variant}_history"),
     benchmark:
-        "results/benchmarks/metrics/{variant}_history.tsv"
+        layout.benchmark("metrics/{variant}_history")
     wildcard_constraints:
         variant="|".join(map(re.escape, SINE)),
     conda:
@@ -59,9 +59,9 @@ rule weight_metrics:
     output:
         **layout.job_outputs("weights", "{variant}"),
     log:
-        "results/logs/metrics/{variant}_weights.log",
+        layout.log("metrics/{variant}_weights"),
     benchmark:
-        "results/benchmarks/metrics/{variant}_weights.tsv"
+        layout.benchmark("metrics/{variant}_weights")
     wildcard_constraints:
         variant="|".join(map(re.escape, SINE)),
     conda:
@@ -90,9 +90,9 @@ rule capacity_metrics:
     output:
         **layout.job_outputs("capacity", "{variant}"),
     log:
-        "results/logs/metrics/{variant}_capacity.log",
+        layout.log("metrics/{variant}_capacity"),
     benchmark:
-        "results/benchmarks/metrics/{variant}_capacity.tsv"
+        layout.benchmark("metrics/{variant}_capacity")
     wildcard_constraints:
         variant="|".join(map(re.escape, CAPACITY)),
     conda:
@@ -126,9 +126,9 @@ for _kind in layout.KIND_JOBS:
         output:
             **union_outputs(_kind),
         log:
-            f"results/logs/metrics/union_{_kind}.log",
+            layout.log(f"metrics/union_{_kind}"),
         benchmark:
-            f"results/benchmarks/metrics/union_{_kind}.tsv"
+            layout.benchmark(f"metrics/union_{_kind}")
         conda:
             "../envs/plot.yaml"
         threads: 1

@@ -7,9 +7,9 @@ rule train:
     output:
         **layout.train_outputs("{variant}", "{activation}"),
     log:
-        "results/logs/train/{variant}/{activation}.log",
+        layout.log("train/{variant}/{activation}"),
     benchmark:
-        "results/benchmarks/train/{variant}/{activation}.tsv"
+        layout.benchmark("train/{variant}/{activation}")
     priority: train_priority
     conda:
         "../envs/torch.yaml"

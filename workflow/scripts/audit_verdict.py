@@ -3,7 +3,7 @@ import sys
 
 from actflow import audit, io
 
-io.setup_logging(snakemake.log[0])
+io.setup_logging(snakemake.log[0], outputs=snakemake.output)
 problem = audit.reexecution_verdict(snakemake.input.table)
 with open(snakemake.log[0], "a") as fh:
     fh.write((problem or "the re-execution audit: every file matches") + "\n")

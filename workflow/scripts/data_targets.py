@@ -1,7 +1,7 @@
 """Adapter: rules data_targets_train and data_targets_test -> actflow.jobs."""
 from actflow import io, jobs
 
-io.setup_logging(snakemake.log[0])
+io.setup_logging(snakemake.log[0], outputs=snakemake.output)
 d = snakemake.params.data
 if snakemake.rule == "data_targets_train":
     jobs.target_train_data(snakemake.output[0], d["targets"], d, d.get("seeds", []),

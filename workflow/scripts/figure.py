@@ -1,8 +1,8 @@
 """Adapter: rule figure -> actflow.jobs.draw_figure (the figure's tables by keyword)."""
 from actflow import io, jobs
 
-io.setup_logging(snakemake.log[0])
+io.setup_logging(snakemake.log[0], outputs=snakemake.output)
 name = snakemake.wildcards.figure
 tables = {kw: snakemake.input[kw] for kw in snakemake.params.tables}
 jobs.draw_figure(name, tables, {k: snakemake.output[k] for k in ("png", "pdf")},
-                 **snakemake.params.style)
+                 study=snakemake.params.study, **snakemake.params.style)

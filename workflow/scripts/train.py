@@ -1,7 +1,7 @@
 """Adapter: rule train -> actflow.jobs.train_job."""
 from actflow import io, jobs
 
-io.setup_logging(snakemake.log[0])
+io.setup_logging(snakemake.log[0], outputs=snakemake.output)
 p = snakemake.params
 spec = jobs.TrainSpec(
     data=snakemake.input.data, keys=p.ids | {"activation": snakemake.wildcards.activation},

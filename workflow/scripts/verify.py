@@ -3,7 +3,7 @@ import sys
 
 from actflow import audit, io
 
-io.setup_logging(snakemake.log[0])
+io.setup_logging(snakemake.log[0], outputs=snakemake.output)
 result = audit.verify(snakemake.params.manifest)
 report = audit.verify_report(result)
 print(report)

@@ -1,7 +1,7 @@
 """Adapter: rule weight_metrics -> actflow.jobs.weight_metrics."""
 from actflow import io, jobs
 
-io.setup_logging(snakemake.log[0])
+io.setup_logging(snakemake.log[0], outputs=snakemake.output)
 i, p = snakemake.input, snakemake.params
 n = p.neurons
 jobs.weight_metrics(

@@ -116,7 +116,11 @@ def manifest(files, config: dict, basedir, out_json, out_config) -> dict:
     """Hash every output file; record config, versions, device, platform, CPU and git state.
     A file that cannot be read back as what it is (see :func:`unreadable`) is not certified:
     the job fails naming it."""
+    from .guard import edited
+
     bad = {str(f): why for f in files if (why := unreadable(f))}
+    bad |= {f: f"changed since its job wrote it ({log} records another SHA-256): edited by "
+               f"hand or copied over" for f, log in edited(".").items() if f in set(map(str, files))}
     if bad:
         raise UncertifiableError(
             "refusing to certify files that do not read back: "

@@ -374,6 +374,19 @@ def _runs_for(claim, runs, variant=None):
     return _apply_filter(runs, flt)[0]
 
 
+def study_values(claims, figure: int) -> list[dict]:
+    """The study's own numbers that Figure ``figure`` shows beside what was measured: the value
+    claims whose ``source`` is that figure and whose test is ``approx`` (the study states a
+    number): each as its filter, column and value (a figure draws those it has an axis for)."""
+    out = []
+    for c in claims:
+        test = c.get("test") or {}
+        if c.get("source") == f"Figure {figure}" and test.get("op") == "approx":
+            out.append({"claim": c["id"], "filter": dict(c.get("filter") or {}),
+                        "column": c.get("column"), "value": test["value"]})
+    return out
+
+
 def experiment_of(claim) -> str | None:
     """The study's experiment a claim is about: its filter's, or its table's folder; None for
     claims about the activation functions themselves (no training behind them)."""

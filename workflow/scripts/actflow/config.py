@@ -192,7 +192,6 @@ def _cross_checks(config: dict, resolved):
     shown = config["neurons"]["show_layers"]
     mem = config["train"]["mem_mb"]
     for v in resolved:
-        runs = len(v.seeds)
         key = v.name if v.is_study else f"variants[{v.entry}] ({v.name})"
         c, n = v.settings, v.data["n_samples"]
         if v.kind == "sine":
@@ -201,7 +200,7 @@ def _cross_checks(config: dict, resolved):
                 yield ("neurons.show_layers", f"layer {deeper[0]} is deeper than "
                        f"{key}.hidden_layers = {c['hidden_layers']}: list layers between 1 and "
                        f"{c['hidden_layers']}")
-        stacked = runs * (len(c["targets"]) if v.kind == "capacity" else 1)
+        stacked = v.stacked_runs
         need = budget.training_mb(stacked, c["hidden_layers"], c["width"], n, c["epochs"])
         if need > mem:
             yield (key, f"one training job would need about {need:,.0f} MB ({stacked} stacked runs × "
@@ -209,10 +208,10 @@ def _cross_checks(config: dict, resolved):
                    f"{c['epochs']} epochs) but train.mem_mb is {mem:,}: lower the epochs, width, "
                    f"layers, samples or seeds, or raise train.mem_mb to what a job may use")
         if v.kind == "sine":
-            need = budget.weight_metrics_mb(runs, c["hidden_layers"], c["width"], n, len(shown))
+            need = budget.weight_metrics_mb(len(v.seeds), c["hidden_layers"], c["width"], n, len(shown))
             what = "weight-metrics job"
         else:
-            need = budget.capacity_mb(runs, len(c["targets"]), len(config["activations"]),
+            need = budget.capacity_mb(len(v.seeds), len(c["targets"]), len(config["activations"]),
                                       c["n_test"], c["hidden_layers"], c["width"])
             what = "capacity-metrics job"
         if need > mem:

@@ -5,6 +5,9 @@ run in the main Snakemake process, once, before and after all jobs) and when it 
 
 - :func:`check_output_dirs`: a path where the workflow needs a folder (``results``,
   ``results/logs/metrics``, ...) is a file: one line naming it, before any job.
+- :func:`edited`: certified results changed after the job that wrote them (a hand edit): the
+  run sets them aside (:func:`set_aside`) as it starts, so that their jobs rebuild them, and
+  the manifest refuses to certify one.
 - :func:`tampered`: certified results whose size and modification time are what the manifest
   recorded but whose content is not (a bit flipped, mtime kept): the run stops before any job
   reads them.
@@ -56,6 +59,38 @@ def certified_files(root: Path):
         if p.is_file() and not p.is_symlink() and not rel.startswith(layout.UNCERTIFIED_DIRS) \
                 and rel not in layout.UNCERTIFIED_FILES and "/." not in rel:
             yield rel
+
+
+def edited(root=".") -> dict[str, str]:
+    """Certified results changed since the job that wrote them (edited by hand, or copied over):
+    newer than that job's log, which records the SHA-256 of each output as the job wrote it
+    (io.record_outputs), and no longer that content. Path -> the log that records it."""
+    from .io import recorded_outputs, sha256
+
+    root = Path(root)
+    logs = root / layout.RESULTS / "logs"
+    records = {}
+    for log in sorted(logs.rglob("*.log")) if logs.is_dir() else ():
+        for path, digest in recorded_outputs(log).items():
+            records[path] = (digest, log.stat().st_mtime_ns, log.relative_to(root).as_posix())
+    out = {}
+    for rel in certified_files(root):
+        rec = records.get(rel)
+        if rec and (root / rel).stat().st_mtime_ns > rec[1] and sha256(root / rel) != rec[0]:
+            out[rel] = rec[2]
+    return out
+
+
+def set_aside(root, paths, folder) -> dict[str, str]:
+    """Move ``paths`` (relative to ``root``) under ``folder``, keeping their relative paths
+    (an earlier copy there is replaced): the run then rebuilds them. Path -> where it went."""
+    root, moved = Path(root), {}
+    for rel in paths:
+        dest = Path(folder) / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(root / rel, dest)
+        moved[rel] = dest.as_posix()
+    return moved
 
 
 def missing(root, manifest_path) -> list[str]:

@@ -228,9 +228,11 @@ def load_weights(path, expect: dict | None = None) -> tuple[dict, dict, dict]:
     return init, final, meta
 
 
-def setup_logging(path=None, mode="w", log_modules=True) -> None:
+def setup_logging(path=None, mode="w", log_modules=True, outputs=()) -> None:
     """Log to the job's ``log:`` file (or stderr); an uncaught error is logged there too, and,
-    at the job's end, the package modules it loaded (``log_modules``)."""
+    at the job's end, the package modules it loaded (``log_modules``) and, if it succeeded,
+    the SHA-256 of each of its ``outputs`` as it wrote them (:data:`OUTPUT_LINE`: what the
+    manifest and the next run compare a result with, to find one edited by hand since)."""
     import logging
 
     if path and mode == "w":
@@ -246,6 +248,7 @@ def setup_logging(path=None, mode="w", log_modules=True) -> None:
     logging.getLogger("fontTools").setLevel(logging.WARNING)
 
     def log_uncaught(kind, value, tb):
+        _failed.append(kind)
         logging.getLogger("actflow").error("job failed", exc_info=(kind, value, tb))
         if isinstance(value, OSError) and value.errno == errno.ENOSPC:
             print(disk_full_message(value), file=sys.stderr)  # one line, not a traceback
@@ -256,6 +259,34 @@ def setup_logging(path=None, mode="w", log_modules=True) -> None:
     if log_modules:
         _START_MODULES.update(sys.modules)
         atexit.register(log_modules_once)
+    if outputs:
+        atexit.register(record_outputs, [str(o) for o in outputs])
+
+
+OUTPUT_LINE = "output written:"  # then "<path> sha256=<hex>", one line per output of a job
+_failed: list = []  # an uncaught error in this job (setup_logging's hook)
+
+
+def record_outputs(paths) -> None:
+    """At a successful job's end: the SHA-256 of each output it wrote, in its log."""
+    import logging
+
+    if _failed:
+        return
+    for p in paths:
+        if os.path.isfile(p):
+            logging.getLogger("actflow").info("%s %s sha256=%s", OUTPUT_LINE, p, sha256(p))
+
+
+def recorded_outputs(log_path) -> dict[str, str]:
+    """The outputs a job's log records (:func:`record_outputs`): path -> SHA-256."""
+    out = {}
+    with open(log_path, errors="replace") as fh:
+        for line in fh:
+            if OUTPUT_LINE in line:
+                path, _, digest = line.split(OUTPUT_LINE, 1)[1].strip().rpartition(" sha256=")
+                out[path] = digest
+    return out
 
 
 def disk_full_message(err: OSError) -> str:

@@ -96,7 +96,9 @@ def train_job(spec: TrainSpec, out: dict, threads: int = 1):
     from . import tables, train
     from .data import runs_data
 
-    data, keys, seeds, hp, targets = spec.data, spec.keys, spec.seeds, spec.hp, spec.targets
+    data, seeds, hp, targets = spec.data, spec.seeds, spec.hp, spec.targets
+    # the tables' key columns in their one order (metadata round trips may sort a dict)
+    keys = {k: spec.keys[k] for k in layout.KEYS if k in spec.keys}
     config = spec.as_config()
     train.setup_torch(threads)
     df = io.read_parquet(data, ["x", "y", "y_clean"])
@@ -350,11 +352,12 @@ def reading_figures(readings_table, claims_table, outputs: dict, dpi: int = 150,
 
 
 def draw_figure(name: str, tables: dict, outputs: dict, dpi: int = 150,
-                context: str = "notebook") -> None:
-    """One figure of the study (actflow.figures), drawn from its tables by keyword."""
+                context: str = "notebook", study=()) -> None:
+    """One figure of the study (actflow.figures), drawn from its tables by keyword; ``study``:
+    the study's own numbers it shows (actflow.claims.study_values)."""
     from . import plotting
 
-    plotting.draw(name, tables, outputs, dpi=dpi, context=context)
+    plotting.draw(name, tables, outputs, dpi=dpi, context=context, study=study)
 
 
 def manifest(files, config: dict, basedir, out_json, out_config, out_json_html=None,

@@ -101,9 +101,10 @@ LOG_SUMMARY = ("metric", "n_seeds", "mean", "std_log10", "n_nonfinite", "ci_low"
 NEURON_KEYS = ("experiment", "variant", "stage", "activation", "seed", "layer")
 TARGET_KEYS = ("experiment", "variant", "activation", "target", "seed")
 # One row per trained run, as the training job writes it: how it ended and its settings.
+RUN_SETTINGS = ("hidden_layers", "width", "optimizer", "learning_rate", "momentum", "init",
+                "bias_init")  # the training settings each run's row repeats
 TRAIN_RUN_COLUMNS = ("diverged", "diverged_epoch", "last_finite_loss", "final_loss",
-                     "baseline_mse", "noise_mse", "epochs", "hidden_layers", "width", "optimizer",
-                     "learning_rate", "momentum", "init", "bias_init", "device")
+                     "baseline_mse", "noise_mse", "epochs", *RUN_SETTINGS, "device")
 # The metrics' runs tables add the outcome class (config `outcomes`, actflow.tables.outcomes).
 RUN_COLUMNS = TRAIN_RUN_COLUMNS + ("outcome",)
 # How a run ended (runs.parquet, column outcome), from its final loss against var(y), the loss
@@ -322,7 +323,23 @@ def bundle_files(variant_kinds: dict[str, str], weights_of=()) -> list[str]:
 
 
 # Written next to the outputs but not outputs of the DAG's results: not in the manifest.
-UNCERTIFIED_DIRS = (f"{RESULTS}/logs", f"{RESULTS}/benchmarks", f"{RESULTS}/audit/scratch")
+# When a hidden unit counts as dead (dead_neurons.parquet, column definition), for every
+# training input: its output is exactly 0, its output is <= 0, or its derivative is below
+# neurons.grad_tol. The one list: the metrics, the claims and Figure 7 use it in this order.
+DEAD_DEFINITIONS = ("zero", "nonpositive", "no_gradient")
+LOGS, BENCHMARKS = f"{RESULTS}/logs", f"{RESULTS}/benchmarks"  # a job's log:, benchmark:
+SCRATCH = f"{RESULTS}/audit/scratch"  # where the re-execution audit retrains, then deletes
+UNCERTIFIED_DIRS = (LOGS, BENCHMARKS, SCRATCH)
+
+
+def log(name: str) -> str:
+    """A job's log file: results/logs/<name>.log (name may hold wildcards)."""
+    return f"{LOGS}/{name}.log"
+
+
+def benchmark(name: str) -> str:
+    """A job's Snakemake benchmark file: results/benchmarks/<name>.tsv."""
+    return f"{BENCHMARKS}/{name}.tsv"
 # The HTML report (snakemake --report) and the run's summary (actflow.summary): the report's
 # front page and what a finished run prints; made after the manifest, from it.
 REPORT = f"{RESULTS}/report.html"

@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import activations, model, train
+from . import activations, layout, model, train
 
-DEFINITIONS = ["zero", "nonpositive", "no_gradient"]
+DEFINITIONS = list(layout.DEAD_DEFINITIONS)
 # the definitions the training job records at checkpoints (actflow.train.unit_states)
 FATE_DEFINITIONS = {"zero": train.UNIT_ZERO, "nonpositive": train.UNIT_NONPOSITIVE}
 NEAR_ZERO = 1e-6  # |a| below this counts as near zero in the sparsity table

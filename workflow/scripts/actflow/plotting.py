@@ -16,11 +16,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm  # noqa: E402
 
 from . import io  # noqa: E402
 from .claims import COLORS  # noqa: E402
-from .layout import NOT_TRAINED  # noqa: E402
+from .layout import DEAD_DEFINITIONS, NOT_TRAINED  # noqa: E402
 from .activations import ORDER, label, ordered  # noqa: E402  (the registry, without torch)
 from .data import ordered_targets, target_label  # noqa: E402
 
@@ -265,8 +265,7 @@ def fig6_loss_curves(loss: pd.DataFrame, runs: pd.DataFrame):
     return fig
 
 
-DEF_COLORS = dict(zip(["zero", "nonpositive", "no_gradient", "exact_zero_fraction",
-                       "near_zero_fraction"],
+DEF_COLORS = dict(zip([*DEAD_DEFINITIONS, "exact_zero_fraction", "near_zero_fraction"],
                       plt.style.library["seaborn-v0_8-deep"]["axes.prop_cycle"].by_key()["color"]))
 
 
@@ -288,14 +287,14 @@ def _stages(runs1, runs2):
             ("trained", "exp2", f"trained, Experiment 2 (lr {_setting(runs2, 'learning_rate')})")]
 
 
-def fig7_dead_neurons(dead1, sparse1, dead2, sparse2, runs1, runs2):
+def fig7_dead_neurons(dead1, sparse1, dead2, sparse2, runs1, runs2, study=()):
     dead = pd.concat([dead1, dead2])
     sparse = pd.concat([sparse1, sparse2])
     names = ordered(dead["activation"].unique())
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), sharey="row")
     for col, (stage, exp, title) in enumerate(_stages(runs1, runs2)):
         sel = (dead["stage"] == stage) & (dead["experiment"] == exp)
-        _bars(axes[0, col], dead[sel], names, ["zero", "nonpositive", "no_gradient"], "definition")
+        _bars(axes[0, col], dead[sel], names, list(DEAD_DEFINITIONS), "definition")
         sel = (sparse["stage"] == stage) & (sparse["experiment"] == exp)
         _bars(axes[1, col], sparse[sel], names, ["exact_zero_fraction", "near_zero_fraction"],
               "metric")
@@ -308,11 +307,18 @@ def fig7_dead_neurons(dead1, sparse1, dead2, sparse2, runs1, runs2):
                     for ax in axes[:, col]:
                         ax.text(names.index(name), 1.02, text, ha="center", va="bottom",
                                 fontsize="xx-small", color="firebrick")
-            for name, claim in (("relu", 0.066), ("leaky_relu", 0.0)):
+            # the study's numbers (config/claims.yaml), over all hidden layers, dead = output 0
+            marks = {s["filter"]["activation"]: s["value"] for s in study
+                     if s["column"] == "dead_fraction" and "layer" not in s["filter"]
+                     and s["filter"].get("definition") == "zero"
+                     and s["filter"].get("experiment") == exp and s["filter"].get("activation")}
+            for name, value in marks.items():
                 if name in names:
                     i = names.index(name)
-                    axes[0, col].plot([i - 0.42, i + 0.42], [claim, claim], color="k", lw=2, ls=":")
-            axes[0, col].plot([], [], color="k", lw=2, ls=":", label="study: ReLU 6.6 %, Leaky 0 %")
+                    axes[0, col].plot([i - 0.42, i + 0.42], [value, value], color="k", lw=2, ls=":")
+            if marks:
+                axes[0, col].plot([], [], color="k", lw=2, ls=":", label="the study: " + ", ".join(
+                    f"{label(n)} {100 * v:.3g} %" for n, v in marks.items()))
     axes[0, 0].set_ylabel("dead-neuron fraction\n(all hidden neurons)")
     axes[1, 0].set_ylabel("activation sparsity\n(share of values, all layers)")
     axes[0, 2].legend(title="dead when, for every input,", fontsize="small", loc="upper left",
@@ -375,14 +381,21 @@ def fig9_hidden_activations(hidden: pd.DataFrame):
         d = h[h["activation"] == name]
         finite = d["activation_value"][np.isfinite(d["activation_value"])]
         lo, hi = np.percentile(finite, [1, 99]) if len(finite) else (0.0, 1.0)
+        hi = max(hi, lo + 1e-9)
+        # values of one sign (Sigmoid, ReLU): a sequential map from the lowest; of both signs
+        # (tanh, Leaky ReLU, GELU): a diverging map centred on 0
+        if lo < 0 < hi:
+            cmap, norm = "coolwarm", TwoSlopeNorm(vcenter=0.0, vmin=lo, vmax=hi)
+        else:
+            cmap, norm = "viridis", Normalize(vmin=lo, vmax=hi)
         for c, layer in enumerate(layers):
             g = d[d["layer"] == layer].pivot(index="neuron", columns="x", values="activation_value")
             g = g.loc[g.mean(axis=1).sort_values().index]
             ax = axes[r, c]
             if not np.isfinite(g.to_numpy()).any():
                 _empty(ax, "this run diverged:\nno finite activations")
-            m = ax.pcolormesh(g.columns, np.arange(len(g)), g.to_numpy(), cmap="coolwarm",
-                              vmin=min(lo, -1e-9) if lo < 0 else lo, vmax=hi, shading="nearest", rasterized=True)
+            m = ax.pcolormesh(g.columns, np.arange(len(g)), g.to_numpy(), cmap=cmap, norm=norm,
+                              shading="nearest", rasterized=True)
             ax.grid(False)
             ax.set_title(f"{label(name)}, layer {layer}", fontsize="small")
             if c == 0:
@@ -525,11 +538,17 @@ def fig12_sensitivity(sensitivity: pd.DataFrame):
     return fig
 
 
-def draw(name: str, tables: dict, outputs: dict, dpi: int = 150, context: str = "notebook"):
+def draw(name: str, tables: dict, outputs: dict, dpi: int = 150, context: str = "notebook",
+         study=()):
     """Draw figure ``name`` (an entry of actflow.figures.FIGURES, drawn by the function of the
-    same name here) from its tables, given by the keywords of that function."""
+    same name here) from its tables, given by the keywords of that function; a function with a
+    ``study`` keyword also gets the study's own numbers (actflow.claims.study_values)."""
+    import inspect
+
     style(context)
-    fig = globals()[name](**{kw: io.read_parquet(p) for kw, p in tables.items()})
+    fn = globals()[name]
+    extra = {"study": list(study)} if "study" in inspect.signature(fn).parameters else {}
+    fig = fn(**{kw: io.read_parquet(p) for kw, p in tables.items()}, **extra)
     save(fig, outputs, dpi)
     log.info("drew %s from %s", name, ", ".join(map(str, tables.values())))
 
@@ -584,7 +603,7 @@ def reading_curve(rows: pd.DataFrame, facts: pd.Series):
         a = max(r["region_low"], y0) if np.isfinite(r["region_low"]) else y0
         b = min(r["region_high"], y1) if np.isfinite(r["region_high"]) else y1
         if b > a:
-            ax.add_patch(plt.Rectangle((i - 0.5, a), 1, b - a, color="#5aae61", alpha=0.15, lw=0))
+            ax.add_patch(plt.Rectangle((i - 0.5, a), 1, b - a, color=COLORS["holds"], alpha=0.15, lw=0))
     for verdict, col in VERDICT_COLORS.items():
         sel = g[(g["verdict"] == verdict) & finite]
         if sel.empty:
@@ -596,7 +615,7 @@ def reading_curve(rows: pd.DataFrame, facts: pd.Series):
     prim = g[g["primary"]]
     ax.plot(prim.index, prim["measured_mean"], "o", ms=11, mfc="none", mec="k", mew=1.5,
             label="primary reading (the claim as written)")
-    ax.add_patch(plt.Rectangle((0, 0), 0, 0, color="#5aae61", alpha=0.3, lw=0,
+    ax.add_patch(plt.Rectangle((0, 0), 0, 0, color=COLORS["holds"], alpha=0.3, lw=0,
                                label="the region the claim asks for"))
     ax.set_ylim(y0, y1)
     ax.set_xlim(-0.6, max(n, 1) - 0.4)

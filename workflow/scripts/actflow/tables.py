@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .layout import OUTCOMES
+from .layout import NOT_TRAINED, OUTCOMES, RUN_SETTINGS, TABLES
 from .stats import summarize, t_halfwidth
 
 
@@ -44,8 +44,7 @@ def history_tables(result, runs: pd.DataFrame, baseline_mse, noise_mse, settings
     summary["baseline_mse"] = np.broadcast_to(np.asarray(baseline_mse, dtype=np.float64), (R,))
     summary["noise_mse"] = np.broadcast_to(np.asarray(noise_mse, dtype=np.float64), (R,))
     summary["epochs"] = epochs
-    for key in ("hidden_layers", "width", "optimizer", "learning_rate", "momentum", "init",
-                "bias_init"):
+    for key in RUN_SETTINGS:
         summary[key] = settings[key]
     summary["device"] = result.device
     return loss, grads, summary
@@ -93,7 +92,7 @@ def outcomes(runs: pd.DataFrame, collapse_rtol: float, explode_factor: float) ->
     out = np.select(
         [runs["diverged"] | ~np.isfinite(ratio), ratio > explode_factor,
          ratio > 1 + collapse_rtol, ratio >= 1 - collapse_rtol],
-        ["non-finite", "exploded", "worse than constant", "collapsed"], "trained")
+        list(reversed(NOT_TRAINED)), "trained")
     assert set(np.unique(out)) <= set(OUTCOMES)
     return pd.Series(out, index=runs.index, name="outcome")
 
@@ -258,6 +257,4 @@ def capacity_winners(cap: pd.DataFrame) -> pd.DataFrame:
                     "ci_high": d.mean() + half, "seeds_best_wins": int((d > 0).sum()),
                     "lead_holds": bool(len(d) > 1 and d.mean() - half > 0)}
         rows.append(row)
-    columns = ["experiment", "variant", "target", "best", "best_test_mse", "runner_up", "runner_up_test_mse", "n_pairs",
-               "mean_log10_ratio", "ci_low", "ci_high", "seeds_best_wins", "lead_holds"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=list(TABLES["capacity_winners"].columns))

@@ -21,8 +21,9 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
-STUDY = ("exp1", "exp2", "exp3")
-KIND = {"exp1": "sine", "exp2": "sine", "exp3": "capacity"}
+from .layout import EXPERIMENT_KINDS as KIND  # the study's experiments and their kinds
+
+STUDY = tuple(KIND)
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # a variant's own name; generated names add -key=value
 META_KEYS = ("name", "of", "question", "grid", "seeds")
 MAX_SEED = 2**32 - 1  # every random generator used keeps a seed in this range in full
@@ -46,6 +47,17 @@ class Variant:
     @property
     def is_study(self) -> bool:
         return self.name == self.of
+
+    @property
+    def targets(self) -> list | None:
+        """A capacity experiment's targets (each trained as its own run), else None."""
+        return self.settings["targets"] if self.kind == "capacity" else None
+
+    @property
+    def stacked_runs(self) -> int:
+        """The runs one of its training jobs trains as one stacked model: every seed (and for a
+        capacity experiment every target)."""
+        return len(self.seeds) * len(self.targets or [None])
 
 
 class VariantError(ValueError):
