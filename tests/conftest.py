@@ -93,7 +93,7 @@ def planned_jobs(workdir: Path, *args, configfiles=(TINY,)) -> dict[str, int]:
     return counts
 
 
-# Test lanes (pyproject.toml registers the markers; README "Tests"): a test is `slow` when it
+# Test lanes (pyproject.toml registers the markers; docs/development.md): a test is `slow` when it
 # runs the workflow or starts Snakemake (it uses a fixture below that does, or says so with
 # @pytest.mark.slow), `cluster`
 # when it needs the SLURM scenario, `gpu` when it needs a CUDA device. `pytest -m "not slow"` is

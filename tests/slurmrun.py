@@ -23,7 +23,7 @@ from conftest import ROOT, SNAKEMAKE, TINY, copy_workflow
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 CONF = "/etc/slurm/slurm.conf"
-# What a user adds on a cluster without accounting daemon (README, "Running on SLURM").
+# What a user adds on a cluster without accounting daemon (docs/slurm.md).
 SLURM_ARGS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
               "--seconds-between-status-checks", "2"]  # a test cluster answers at once
 # The tiny config without its variants: what SLURM adds is how jobs are submitted, which the

@@ -189,33 +189,39 @@ def test_the_manifest_refuses_to_certify_a_file_that_does_not_read_back(tiny_cop
         os.chdir(ROOT)
 
 
-def test_weights_of_another_experiment_are_refused_naming_both(tiny_copy):
-    before = _hashes(tiny_copy)
+def test_weights_of_another_experiment_are_refused_naming_both_and_a_run_rebuilds_them(tiny_copy):
+    """Weights of another job copied over a finished one: a reader that expects this job's
+    refuses them, naming both; the next run finds the copy (its job's log records another
+    SHA-256), sets it aside and rebuilds the file, and nothing else changes."""
+    before = _hashes_but_timings(tiny_copy)
     src = tiny_copy / layout.train_outputs("exp1", "relu")["weights"]
     dst = tiny_copy / layout.train_outputs("exp2", "relu")["weights"]
-    dst.write_bytes(src.read_bytes())  # a newer file: Snakemake reruns what reads it
-    proc = snakemake(tiny_copy, check=False)
-    logs = "".join(p.read_text() for p in (tiny_copy / "results/logs/metrics").glob("exp2_*.log"))
-    assert proc.returncode != 0
-    assert "holds weights of another job (experiment: the file holds 'exp1', the job expects " \
-           "'exp2'" in logs
-    # the copied weights, and the outputs of the metrics job that refused them (deleted by
-    # Snakemake before it started the job; the run names them)
-    after = _hashes(tiny_copy)
-    gone = {k for k in before if k not in after}
-    assert {k for k in before if before[k] != after.get(k)} - gone == {
-        str(dst.relative_to(tiny_copy))}
-    assert gone and all(k.startswith("results/metrics/exp2/") for k in gone)
-    assert _named_lost(proc.stdout + proc.stderr)[0] == len(gone)
+    _, _, expect = io.load_weights(dst)
+    dst.write_bytes(src.read_bytes())
+    with pytest.raises(io.DamagedFileError, match="holds weights of another job "
+                       "\\(experiment: the file holds 'exp1', the job expects 'exp2'"):
+        io.load_weights(dst, expect={k: expect[k] for k in ("experiment", "variant",
+                                                              "activation")})
+    proc = snakemake(tiny_copy)
+    rel = str(dst.relative_to(tiny_copy))
+    assert f"{rel} changed after the job that wrote it" in proc.stdout + proc.stderr
+    manifests = (layout.AUDIT["manifest"], layout.AUDIT["manifest_html"])  # list the timings
+    after = {k: v for k, v in _hashes_but_timings(tiny_copy).items() if k not in manifests}
+    assert after == {k: v for k, v in before.items() if not layout.is_timed(k)
+                     and k not in manifests}
 
 
 def test_a_failed_manifest_job_keeps_the_previous_manifest_and_repair_recovers(tiny_copy):
-    """A 0-byte figure: the manifest job refuses it and fails; the previous manifest stays, so
-    that verify names the figure and repair rebuilds it (also without any manifest)."""
+    """A 0-byte figure the run cannot trace to its job: the manifest job refuses it and fails;
+    the previous manifest stays (its outputs are update()), so that verify names the figure and
+    repair rebuilds it (also without any manifest)."""
     manifest = tiny_copy / layout.AUDIT["manifest"]
     previous = manifest.read_bytes()
     png = tiny_copy / "results/figures/fig1_activations.png"
     good = png.read_bytes()
+    # without its job's log (which records what the job wrote, so that a run would set the
+    # file aside and redraw it), the damage reaches the manifest job
+    (tiny_copy / layout.log("figures/fig1_activations")).unlink()
     png.write_bytes(b"")
     proc = snakemake(tiny_copy, check=False)
     assert proc.returncode != 0
@@ -246,20 +252,13 @@ def test_weights_trained_on_other_data_are_refused_naming_the_data(tiny_copy, tm
     io.write_parquet(data.assign(y=data["y"] + 0.01), other, {})
     out = {n: str(tmp_path / "other" / f) for n, f in layout.TRAIN_FILES.items()}
     jobs.train_job(dataclasses.replace(spec, data=str(other), device="cpu"), out)
-    before = _hashes(tiny_copy)
-    files["weights"].write_bytes(Path(out["weights"]).read_bytes())
-    proc = snakemake(tiny_copy, check=False)
-    logs = "".join(p.read_text() for p in (tiny_copy / "results/logs/metrics").glob("exp2_*.log"))
-    assert proc.returncode != 0
-    assert "holds weights of another job (data_sha256: the file holds" in logs, logs[-2000:]
-    # the copied weights, and the outputs of the metrics job that refused them (Snakemake
-    # deleted them before it started it; the run names them)
-    after = _hashes(tiny_copy)
-    changed = {k for k in before if before[k] != after.get(k)}
-    gone = {k for k in before if k not in after}
-    assert changed - gone == {str(files["weights"].relative_to(tiny_copy))}
-    assert gone and all(k.startswith("results/metrics/exp2/") for k in gone)
-    assert _named_lost(proc.stdout + proc.stderr)[0] == len(gone)
+    # what a reader of this job's weights expects, from its own data file
+    ident = jobs.weights_identity(spec.keys, spec.seeds, spec.hp,
+                                  io.sha256(tiny_copy / spec.data), spec.targets)
+    with pytest.raises(io.DamagedFileError,
+                       match=r"holds weights of another job \(data_sha256: the file holds"):
+        io.load_weights(out["weights"], expect=ident)
+    io.load_weights(files["weights"], expect=ident)  # the job's own weights are accepted
 
 
 @pytest.mark.slow
@@ -384,7 +383,7 @@ def test_a_result_edited_by_hand_is_named_set_aside_and_rebuilt_never_certified(
         os.chdir(ROOT)
     proc = snakemake(tiny_copy)
     out = proc.stdout + proc.stderr
-    assert f"{rel} changed after the job that wrote it" in out and "this run rebuilds it" in out
+    assert f"{rel} changed after the job that wrote it" in out and "the default target rebuilds it" in out
     assert md.read_bytes() == good
     assert (tiny_copy / ".snakemake/actflow/edited" / rel).read_bytes() == edit
     assert _verify(tiny_copy)[0] == 0

@@ -38,7 +38,7 @@ def slurm_run(slurm_scenario):
 
 def test_every_job_is_submitted_through_sbatch(slurm_run, tiny_run):
     wd, jobs, log = slurm_run
-    assert "Using profiles profiles/slurm" in log
+    assert "Using profile profiles/slurm" in log
     # the plan of the same config, local rules and all: what must have gone to the cluster
     proc = subprocess.run([SNAKEMAKE, "--dry-run", "--forceall", "--configfile", str(TINY),
                            "--profile", "profiles/slurm", "--workflow-profile", "none", *SLURM_ARGS, *STUDY_ONLY], cwd=wd, text=True,
@@ -64,7 +64,7 @@ def test_every_job_is_submitted_through_sbatch(slurm_run, tiny_run):
     # every other job individually, under its own rule and wildcards
     others = [j for j in jobs if j not in train]
     assert others and all("_" not in j["id"] for j in others), others
-    # SLURM's log of every job is kept, successful ones too, where the README says
+    # SLURM's log of every job is kept, successful ones too, where docs/slurm.md says
     logdir = wd / "results/logs/slurm"
     kept = {p.relative_to(logdir).as_posix() for p in logdir.rglob("*.log")}
     assert {f"rule_train/{t}.log" for t in tasks} <= kept, kept

@@ -441,17 +441,19 @@ EDITED = os.path.join(".snakemake", "actflow", "edited")
 
 
 def set_aside_edited():
-    """A result changed since the job that wrote it (edited by hand: its job's log records
-    another SHA-256, actflow.guard.edited) is moved to EDITED before the DAG is built, so that
-    this run rebuilds it (a dry run shows that rebuild) and the manifest never certifies an
-    edit."""
-    moved = guard.set_aside(".", guard.edited("."), EDITED)
+    """A result changed since the job that wrote it (edited by hand, truncated, copied over:
+    its job's log records another SHA-256, actflow.guard.edited) is moved to EDITED before the
+    DAG is built, and returned: rule all asks for it, so that the default target rebuilds it
+    (Snakemake would not rebuild a missing intermediate whose downstream files exist), and the
+    manifest never certifies an edit."""
+    moved = guard.set_aside(".", guard.edited(".", layout.AUDIT["manifest"]), EDITED)
     for rel, dest in moved.items():
         print(  # stderr: the --dag / --rulegraph output on stdout stays clean
             f"{rel} changed after the job that wrote it (edited by hand?): kept as {dest}; "
-            "this run rebuilds it",
+            "the default target rebuilds it (make run; for another target, make repair)",
             file=sys.stderr,
         )
+    return sorted(moved)
 
 
 STARTED = [float("inf")]  # when this run's first job started (onstart)

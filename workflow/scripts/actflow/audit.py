@@ -119,8 +119,10 @@ def manifest(files, config: dict, basedir, out_json, out_config) -> dict:
     from .guard import edited
 
     bad = {str(f): why for f in files if (why := unreadable(f))}
-    bad |= {f: f"changed since its job wrote it ({log} records another SHA-256): edited by "
-               f"hand or copied over" for f, log in edited(".").items() if f in set(map(str, files))}
+    for f, log in edited(".").items():  # every file hashed against its job's record
+        if f in set(map(str, files)):
+            bad.setdefault(f, f"changed since its job wrote it ({log} records another "
+                              "SHA-256): edited by hand or copied over")
     if bad:
         raise UncertifiableError(
             "refusing to certify files that do not read back: "

@@ -382,9 +382,11 @@ def study_values(claims, figure: int) -> list[dict]:
     for c in claims:
         test = c.get("test") or {}
         if c.get("source") == f"Figure {figure}" and test.get("op") == "approx":
-            out.append({"claim": c["id"], "filter": dict(c.get("filter") or {}),
+            out.append({"claim": c["id"], "filter": dict(sorted((c.get("filter") or {}).items())),
                         "column": c.get("column"), "value": test["value"]})
-    return out
+    # in a canonical order (a figure job's params: rewriting the file in another key order
+    # must not redraw the figure)
+    return sorted(out, key=lambda s: s["claim"])
 
 
 def experiment_of(claim) -> str | None:

@@ -61,10 +61,11 @@ def certified_files(root: Path):
             yield rel
 
 
-def edited(root=".") -> dict[str, str]:
-    """Certified results changed since the job that wrote them (edited by hand, or copied over):
-    newer than that job's log, which records the SHA-256 of each output as the job wrote it
-    (io.record_outputs), and no longer that content. Path -> the log that records it."""
+def edited(root=".", manifest_path=None) -> dict[str, str]:
+    """Certified results changed since the job that wrote them (edited by hand, truncated,
+    copied over): no longer the content that job's log records (io.record_outputs). A file
+    with the size and modification time the manifest certified is not hashed (a change that
+    kept them is :func:`tampered`'s). Path -> the log that records it."""
     from .io import recorded_outputs, sha256
 
     root = Path(root)
@@ -72,12 +73,22 @@ def edited(root=".") -> dict[str, str]:
     records = {}
     for log in sorted(logs.rglob("*.log")) if logs.is_dir() else ():
         for path, digest in recorded_outputs(log).items():
-            records[path] = (digest, log.stat().st_mtime_ns, log.relative_to(root).as_posix())
+            records[path] = (digest, log.relative_to(root).as_posix())
+    try:
+        certified = json.loads(Path(root / manifest_path).read_text())["files"] \
+            if manifest_path else {}
+    except (OSError, ValueError, KeyError):
+        certified = {}
     out = {}
     for rel in certified_files(root):
         rec = records.get(rel)
-        if rec and (root / rel).stat().st_mtime_ns > rec[1] and sha256(root / rel) != rec[0]:
-            out[rel] = rec[2]
+        if rec is None:
+            continue
+        st, man = (root / rel).stat(), certified.get(rel, {})
+        if st.st_size == man.get("bytes") and st.st_mtime_ns == man.get("mtime_ns"):
+            continue
+        if sha256(root / rel) != rec[0]:
+            out[rel] = rec[1]
     return out
 
 
