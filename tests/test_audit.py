@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import os
 import shutil
 
 import yaml
@@ -105,10 +104,9 @@ def test_audit_reexecutes_exactly_and_reports_tampering_without_overwriting(tiny
     df = io.read_parquet(victim)
     df.loc[0, "loss"] += 1.0
     io.write_parquet(df, victim, io.read_metadata(victim)["config"])
-    # dated before its job's log, so that the run's own check for hand edits (actflow.guard.
-    # edited) lets it through: the audit must find it by itself
-    log = tiny_copy / "results/logs/train/exp1/relu.log"
-    os.utime(victim, ns=(log.stat().st_atime_ns, log.stat().st_mtime_ns - 10**9))
+    # its job's log (which records what the job wrote) gone, so that the run's own check for
+    # changed results (actflow.guard.edited) cannot trace it: the audit must find it by itself
+    (tiny_copy / "results/logs/train/exp1/relu.log").unlink()
     tampered = _sha(victim)
     proc = snakemake(tiny_copy, "audit", "--forcerun", "reexecute", "--allowed-rules",
                      "reexecute", "audit", configfiles=(conf,), check=False)
