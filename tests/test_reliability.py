@@ -87,11 +87,12 @@ def test_interrupted_run_resumes_to_identical_outputs(tmp_path, slow_config, ref
     assert _hashes(wd) == reference
 
 
-def test_a_truncated_table_is_named_set_aside_and_rebuilt(tiny_copy):
+def test_a_truncated_table_is_named_and_found_changed_since_its_job(tiny_copy):
     """A table truncated after its job wrote it (a full disk, a bad copy): a reader names it
-    and the documented command; the next run finds it (its job's log records another SHA-256),
-    sets it aside and rebuilds it byte-identical, and every table reading it is the same."""
-    from actflow import io
+    and the documented command, and the check a run makes as it starts (actflow.guard.edited:
+    its job's log records another SHA-256) finds it, so that the run sets it aside and rebuilds
+    it (the rebuild itself: tests/test_integrity.py, a hand-edited claims.md and copied weights)."""
+    from actflow import guard, io, layout
 
     victim = tiny_copy / "results/train/exp1/relu/loss.parquet"
     good = victim.read_bytes()
@@ -99,13 +100,8 @@ def test_a_truncated_table_is_named_set_aside_and_rebuilt(tiny_copy):
     with pytest.raises(io.DamagedFileError, match="loss.parquet is not a readable Parquet file"):
         io.read_parquet(victim)
     assert "make repair" in io.REPAIR
-    before = {p: p.read_bytes() for p in (tiny_copy / "results/metrics").rglob("*.parquet")
-              if "timing" not in p.name and "cost" not in p.name}
-    proc = snakemake(tiny_copy)
-    out = proc.stdout + proc.stderr
-    assert "results/train/exp1/relu/loss.parquet changed after the job that wrote it" in out
-    assert victim.read_bytes() == good
-    assert {p: p.read_bytes() for p in before} == before
+    found = guard.edited(tiny_copy, layout.AUDIT["manifest"])
+    assert found == {"results/train/exp1/relu/loss.parquet": "results/logs/train/exp1/relu.log"}
 
 
 def test_damaged_weights_are_named(tiny_copy):

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm  # noqa: E402
+from matplotlib.colors import CenteredNorm, LogNorm, Normalize  # noqa: E402
 
 from . import io  # noqa: E402
 from .claims import COLORS  # noqa: E402
@@ -214,6 +215,8 @@ def fig4_gradient_ratio(ratio: pd.DataFrame, runs: pd.DataFrame):
     ax.set(yscale="log", xlabel="epoch",
            ylabel=f"‖∂L/∂W_{_setting(runs, 'hidden_layers')}‖ / ‖∂L/∂W_1‖ "
                   "(last hidden layer over first)")
+    # a label on every decade, so that a ratio below 1 (Leaky ReLU's) can be read
+    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, numticks=30))
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_title("Figure 4. Gradient ratio over training (>1: the gradient shrinks on its way to "
                  "layer 1)\n" + _seeds_note(ratio), fontsize="medium")
@@ -383,9 +386,10 @@ def fig9_hidden_activations(hidden: pd.DataFrame):
         lo, hi = np.percentile(finite, [1, 99]) if len(finite) else (0.0, 1.0)
         hi = max(hi, lo + 1e-9)
         # values of one sign (Sigmoid, ReLU): a sequential map from the lowest; of both signs
-        # (tanh, Leaky ReLU, GELU): a diverging map centred on 0
+        # (tanh, Leaky ReLU, GELU): a diverging map centred on 0 with the same scale on both
+        # sides, so that Leaky ReLU's small negative outputs look as small as they are
         if lo < 0 < hi:
-            cmap, norm = "coolwarm", TwoSlopeNorm(vcenter=0.0, vmin=lo, vmax=hi)
+            cmap, norm = "coolwarm", CenteredNorm(vcenter=0.0, halfrange=max(-lo, hi))
         else:
             cmap, norm = "viridis", Normalize(vmin=lo, vmax=hi)
         for c, layer in enumerate(layers):
