@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 CONFIG ?=
 CFG := $(if $(CONFIG),--configfile $(CONFIG))  # last on each line: it takes every word after it
 
-.PHONY: help run resume test test-fast audit verify clean-stale repair report lint clean-results browser bundle compare
+.PHONY: help run resume test test-fast audit verify clean-stale repair report lint clean-results browser bundle compare show
 .DEFAULT_GOAL := help
 
 help: ## list every target with what it does (this list)
@@ -51,6 +51,12 @@ bundle: $(BIN)/.installed ## pack this run for another person to compare with: r
 compare: $(BIN)/.installed ## compare this run with another: make compare WITH=path/to/bundle.tar.gz
 	@test -n "$(WITH)" || { echo "make compare needs WITH=path/to/bundle.tar.gz (or another run's results folder)"; exit 2; }
 	$(BIN)/snakemake --cores $(CORES) compare --config compare_with=$(WITH) $(CFG)
+
+# The run's key results as tables in the terminal (a setting × activation row, its metrics with
+# their 95 % intervals); WITH=path/to/bundle.tar.gz: compare first, then list what differs.
+show: $(BIN)/.installed ## the run's key results as tables; WITH=bundle: also what differs from that run
+	$(if $(WITH),$(BIN)/snakemake --cores $(CORES) compare --config compare_with=$(WITH) $(CFG))
+	PYTHONPATH=workflow/scripts $(BIN)/python -m actflow.show $(if $(WITH),--comparison)
 
 # Every output against the manifest: missing, changed and unlisted files (rebuilds nothing).
 verify: $(BIN)/.installed ## every output against the manifest: missing, changed, unlisted (rebuilds nothing)

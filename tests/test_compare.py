@@ -141,6 +141,13 @@ def test_a_changed_learning_rate_is_named_first_and_localised(own, tmp_path):
     assert continuous.sum() >= 12 and (met.loc[continuous, "status"] != "identical").all()
     assert (met.loc[continuous, "difference"] != 0).all()
     assert (met.loc[~exp2, "status"] == "identical").all()
+    # make show WITH=… lists the same findings in the terminal
+    from actflow import show
+
+    text = show.render(show.differences(wd / layout.RESULTS), 300)
+    n_differ = int((met["status"] == "differ").sum())
+    assert f"Metrics that differ beyond the seed spread ({n_differ} of {len(met)})" in text
+    assert "exp2.learning_rate" in text.split("Settings and machines that differ")[1]
 
 
 def _bad_bundles(good, tmp):

@@ -14,13 +14,19 @@ from conftest import ROOT
 def test_each_figure_entry_matches_its_plotting_function():
     from actflow import plotting
 
-    numbers = [f.number for f in figreg.FIGURES.values()]
-    assert sorted(numbers) == list(range(1, len(numbers) + 1))
+    # numbered 1 … n in order; a figure in parts numbered 12a, 12b, … in order
+    numbers = [str(f.number) for f in figreg.FIGURES.values()]
+    whole = list(dict.fromkeys(int(n.rstrip("abcdefgh")) for n in numbers))
+    assert whole == list(range(1, len(whole) + 1)), numbers
+    for n in whole:
+        parts = [m.removeprefix(str(n)) for m in numbers if int(m.rstrip("abcdefgh")) == n]
+        assert parts == [""] or parts == list("abcdefgh"[:len(parts)]), (n, parts)
     for name, fig in figreg.FIGURES.items():
-        fn = getattr(plotting, name)
+        fn = getattr(plotting, fig.plotter)
         params = list(inspect.signature(fn).parameters)
-        # its tables by keyword, then optionally the study's numbers (claims.study_values)
-        assert [p for p in params if p != "study"] == list(fig.tables), name
+        # its tables by keyword, its options, then optionally the study's numbers
+        # (claims.study_values)
+        assert [p for p in params if p != "study"] == list(fig.tables) + list(fig.options), name
         assert fig.experiment in layout.CATEGORIES
         text = fig.caption_for(SETTINGS)
         assert text.startswith(f"**Figure {fig.number}. {fig.title}.** ") and "{" not in text
@@ -49,6 +55,25 @@ def test_every_registered_table_is_documented_in_its_own_section():
         assert f"`{table.name}.parquet`" in docs or f"/{table.name}.parquet`" in docs, table.name
         for col in table.columns:
             assert f"`{col}`" in docs, (table.name, col)
+
+
+def test_every_figure_and_every_audit_column_is_documented():
+    from actflow import claims
+
+    docs = (ROOT / "docs" / "outputs.md").read_text()
+    for name in figreg.FIGURES:
+        assert f"`{name}`" in docs, name
+    for col in claims.COLUMNS + claims.SENSITIVITY_COLUMNS:
+        assert f"`{col}`" in docs, col
+
+
+def test_every_column_a_claim_reads_has_a_unit():
+    from actflow import claims
+
+    for c in claims.load(ROOT / "config" / "claims.yaml"):
+        if c.get("kind") != "winner":
+            assert c["column"] in layout.COLUMN_UNITS, (c["id"], c["column"])
+        assert claims.unit_of(c), c["id"]
 
 
 @pytest.mark.slow

@@ -5,8 +5,9 @@ import shutil
 
 import pytest
 
+from actflow import claims as claimreg
 from actflow import figures as figreg
-from actflow import layout
+from actflow import io, layout
 from conftest import snakemake
 
 CHROMIUM = shutil.which("chromium")
@@ -56,11 +57,55 @@ def test_report_shows_every_figure_and_the_claims_table(tiny_copy, tmp_path):
                 assert f"Figure {f.number}. {f.title}." in page.inner_text("body")  # caption
         row_of("0. Audit", "claims table").locator("a[iconname=eye]").click()
         page.wait_for_timeout(1000)
-        frames = [f for f in page.frames if f != page.main_frame]
-        text = " ".join(f.inner_text("body") for f in frames)
+        frame = next(f for f in page.frames if f != page.main_frame)
+        text = frame.inner_text("body")
         assert "sigmoid_max_derivative" in text and "relu_dead_6_6_percent" in text
         assert "holds" in text
+        # grouped by experiment, with units; the filter box and the verdict menu work
+        claims_df = io.read_parquet(tiny_copy / layout.AUDIT["claims_parquet"])
+        n = len(claims_df)
+        assert frame.inner_text("p.count").startswith(f"showing {n} of {n}: ")
+        groups = frame.locator("tr.group").all_inner_texts()
+        assert [g.rsplit(" (", 1)[0] for g in groups] == [
+            claimreg.group_title(e) for e in dict.fromkeys(sorted(
+                claims_df["experiment"], key=lambda e: list(layout.EXPERIMENT_TITLES).index(e)
+                if e else -1))]
+        assert "fraction of units" in text
+        frame.fill("input[type=search]", "dead")
+        shown = [r for r in frame.locator("tbody tr:not(.group)").all() if r.is_visible()]
+        want = sum("dead" in " ".join(map(str, r)).lower() for r in claims_df[
+            ["claim", "statement", "quote", "reason", "condition"]].itertuples(index=False))
+        assert 0 < len(shown) < n and len(shown) >= want
+        assert all("dead" in r.inner_text().lower() for r in shown)
+        assert frame.inner_text("p.count").startswith(f"showing {len(shown)} of {n}")
+        frame.fill("input[type=search]", "")
+        frame.select_option("select[aria-label=verdict]", "holds")
+        verdicts = [r.locator("td").nth(5).inner_text() for r in
+                    frame.locator("tbody tr:not(.group)").all() if r.is_visible()]
+        assert len(verdicts) == (claims_df["verdict"] == "holds").sum()
+        assert all(v.startswith("holds") for v in verdicts), verdicts
         page.screenshot(path=str(tmp_path / "claims.png"))
+
+        # the sensitivity table: claims × settings, one table per experiment, readable labels
+        row_of(layout.CATEGORIES["sensitivity"], "sensitivity table").locator(
+            "a[iconname=eye]").click()
+        page.wait_for_timeout(1000)
+        frame = next(f for f in page.frames if f != page.main_frame)
+        sens = io.read_parquet(tiny_copy / layout.AUDIT["sensitivity_parquet"])
+        tables = frame.locator("table.pivot")
+        assert tables.count() == sens["experiment"].nunique()
+        for k, (exp, g) in enumerate(sens.groupby("experiment", sort=False)):
+            t = tables.nth(k)
+            assert t.locator("tbody tr").count() == g["claim"].nunique()
+            heads = t.locator("thead th").all_inner_texts()
+            assert len(heads) == 2 + g["variant"].nunique()
+            assert heads[2].startswith(f"Exp {exp.removeprefix('exp')}, the study's setting")
+            cells = t.locator("td.cell")
+            assert cells.count() == len(g)
+            first = cells.first
+            assert first.inner_text().split()[0] in claimreg.SIGNS.values()
+            assert "seeds" in first.get_attribute("title")
+        page.screenshot(path=str(tmp_path / "sensitivity.png"))
 
         def inline(name, expect):  # the audit item's text, rendered inside the report
             row_of("0. Audit", name).locator("a[iconname=eye]").click()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import io, layout
+from . import io, layout, render
 from .io import sha256
 
 GPU_RTOL = 1e-3  # re-execution tolerance on a GPU (relative, on every number of the tables)
@@ -159,13 +159,6 @@ def manifest(files, config: dict, basedir, out_json, out_config) -> dict:
     return doc
 
 
-_PAGE = ("<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
-         "body{{font-family:sans-serif;font-size:13px;margin:1em}}"
-         "table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;"
-         "text-align:left;font-family:monospace}}pre{{font-size:12px}}</style></head><body>"
-         "<h1>{title}</h1>{body}</body></html>\n")
-
-
 def manifest_html(doc: dict) -> str:
     """The manifest, readable: where and how the run ran, then every certified file."""
     import html
@@ -191,7 +184,7 @@ def manifest_html(doc: dict) -> str:
             "<p>SHA-256 of every output of the workflow (logs and benchmarks, which hold "
             "timestamps, aside). <code>make verify</code> checks them.</p>"
             f"<table><tr><th>file</th><th>bytes</th><th>SHA-256</th></tr>{frows}</table>")
-    return _PAGE.format(title="Provenance manifest", body=body)
+    return render.page("Provenance manifest", body)
 
 
 def config_html(config: dict) -> str:
@@ -199,7 +192,7 @@ def config_html(config: dict) -> str:
     import html
 
     text = yaml.safe_dump(config, sort_keys=True)
-    return _PAGE.format(title="Resolved configuration", body=f"<pre>{html.escape(text)}</pre>")
+    return render.page("Resolved configuration", f"<pre>{html.escape(text)}</pre>")
 
 
 def _on_disk(root: Path) -> set[str]:

@@ -31,11 +31,10 @@ Importing this module loads no pandas or numpy (the Snakefile checks the claims 
 
 from __future__ import annotations
 
-import html as _html
 import math
 import posixpath
 
-from . import layout
+from . import layout, render
 
 VERDICTS = ("holds", "does not hold", "inconclusive", "undecidable", "not applicable")
 REDUCERS = ("mean", "max", "min", "median", "last")
@@ -43,14 +42,14 @@ TRANSFORMS = (None, "log10", "abs")
 OPS = ("<", "<=", ">", ">=", "approx", "between")
 # One row of an evaluation: what was read, what was measured, the verdict and why.
 RESULT_COLUMNS = ["condition", "expected", "region_low", "region_high", "measured_mean",
-                  "ci_low", "ci_high", "basis",
+                  "ci_low", "ci_high", "unit", "basis",
                   "n_seeds", "n_left_out", "seeds_needed", "outcomes", "verdict", "verdict_text",
                   "side", "reason", "table", "table_sha256"]
 # What the claims file says of a claim, beside each row.
 CLAIM_COLUMNS = ["claim", "statement", "quote", "source", "scope", "by_construction", "note"]
 # How a claim fares over its readings (actflow.readings), beside its primary verdict.
 READING_SUMMARY = ["readings_label", "n_readings", "readings_verdicts", "flipped_by"]
-COLUMNS = CLAIM_COLUMNS + RESULT_COLUMNS[:-2] + READING_SUMMARY + ["differs_under", "table",
+COLUMNS = CLAIM_COLUMNS[:1] + ["experiment"] + CLAIM_COLUMNS[1:] + RESULT_COLUMNS[:-2] + READING_SUMMARY + ["differs_under", "table",
                                                                    "table_sha256"]
 COMMON_KEYS = {"id", "statement", "quote", "source", "table", "kind", "requires", "readings",
                "note", "extension", "by_construction"}
@@ -375,15 +374,19 @@ def _runs_for(claim, runs, variant=None):
 
 
 def study_values(claims, figure: int) -> list[dict]:
-    """The study's own numbers that Figure ``figure`` shows beside what was measured: the value
-    claims whose ``source`` is that figure and whose test is ``approx`` (the study states a
-    number): each as its filter, column and value (a figure draws those it has an axis for)."""
+    """The study's numbers and the claims' thresholds that Figure ``figure`` shows beside what
+    was measured: every value claim whose ``source`` is that figure and whose test compares
+    with a number (``approx``: the study states a number; ``<``, ``>``, ...: a threshold;
+    ``between``: a range), each as its filter, column, op, value and range (a figure draws
+    those it has an axis for)."""
     out = []
     for c in claims:
         test = c.get("test") or {}
-        if c.get("source") == f"Figure {figure}" and test.get("op") == "approx":
+        if (c.get("source") == f"Figure {figure}" and c.get("kind", "value") == "value"
+                and test.get("op") in ("approx", "<", "<=", ">", ">=", "between")):
             out.append({"claim": c["id"], "filter": dict(sorted((c.get("filter") or {}).items())),
-                        "column": c.get("column"), "value": test["value"]})
+                        "column": c.get("column"), "op": test["op"],
+                        "value": test.get("value"), "range": test.get("range")})
     # in a canonical order (a figure job's params: rewriting the file in another key order
     # must not redraw the figure)
     return sorted(out, key=lambda s: s["claim"])
@@ -435,6 +438,21 @@ def _unit(df) -> str | None:
     """The replicate a table's rows belong to: ``seed`` (a training run), ``repeat`` (a timing
     repeat), or None (a property of the function itself: one exact value)."""
     return next((c for c in ("seed", "repeat") if c in df.columns), None)
+
+
+def unit_of(claim) -> str:
+    """The unit of a claim's measured value: its column's (layout.COLUMN_UNITS), with what its
+    transform or comparison makes of it ('log₁₀ of MSE', 'difference in fraction of units')."""
+    if claim.get("kind") == "winner":
+        return "log₁₀ test-MSE ratio, other / expected best"
+    base = layout.COLUMN_UNITS.get(claim.get("column"), "")
+    if claim.get("kind") == "compare":
+        if claim.get("combine", "difference") == "log10_ratio":
+            return "log₁₀ ratio, left / right"
+        return f"difference in {base}" if base else "difference"
+    if claim.get("transform") == "log10":
+        return f"log₁₀ of {base}" if base else "log₁₀"
+    return base
 
 
 def _bounds(claim) -> tuple[float, float] | None:
@@ -749,7 +767,7 @@ def _evaluate_claim(c, variant, frames, runs_tables, runs_cache=None) -> dict:
     untrained = runs is not None and "outcome" in runs and (runs["outcome"] != "trained").any()
     if untrained and res["verdict"] != "not applicable":
         res["reason"] += f"; outcomes of the runs: {res['outcomes']}"
-    return res | {"table": table, "table_sha256": digest}
+    return res | {"unit": unit_of(c), "table": table, "table_sha256": digest}
 
 
 def _frames(table_paths):
@@ -842,7 +860,8 @@ def _frame(rows, columns):
     for col in ("n_seeds", "n_left_out", "n_readings", "reading_index"):
         if col in out:
             out[col] = out[col].fillna(0).astype(int)
-    for col in ("outcomes", "basis", "verdict_text", "note", "flipped_by", "differs_under", "side"):
+    for col in ("outcomes", "basis", "verdict_text", "note", "flipped_by", "differs_under", "side",
+                "unit"):
         if col in out:
             out[col] = out[col].astype(object).where(out[col].notna(), "").astype(str)
     return out
@@ -892,7 +911,7 @@ def evaluate(claims, table_paths: dict[str, str], claims_file="config/claims.yam
 
 SENSITIVITY_COLUMNS = ["claim", "experiment", "variant", "overrides", "question", "statement",
                        "quote", "condition", "expected", "measured_mean", "ci_low", "ci_high",
-                       "basis", "n_seeds", "n_left_out", "seeds_needed", "outcomes", "verdict",
+                       "unit", "basis", "n_seeds", "n_left_out", "seeds_needed", "outcomes", "verdict",
                        "verdict_text", "reason", "study_verdict", "differs"] + READING_SUMMARY + [
                        "table", "table_sha256"]
 
@@ -1010,39 +1029,91 @@ def markdown(df) -> str:
 COLORS = {"holds": "#5aae61", "does not hold": "#d6604d", "inconclusive": "#e0c46c",
           "undecidable": "#9e9ac8", "not applicable": "#bdbdbd"}
 assert set(COLORS) == set(VERDICTS)
-PAGE = ("<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
-        "body{{font-family:sans-serif}} table{{border-collapse:collapse}} td,th{{border:1px solid "
-        "#ccc;padding:4px 8px;vertical-align:top}}</style></head><body><h1 id='{anchor}'>{title}"
-        "</h1>{body}</body></html>\n")
+# The sign of each verdict in a compact cell (the sensitivity table, the terminal).
+SIGNS = {"holds": "✓", "does not hold": "✗", "inconclusive": "?", "undecidable": "…",
+         "not applicable": "–"}
+assert set(SIGNS) == set(VERDICTS)
+# The experiment a claim is about, as a group heading ('' for the functions themselves).
+FUNCTIONS_GROUP = "The activation functions themselves (exact)"
 
 
-def _table_html(head, rows) -> str:
-    return ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
-            + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-            + "</tbody></table>")
+def group_title(experiment: str) -> str:
+    return layout.EXPERIMENT_TITLES.get(experiment, FUNCTIONS_GROUP) if experiment else FUNCTIONS_GROUP
 
 
-def _verdict_html(r) -> str:
+def _verdict_html(r) -> dict:
     v = str(r["verdict"])
-    return (f'<b style="background:{COLORS.get(v, "#fff")};padding:1px 4px;border-radius:3px">'
-            f'{_html.escape(_shown(r))}</b>')
+    return {"html": f'<b style="background:{COLORS.get(v, "#fff")};padding:1px 4px;'
+                    f'border-radius:3px;display:inline-block">{render.esc(_shown(r))}</b>', "value": v}
+
+
+def _measured_html(r) -> dict:
+    unit = str(r.get("unit") or "")
+    text = measured(r)
+    mean = r.get("measured_mean")
+    return {"html": f"<span class='num'>{render.esc(text)}</span>"
+                    + (f"<br><span class='unit'>{render.esc(unit)}</span>" if unit and text else ""),
+            "sort": "" if mean is None or mean != mean else repr(float(mean))}
+
+
+def totals_line(df) -> str:
+    counts = df["verdict"].value_counts()
+    return (f"{len(df)} claims: "
+            + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS if counts.get(v, 0)) + ".")
 
 
 def html(df) -> str:
-    """The claims as an HTML table; every value is escaped (a claim's text is data)."""
-    head = ["claim", "the study says", "checked as", "measured mean [95 % interval]", "seeds",
-            "verdict", "readings", "reason"]
+    """The claims as an HTML table, grouped by experiment, filterable and sortable, with a
+    totals line; every value is escaped (a claim's text is data)."""
+    esc = render.esc
+    head = [{"text": "claim", "sortable": True}, "the study says", "checked as",
+            {"text": "measured mean [95 % interval]", "sortable": True,
+             "title": "mean over seeds with its 95 % t-interval, in the unit below it"},
+            {"text": "seeds", "sortable": True},
+            {"text": "verdict", "sortable": True, "menu": "verdict", "count": True},
+            {"text": "readings", "menu": "reading label"},
+            {"text": "verdict differs under", "title": "the variants (other runs) under which "
+                                                      "the verdict is another"},
+            "why"]
     rows = []
-    for _, r in df.iterrows():
-        quote = f"“{_html.escape(str(r.get('quote', '')))}” ({_html.escape(str(r.get('source', '')))})"
-        note = f"<br><i>{_html.escape(str(r['note']))}</i>" if r.get("note") else ""
-        readings = _html.escape(f"{r.get('readings_label', '')} ({r.get('readings_verdicts', '')})"
-                                if r.get("readings_label") else "")
-        rows.append([_html.escape(str(r["claim"])), quote, _html.escape(str(r["statement"])) + note,
-                     _html.escape(measured(r)), _html.escape(_n(r)), _verdict_html(r), readings,
-                     _html.escape(str(r["reason"]))])
-    return PAGE.format(title="Claims of the study against the measurements", anchor="claims-table",
-                       body=_table_html(head, rows))
+    experiments = df["experiment"] if "experiment" in df else [""] * len(df)
+    order = {e: i for i, e in enumerate(layout.EXPERIMENT_TITLES)}
+    frame = df.assign(_g=[order.get(e, -1) for e in experiments])
+    for exp, g in frame.groupby("_g", sort=True):
+        first = g.iloc[0]
+        rows.append({"group": f"{group_title(first.get('experiment', ''))} "
+                              f"({totals_line(g).removesuffix('.')})", "span": len(head)})
+        for _, r in g.iterrows():
+            quote = f"“{esc(str(r.get('quote', '')))}” ({esc(str(r.get('source', '')))})"
+            note = f"<br><i>{esc(str(r['note']))}</i>" if r.get("note") else ""
+            label = str(r.get("readings_label", ""))
+            readings = {"html": esc(f"{label} ({r.get('readings_verdicts', '')})" if label else ""),
+                        "value": label}
+            seeds = _n(r)
+            rows.append([{"html": f"<code>{render.breakable(str(r['claim']))}</code>",
+                          "value": r["claim"]},
+                         quote, esc(str(r["statement"])) + note, _measured_html(r),
+                         {"html": esc(seeds), "sort": "" if seeds == "exact" else seeds},
+                         _verdict_html(r), readings, esc(str(r.get("differs_under") or "")),
+                         esc(_why(r))])
+    body = (f"<p><b>{esc(totals_line(df))}</b> {esc(_VERDICT_KEY)} Click a column's name to sort "
+            "by it (again to reverse; double-click the table for the original order).</p>"
+            + render.table(head, rows, interactive=True))
+    return render.page("Claims of the study against the measurements", body, anchor="claims-table",
+                       interactive=True)
+
+
+def _why(r) -> str:
+    """'condition; expected region: reason' (the parts a row has)."""
+    head = "; ".join(str(r.get(k)) if k == "condition" else f"expected {r.get(k)}"
+                     for k in ("condition", "expected") if r.get(k))
+    return f"{head}: {r.get('reason', '')}" if head else str(r.get("reason", ""))
+
+
+_VERDICT_KEY = ("Verdicts compare the 95 % interval over seeds with the claim's region: holds "
+                "(inside), does not hold (outside), inconclusive (straddles a border it could "
+                "clear), undecidable at n seeds (wider than the region), not applicable (the run's "
+                "settings cannot test it); checks of the functions themselves are exact.")
 
 
 def sensitivity_markdown(sens, variants) -> str:
@@ -1094,18 +1165,59 @@ def seeds_settle(sens) -> list[str]:
 
 
 def sensitivity_html(sens) -> str:
-    head = ["claim", "variant", "settings", "measured mean [95 % interval]", "seeds", "verdict",
-            "study's verdict", "readings", "reason"]
-    rows = []
-    for r in sens.to_dict("records"):
-        rows.append([_html.escape(str(r["claim"])), _html.escape(str(r["variant"])),
-                     _html.escape(str(r["overrides"])), _html.escape(measured(r)),
-                     _html.escape(_n(r)), _verdict_html(r) + (" (differs)" if r["differs"] else ""),
-                     _html.escape(str(r["study_verdict"])),
-                     _html.escape(f"{r['readings_label']} ({r['readings_verdicts']})"),
-                     _html.escape(str(r["reason"]))])
-    return PAGE.format(title="The study's claims under every variant", anchor="sensitivity-table",
-                       body=_table_html(head, rows))
+    """The claims under every variant as claims × settings, one table per experiment: each cell
+    the verdict's sign and colour with the measured mean, the interval and the reason on hover;
+    a framed cell's verdict differs from the study's setting. Columns: readable variant labels
+    (actflow.variants.label) with the technical name beside."""
+    from . import variants as varreg
+
+    esc = render.esc
+    legend = "".join(f"<span style='background:{COLORS[v]}'>{SIGNS[v]} {esc(v)}</span>"
+                     for v in VERDICTS)
+    parts = [f"<p class='legend'>{legend}<span class='differs'>framed: differs from the study's "
+             "setting</span></p><p>Each cell: the verdict under that setting and the measured mean "
+             "over seeds; hover a cell for its 95 % interval, seeds and reason. Every claim about an "
+             "experiment is evaluated on the study's setting (first column) and on each variant of "
+             "it, with the same thresholds (its primary reading).</p>"]
+    for exp, g in sens.groupby("experiment", sort=False):
+        settings = list(dict.fromkeys(g["variant"]))
+        settings.sort(key=lambda v: v != exp)  # the study's setting first
+        info = g.drop_duplicates("variant").set_index("variant")
+        head = ["claim", "unit"]
+        for v in settings:
+            label = varreg.label(exp, str(info.loc[v, "overrides"]))
+            question = str(info.loc[v, "question"])
+            head.append({"html": f"{esc(label)}<br><span class='tech'>{esc(v)}</span>",
+                         "text": label, "title": question})
+        cell = {(r["claim"], r["variant"]): r for r in g.to_dict("records")}
+        rows = []
+        for claim in dict.fromkeys(g["claim"]):
+            first = cell[(claim, exp)] if (claim, exp) in cell else next(
+                r for (c, _), r in cell.items() if c == claim)
+            row = [{"html": f"<code>{render.breakable(claim)}</code>",
+                    "title": str(first["statement"])},
+                   {"html": f"<span class='unit'>{esc(str(first.get('unit') or ''))}</span>"}]
+            for v in settings:
+                r = cell.get((claim, v))
+                if r is None:
+                    row.append("")
+                    continue
+                mean = "" if pd_isna(r["measured_mean"]) else f"{r['measured_mean']:.3g}"
+                tip = (f"{_shown(r)}: {measured(r) or 'no value'}, {_n(r)} seeds"
+                       f"{' (differs from the study)' if r['differs'] else ''}; {r['reason']}")
+                row.append({"html": f"<b>{SIGNS[r['verdict']]}</b> {esc(mean)}",
+                            "title": tip, "value": r["verdict"],
+                            "cls": "cell differs" if r["differs"] else "cell",
+                            "style": f"background:{COLORS[r['verdict']]}"})
+            rows.append(row)
+        parts.append(f"<h2 id='{esc(exp)}'>{esc(group_title(exp))}</h2>"
+                     + render.table(head, rows, cls="pivot"))
+    return render.page("The study's claims under every variant", "".join(parts),
+                       anchor="sensitivity-table")
+
+
+def pd_isna(v) -> bool:
+    return v is None or v != v
 
 
 def readings_markdown(rows, claims_df) -> str:
@@ -1139,6 +1251,7 @@ def readings_markdown(rows, claims_df) -> str:
 
 
 def readings_html(rows, claims_df) -> str:
+    esc = render.esc
     study = rows[rows["variant"] == rows["experiment"]]
     facts = claims_df.set_index("claim")
     parts = []
@@ -1146,14 +1259,14 @@ def readings_html(rows, claims_df) -> str:
         f = facts.loc[claim]
         if f["n_readings"] <= 1:
             continue
-        body = [[_html.escape(str(r["reading"])) + (" <b>(primary)</b>" if r["primary"] else ""),
-                 _html.escape(measured(r)), _verdict_html(r), _html.escape(str(r["reason"]))]
+        body = [[esc(str(r["reading"])) + (" <b>(primary)</b>" if r["primary"] else ""),
+                 _measured_html(r), _verdict_html(r), esc(str(r["reason"]))]
                 for r in g.to_dict("records")]
-        parts.append(f"<h2 id='{_html.escape(claim)}'>{_html.escape(claim)}: "
-                     f"{_html.escape(str(f['readings_label']))}</h2><p>"
-                     f"{_html.escape(str(f['statement']))}<br>over {int(f['n_readings'])} readings: "
-                     f"{_html.escape(str(f['readings_verdicts']))}</p>"
-                     + _table_html(["reading", "measured mean [95 % interval]", "verdict",
-                                    "reason"], body))
-    return PAGE.format(title="Every reading of the study's words", anchor="readings-table",
-                       body="".join(parts))
+        parts.append(f"<h2 id='{esc(claim)}'>{esc(claim)}: "
+                     f"{esc(str(f['readings_label']))}</h2><p>"
+                     f"{esc(str(f['statement']))}<br>over {int(f['n_readings'])} readings: "
+                     f"{esc(str(f['readings_verdicts']))}</p>"
+                     + render.table(["reading", "measured mean [95 % interval]", "verdict",
+                                     "reason"], body))
+    return render.page("Every reading of the study's words", "".join(parts),
+                       anchor="readings-table")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import layout
+from . import layout, render
 from .config import AFTER_RUN_KEYS
 from .io import sha256
 
@@ -794,7 +794,4 @@ def html_page(a: Run, b: Run, result: dict[str, pd.DataFrame]) -> str:
                               "changes_results"], "Settings and machines"))
     parts.append(table(cl, ["claim", "variant", "verdict_a", "verdict_b", "status"],
                        "Every claim"))
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>Comparison</title><style>"
-            "body{font-family:sans-serif;font-size:13px;margin:1em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}</style></head><body>"
-            "<h1>Comparison with another run</h1>" + "".join(parts) + "</body></html>\n")
+    return render.page("Comparison with another run", "".join(parts))

@@ -12,12 +12,11 @@ unexplained, and the table says so. Nothing here tunes a setting: it reads what 
 
 from __future__ import annotations
 
-import html as _html
-
 import numpy as np
 import pandas as pd
 
-from .claims import PAGE, _cell, _table_html, measured
+from . import render
+from .claims import _cell, measured
 
 COLUMNS = ["claim", "statement", "note", "measured", "expected", "side", "gap",
            "n_settings", "n_hold", "closest_variant", "closest_reading", "closest_measured",
@@ -115,7 +114,7 @@ def markdown(df: pd.DataFrame) -> str:
 
 
 def html(df: pd.DataFrame) -> str:
-    esc = _html.escape
+    esc = render.esc
     head = ["claim", "measured (study's setting)", "expected", "settings holding", "closest setting",
             "there", "explanation"]
     rows = [[esc(r["claim"]), esc(r["measured"]), esc(str(r["expected"])),
@@ -124,5 +123,5 @@ def html(df: pd.DataFrame) -> str:
              esc(f"{r['closest_measured']} ({r['closest_verdict']})"),
              esc(r["explanation"]) + (f"<br><i>{esc(r['note'])}</i>" if r["note"] else "")]
             for r in df.to_dict("records")]
-    return PAGE.format(title="Why the numbers that fail fail", anchor="explanations-table",
-                       body=_table_html(head, rows))
+    return render.page("Why the numbers that fail fail", render.table(head, rows),
+                       anchor="explanations-table")

@@ -13,19 +13,25 @@ No matplotlib here: the Snakefile imports this module when it parses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import layout
 
 
 @dataclass(frozen=True)
 class Figure:
-    name: str  # file stem under results/figures/ and name of the plotting function
-    number: int
+    name: str  # file stem under results/figures/ (and its plotting function's name by default)
+    number: int | str  # 12 or, for a figure in parts, "12a", "12b", ...
     title: str
     experiment: str  # exp1, exp2 or exp3: its category in the report
     tables: dict  # keyword of the plotting function -> table path
     caption: str
+    function: str = ""  # the plotting function, where several figures share one (else name)
+    options: dict = field(default_factory=dict)  # keywords for it beyond the tables
+
+    @property
+    def plotter(self) -> str:
+        return self.function or self.name
 
     @property
     def label(self) -> str:
@@ -66,7 +72,9 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "Top row: each activation "
            "σ(x); bottom row: its derivative σ′(x), with the largest slope marked. Sigmoid's "
            "derivative never exceeds 0.25, ReLU's is 1 for every positive input: the factor by "
-           "which each layer scales the backpropagated error at best."),
+           "which each layer scales the backpropagated error at best. Where the slope on the "
+           "negative side is too small to see at that scale (ReLU's 0, Leaky ReLU's 0.01), an "
+           "inset zooms in on it."),
     Figure("fig2_telephone_game", 2,
            "ReLU vs Sigmoid gradient flow at initialisation (the telephone game)", "exp1",
            {"curves": layout.curves_path(), "flow": _m("exp1", "gradient_flow_summary")},
@@ -74,7 +82,9 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "hidden layers relative to the last one, as circles whose size and colour shrink as "
            "the signal fades on its way back to layer 1. Bottom: the two functions, their "
            "derivatives, and the same decay as a curve (log scale) against the study's "
-           "×0.25-per-layer argument. Mean over seeds (geometric), band = 95 % interval."),
+           "×0.25-per-layer argument. Mean over seeds (geometric), band = 95 % interval. The "
+           "colour scale spans down to the decade of the smallest relative gradient measured; "
+           "both layer axes run from the input side (1) on the left."),
     Figure("fig3_gradient_by_layer", 3, "Gradient magnitude across layers", "exp1",
            {"flow": _m("exp1", "gradient_flow_summary"), "runs": _m("exp1", "runs")},
            "The weight-gradient norm ‖∂L/∂W_l‖ "
@@ -86,7 +96,9 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "‖∂L/∂W_{exp1[hidden_layers]}‖ / "
            "‖∂L/∂W_1‖ per epoch (log scale); 1.0 (dashed) means every layer receives the same "
            "gradient, values far above 1 mean the first layers starve. Geometric mean over "
-           "seeds, band = 95 % interval."),
+           "seeds, band = 95 % interval. In the activation's colour, the claims' checks "
+           "(config/claims.yaml): within the shaded epochs the mean must lie beyond each marked "
+           "border, on the side its triangle points to."),
     Figure("fig5_gradient_over_epochs", 5, "Gradient flow across epochs", "exp1",
            {"flow": _m("exp1", "gradient_flow_summary")},
            "Heat map of ‖∂L/∂W_l‖ per hidden layer "
@@ -100,7 +112,9 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "floor, the MSE of the noise-free sine. The legend counts the runs that did not end "
            "trained (collapsed to a constant predictor, worse than it, exploded, or non-finite: "
            "runs.parquet); "
-           "non-finite runs are left out of the mean."),
+           "non-finite runs are left out of the mean. Red: the claims' check on this figure "
+           "(config/claims.yaml): the loss must lie below the red line (a share of var(y)) within "
+           "the shaded window of epochs."),
     Figure("fig7_dead_neurons", 7, "Dead neurons and sparsity", "exp2",
            {"dead1": _m("exp1", "dead_neurons_summary"), "sparse1": _m("exp1", "sparsity_summary"),
             "dead2": _m("exp2", "dead_neurons_summary"), "sparse2": _m("exp2", "sparsity_summary"),
@@ -111,18 +125,20 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "exactly 0 or nearly 0. Columns: at initialisation, after Experiment 1 (learning "
            "rate {exp1[learning_rate]}) and after Experiment 2 (the study's stress test, "
            "learning rate {exp2[learning_rate]}). Bars = mean over seeds, whiskers = 95 % "
-           "interval; the study's 6.6 % / 0 % dotted; above Experiment 2's bars, the runs that "
-           "collapsed, ended worse than the constant predictor, exploded or became non-finite "
-           "(non-finite ones are left out)."),
+           "interval; a measured 0 is drawn as a line on the axis labelled 0; the study's "
+           "6.6 % / 0 % dotted across its activation's bars, ended by a triangle; above "
+           "Experiment 2's panels, the runs that collapsed, ended worse than the constant "
+           "predictor, exploded or became non-finite (non-finite ones are left out)."),
     Figure("fig8_activation_distributions", 8, "Distribution of activation values across layers",
            "exp2",
            {"hist1": _m("exp1", "activation_hist"), "hist2": _m("exp2", "activation_hist"),
             "runs1": _m("exp1", "runs"), "runs2": _m("exp2", "runs")},
            "For each activation "
            "and experiment (learning rate {exp1[learning_rate]} and {exp2[learning_rate]}), the "
-           "share of activation values per bin (log scale), one line per hidden layer (colour = "
-           "depth), seeds pooled. Bin edges are fixed per activation; the end bins also hold "
-           "the values beyond the 0.1–99.9 % range."),
+           "share of activation values per bin (log scale), one step line per hidden layer "
+           "(colour = depth), seeds pooled. Bin edges are fixed per activation; the end bins, "
+           "which also hold the values beyond the 0.1–99.9 % range, are circles apart from the "
+           "lines."),
     Figure("fig9_hidden_activations", 9, "Activation patterns of hidden layers", "exp2",
            {"hidden": _m("exp1", "hidden_activations")},
            "Hidden layers {neurons[show_layers]}: each row "
@@ -135,7 +151,9 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
             "runs": _m("exp3", "target_runs")},
            "({exp3[hidden_layers]} hidden "
            "layers of {exp3[width]} units). Geometric mean over seeds of the test MSE on a "
-           "clean, dense grid, log colour scale (darker = better), each cell annotated. Red "
+           "clean, dense grid, with its 95 % interval in each cell; colour: how many orders of "
+           "magnitude the cell lies above the best activation on the same target (so that each "
+           "target's ranking reads on one scale; capped at one order, lighter = better). Red "
            "box: the best activation for that target when its lead over the runner-up holds "
            "across seeds (paired 95 % interval of the log ratio above 0); grey dashed box: "
            "lowest mean without an established lead. A cell also names its runs that did not train "
@@ -143,18 +161,22 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
     Figure("fig11_predictions", 11, "Learned functions against the ground truth", "exp3",
            {"pred": _m("exp3", "predictions")},
            "Rows: targets; columns: "
-           "activations. Coloured line: prediction averaged over seeds, band: min–max over "
-           "seeds; black dashed: the clean target function."),
-    Figure("fig12_sensitivity", 12, "The study's claims under every variant", "sensitivity",
-           {"sensitivity": layout.AUDIT["sensitivity_parquet"]},
-           "Rows: the claims about an experiment; columns: the study's setting of each "
-           "experiment (first, framed) and every variant of it. Each cell is coloured by the "
-           "verdict under that setting (green holds, red does not hold, ochre inconclusive, "
-           "lilac undecidable at that many seeds, grey not applicable) and labelled with the "
-           "measured mean over seeds; a black dot marks a verdict that differs from the study's "
-           "setting, a hollow diamond one that another reading of the study's words flips on the "
-           "same runs (readings table). Empty cells: the claim is about another experiment. The "
-           "variants: {variant_list}."),
+           "activations. Coloured line: prediction averaged over seeds, band: its 95 % "
+           "interval; black dashed (drawn on top): the clean target function. Below each panel: "
+           "the residual (prediction − truth) with the same band, on one scale per target."),
+    *(Figure(f"fig12{part}_sensitivity_{exp}", f"12{part}",
+             f"The claims of {layout.EXPERIMENT_TITLES[exp].split(':')[0]} under every variant",
+             "sensitivity", {"sensitivity": layout.AUDIT["sensitivity_parquet"]},
+             f"{layout.EXPERIMENT_TITLES[exp]}. Rows: the claims about this experiment, with "
+             "the unit of the measured value; columns: the study's setting (first, framed) and "
+             "every variant of the experiment, labelled by what it changes. Each cell is coloured "
+             "by the verdict under that setting (green holds, red does not hold, ochre "
+             "inconclusive, lilac undecidable at that many seeds, grey not applicable) and "
+             "labelled with the measured mean over seeds; a black dot marks a verdict that "
+             "differs from the study's setting, a hollow diamond one that another reading of the "
+             "study's words flips on the same runs (readings table). The variants: "
+             "{variant_list}.", function="fig12_sensitivity", options={"experiment": exp})
+      for part, exp in zip("abcdefgh", layout.EXPERIMENT_TITLES)),
 ]}
 
 

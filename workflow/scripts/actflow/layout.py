@@ -134,6 +134,32 @@ COLUMN_BOUNDS = {
     "derivative": (-INF, INF),
     **dict.fromkeys(("mean_rank_correlation", "min_rank_correlation"), (-1.0, 1.0)),
 }
+# The unit of each column a claim can read, as a table or figure shows it beside a value
+# (actflow.claims.unit_of adds what a claim's transform or comparison does to it); a test checks
+# that every column of config/claims.yaml has one.
+COLUMN_UNITS = {
+    **dict.fromkeys(("dead_fraction", "exact_zero_fraction", "near_zero_fraction",
+                     "saturated_fraction", "died_fraction"), "fraction of units"),
+    **dict.fromkeys(("revival_rate", "end_revival_rate"), "fraction of dead units"),
+    "peak_fraction": "fraction of training",
+    "r_squared": "R²",
+    **dict.fromkeys(("loss", "test_mse", "train_mse"), "MSE"),
+    "relative_loss": "× var(y)",
+    "reset_increase": "× var(y)",
+    "late_over_peak": "ratio",
+    "effective_rank": "directions",
+    **dict.fromkeys(("output_std", "mean_output_std"), "std of σ(z)"),
+    "relative_change": "‖ΔW‖/‖W₀‖",
+    **dict.fromkeys(("weight_grad_norm", "median_weight_grad_norm", "preact_grad_norm"),
+                    "gradient norm"),
+    **dict.fromkeys(("weight_grad_ratio", "preact_grad_ratio"), "ratio, last / first layer"),
+    "log10_weight_grad_ratio": "log₁₀ ratio, last / first layer",
+    "slope_log10_per_layer": "log₁₀ per layer",
+    "ns_per_element": "ns per element",
+    "derivative": "σ′(x)",
+    "epoch_below": "epoch",
+    **dict.fromkeys(("mean_rank_correlation", "min_rank_correlation"), "Spearman ρ"),
+}
 
 
 @dataclass(frozen=True)

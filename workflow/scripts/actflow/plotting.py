@@ -120,6 +120,15 @@ def fig1_activations(curves: pd.DataFrame):
         bot.annotate(f"max slope {dmax:.3g}", (c["x"].iloc[k], dmax), xytext=(0.03, 0.93),
                      textcoords="axes fraction", va="top", fontsize="small")
         bot.set_xlabel("input x")
+        neg = c[c["x"] < 0]
+        small = float(neg["derivative"].abs().max()) if len(neg) else np.inf
+        if small < 0.1 * dmax:  # a slope too small to see at this scale (Leaky ReLU's 0.01): zoom
+            ins = bot.inset_axes([0.1, 0.3, 0.36, 0.35])  # left of the step at x = 0
+            ins.plot(neg["x"], neg["derivative"], color=color(name), lw=2)
+            ins.set_ylim(-0.25 * max(small, 0.02), 2.5 * max(small, 0.02))
+            ins.tick_params(labelsize="x-small")
+            ins.set_title(f"x < 0, zoomed: slope {float(neg['derivative'].mean()):.3g}",
+                          fontsize="x-small")
         for ax in (top, bot):
             ax.axhline(0, color="0.6", lw=0.8)
             ax.axvline(0, color="0.6", lw=0.8)
@@ -138,16 +147,21 @@ def fig2_telephone_game(curves: pd.DataFrame, flow: pd.DataFrame):
     fig = plt.figure(figsize=(13, 8))
     gs = fig.add_gridspec(2, 3, height_ratios=[1, 1.3])
     top = fig.add_subplot(gs[0, :])
-    norm = LogNorm(1e-6, 1)
+    rels = {name: (lambda f: f / f.loc[L])(flow[flow["activation"] == name].set_index("layer")["mean"])
+            for name in pair}
+    smallest = min((v for r in rels.values() for v in r if v > 0), default=1e-6)
+    # the colour scale spans the smallest relative gradient measured (down to its decade), so
+    # that every layer's colour differs, however far the signal falls
+    floor = 10.0 ** np.floor(np.log10(min(smallest, 0.1)))
+    norm = LogNorm(floor, 1)
     cmap = plt.get_cmap("viridis")
     for row, name in enumerate(pair):
-        f = flow[flow["activation"] == name].set_index("layer")["mean"]
-        rel = f / f.loc[L]
+        rel = rels[name]
         yv = len(pair) - 1 - row
         top.plot([1, L], [yv, yv], color="0.8", lw=2, zorder=0)
         for layer, v in rel.items():
-            top.scatter(layer, yv, s=900 * max(v, 1e-6) ** 0.25 + 60, color=cmap(norm(max(v, 1e-6))),
-                        edgecolor="k", zorder=2)
+            top.scatter(layer, yv, s=900 * max(v, floor) ** 0.25 + 60,
+                        color=cmap(norm(max(v, floor))), edgecolor="k", zorder=2)
             top.annotate(f"{v:.1e}" if v < 0.01 else f"{v:.2f}", (layer, yv - 0.33), ha="center",
                          fontsize="x-small")
         top.text(0.2, yv, label(name), ha="right", va="center", fontweight="bold", color=color(name))
@@ -180,8 +194,8 @@ def fig2_telephone_game(curves: pd.DataFrame, flow: pd.DataFrame):
     ax_d.set(title="derivative", xlabel="x", ylabel="σ′(x)")
     ax_g.set(title="gradient decay over layers", xlabel="hidden layer (1 = input side)",
              ylabel="‖∂L/∂z_l‖ / ‖∂L/∂z_last‖", yscale="log")
-    ax_g.invert_xaxis()
-    ax_g.legend(fontsize="small")
+    ax_g.set_xticks(ks)  # input side on the left, as in the chain above
+    ax_g.legend(fontsize="small", loc="lower right")  # the corner the curves leave empty
     ax_f.legend(fontsize="small")
     fig.suptitle("Figure 2. ReLU vs Sigmoid gradient flow (Experiment 1, at initialisation)\n"
                  + _seeds_note(flow), fontsize="medium")
@@ -206,12 +220,39 @@ def fig3_gradient_by_layer(flow: pd.DataFrame, runs: pd.DataFrame):
     return fig
 
 
-def fig4_gradient_ratio(ratio: pd.DataFrame, runs: pd.DataFrame):
+def fig4_gradient_ratio(ratio: pd.DataFrame, runs: pd.DataFrame, study=()):
     ratio = ratio[ratio["metric"] == "weight_grad_ratio"]
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for name in ordered(ratio["activation"].unique()):
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    names = ordered(ratio["activation"].unique())
+    for name in names:
         _band(ax, ratio[ratio["activation"] == name].sort_values("epoch"), "epoch", name)
     ax.axhline(1.0, color="k", ls="--", lw=1.2, label="ideal ratio 1.0")
+    # the claims' checks on this figure (config/claims.yaml), on log10 of the ratio within a
+    # window of epochs: a bracket over the window spanning the region the mean must lie in
+    epochs = int(ratio["epoch"].max())
+    drawn = False
+    for s in study:
+        ep, act = s["filter"].get("epoch"), s["filter"].get("activation")
+        if s["column"] != "log10_weight_grad_ratio" or not isinstance(ep, dict) or act not in names:
+            continue
+        x0, x1 = ep.get("from_fraction", 0.0) * epochs, ep.get("to_fraction", 1.0) * epochs
+        if s["op"] == "between":
+            lo, hi = (10.0 ** v for v in s["range"])
+        elif s["op"] in (">", ">="):
+            lo, hi = 10.0 ** s["value"], None
+        else:
+            lo, hi = None, 10.0 ** s["value"]
+        ax.axvspan(x0, x1, color="0.5", alpha=0.12, lw=0, zorder=0)
+        xm = (x0 + x1) / 2
+        for y, mark in ((lo, "^"), (hi, "v")):
+            if y is not None:  # the region's border, the triangle pointing into the region
+                ax.plot([x0, x1], [y, y], color=color(act), lw=2.5, zorder=6)
+                ax.plot(xm, y, marker=mark, color=color(act), ms=7, zorder=6, mec="k", mew=0.6)
+        drawn = True
+    if drawn:
+        ax.plot([], [], ls="", marker="^", color="0.5", mec="k", mew=0.6, ms=7,
+                label="claims: the mean must lie beyond each\nmarked border (triangle points "
+                      "into the region)\nwithin the shaded epochs")
     ax.set(yscale="log", xlabel="epoch",
            ylabel=f"‖∂L/∂W_{_setting(runs, 'hidden_layers')}‖ / ‖∂L/∂W_1‖ "
                   "(last hidden layer over first)")
@@ -250,19 +291,37 @@ def fig5_gradient_over_epochs(flow: pd.DataFrame):
     return fig
 
 
-def fig6_loss_curves(loss: pd.DataFrame, runs: pd.DataFrame):
-    fig, ax = plt.subplots(figsize=(8, 5))
+def fig6_loss_curves(loss: pd.DataFrame, runs: pd.DataFrame, study=()):
+    fig, ax = plt.subplots(figsize=(9, 6.2))
     for name in ordered(loss["activation"].unique()):
         _band(ax, loss[loss["activation"] == name].sort_values("epoch"), "epoch", name)
     base = runs["baseline_mse"].iloc[0]
     ax.axhline(base, color="k", ls="--", lw=1.2, label=f"constant predictor, var(y) = {base:.3f}")
-    if "noise_mse" in runs:
+    if "noise_mse" in runs:  # above the curves, so that it stays visible where they meet it
         noise = runs["noise_mse"].iloc[0]
-        ax.axhline(noise, color="0.5", ls=":", lw=1.2, label=f"noise floor, mean (y−sin x)² = {noise:.4f}")
+        ax.axhline(noise, color="0.15", ls=(0, (1, 1.5)), lw=1.4, zorder=5,
+                   label=f"noise floor, mean (y−sin x)² = {noise:.4f}")
+    # the claims' checks on this figure (config/claims.yaml): loss / var(y) below a threshold
+    # within a window of epochs, drawn as a box: a curve that passes it runs below the box's top
+    epochs = int(loss["epoch"].max())
+    checks = {}
+    for s in study:
+        ep = s["filter"].get("epoch")
+        if s["column"] == "relative_loss" and s["op"] in ("<", "<=") and isinstance(ep, dict):
+            lo, hi = ep.get("from_fraction", 0.0), ep.get("to_fraction", 1.0)
+            checks.setdefault((lo, hi, s["value"]), []).append(s["filter"]["activation"])
+    for (lo, hi, value), names in checks.items():
+        x0, x1 = lo * epochs, hi * epochs
+        ax.axvspan(x0, x1, color="firebrick", alpha=0.15, lw=0, zorder=0)
+        ax.hlines(value * base, x0, x1, color="firebrick", lw=2.5, zorder=6)
+        ax.plot((x0 + x1) / 2, value * base, marker="v", color="firebrick", ms=8, zorder=6,
+                label=f"claims ({', '.join(map(label, ordered(names)))}): loss < {100 * value:g} "
+                      f"% of var(y) at "
+                      f"epochs {x0:g}–{x1:g} (shaded)", ls="")
     for name, what in _outcomes(runs).items():
         ax.plot([], [], " ", label=f"{label(name)}: {what} (non-finite left out)")
     ax.set(yscale="log", xlabel="epoch", ylabel="training MSE")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     ax.set_title(f"Figure 6. Training loss (full-batch {_setting(runs, 'optimizer')}, learning rate "
                  f"{_setting(runs, 'learning_rate')})\n" + _seeds_note(loss), fontsize="medium")
     return fig
@@ -280,8 +339,14 @@ def _bars(ax, df, names, groups, group_col):
         err = np.vstack([d["mean"] - d["ci_low"], d["ci_high"] - d["mean"]])
         ax.bar(xs, d["mean"], width, color=DEF_COLORS[g], label=g.replace("_", " "),
                yerr=np.nan_to_num(err), capsize=2, error_kw={"lw": 1})
+        for x, m in zip(xs, d["mean"]):  # a measured 0 is a result, not a missing bar
+            if m == 0:
+                ax.plot([x - width / 2, x + width / 2], [0, 0], color=DEF_COLORS[g], lw=3,
+                        solid_capstyle="butt", clip_on=False, zorder=3)
+                ax.text(x, 0.01, "0", ha="center", va="bottom", fontsize="x-small",
+                        color=DEF_COLORS[g])
     ax.set_xticks(range(len(names)), [label(n) for n in names], rotation=20)
-    ax.set_ylim(0, 1.2)
+    ax.set_ylim(0, 1)  # fractions
 
 
 def _stages(runs1, runs2):
@@ -301,27 +366,31 @@ def fig7_dead_neurons(dead1, sparse1, dead2, sparse2, runs1, runs2, study=()):
         sel = (sparse["stage"] == stage) & (sparse["experiment"] == exp)
         _bars(axes[1, col], sparse[sel], names, ["exact_zero_fraction", "near_zero_fraction"],
               "metric")
-        axes[0, col].set_title(title)
+        axes[0, col].set_title(title, pad=44)  # room for the outcome notes above the axes
         if stage == "trained" and exp == "exp2":
             n_runs = runs2.groupby("activation").size()
             for name, what in _outcomes(runs2).items():
                 if name in names:
                     text = f"of {n_runs[name]} runs:\n" + what.replace(", ", "\n")
-                    for ax in axes[:, col]:
-                        ax.text(names.index(name), 1.02, text, ha="center", va="bottom",
-                                fontsize="xx-small", color="firebrick")
+                    for ax in axes[:, col]:  # above the axes, below the panel's title
+                        ax.text(names.index(name), 1.01, text, ha="center", va="bottom",
+                                fontsize="x-small", color="firebrick",
+                                transform=ax.get_xaxis_transform())
             # the study's numbers (config/claims.yaml), over all hidden layers, dead = output 0
             marks = {s["filter"]["activation"]: s["value"] for s in study
-                     if s["column"] == "dead_fraction" and "layer" not in s["filter"]
+                     if s["op"] == "approx" and s["column"] == "dead_fraction" and "layer" not in s["filter"]
                      and s["filter"].get("definition") == "zero"
                      and s["filter"].get("experiment") == exp and s["filter"].get("activation")}
             for name, value in marks.items():
-                if name in names:
+                if name in names:  # a line across the activation's bars, ends marked: seen at 0
                     i = names.index(name)
-                    axes[0, col].plot([i - 0.42, i + 0.42], [value, value], color="k", lw=2, ls=":")
+                    axes[0, col].plot([i - 0.42, i + 0.42], [value, value], color="k", lw=1.5,
+                                      ls=":", marker="<", markevery=[1], ms=7, clip_on=False,
+                                      zorder=4)
             if marks:
-                axes[0, col].plot([], [], color="k", lw=2, ls=":", label="the study: " + ", ".join(
-                    f"{label(n)} {100 * v:.3g} %" for n, v in marks.items()))
+                axes[0, col].plot([], [], color="k", lw=1.5, ls=":", marker="<", ms=7,
+                                  label="the study: " + ", ".join(
+                                      f"{label(n)} {100 * v:.3g} %" for n, v in marks.items()))
     axes[0, 0].set_ylabel("dead-neuron fraction\n(all hidden neurons)")
     axes[1, 0].set_ylabel("activation sparsity\n(share of values, all layers)")
     axes[0, 2].legend(title="dead when, for every input,", fontsize="small", loc="upper left",
@@ -335,6 +404,9 @@ def fig7_dead_neurons(dead1, sparse1, dead2, sparse2, runs1, runs2, study=()):
 
 
 def fig8_activation_distributions(hist1, hist2, runs1, runs2):
+    """The share of activation values per bin, one step line per hidden layer (colour = depth);
+    the end bins (which also hold the values beyond the binned range) as circles, apart from
+    the lines."""
     h = pd.concat([hist1, hist2])
     h = h[h["stage"] == "trained"]
     names = ordered(h["activation"].unique())
@@ -358,18 +430,23 @@ def fig8_activation_distributions(hist1, hist2, runs1, runs2):
                 continue
             pooled = d.groupby(["layer", "bin_left", "bin_right"], as_index=False)["count"].sum()
             for layer, g in pooled.groupby("layer"):
-                frac = g["count"] / g["count"].sum()
-                ax.plot((g["bin_left"] + g["bin_right"]) / 2, frac.where(frac > 0),
-                        color=cmap((layer - 1) / max(L - 1, 1)), lw=1.3)
+                g = g.sort_values("bin_left")
+                frac = (g["count"] / g["count"].sum()).where(lambda f: f > 0)
+                mid = (g["bin_left"] + g["bin_right"]) / 2
+                col = cmap((layer - 1) / max(L - 1, 1))
+                ax.plot(mid.iloc[1:-1], frac.iloc[1:-1], color=col, lw=1.1, drawstyle="steps-mid")
+                ax.plot(mid.iloc[[0, -1]], frac.iloc[[0, -1]], ls="", marker="o", mfc="none",
+                        mec=col, ms=5, mew=1.1)
             ax.set_yscale("log")
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
     for ax in axes[:, 0]:
         ax.set_ylabel("share of values (pooled seeds)")
     fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(1, L), cmap), ax=axes, label="hidden layer")
     fig.suptitle("Figure 8. Distribution of activation values across layers (trained nets; "
                  f"exp1: lr {_setting(runs1, 'learning_rate')}, exp2: lr "
                  f"{_setting(runs2, 'learning_rate')}; diverged runs left out)\nbin edges fixed per "
-                 "activation over its 0.1–99.9 % range; the end bins also hold the values beyond",
-                 fontsize="medium")
+                 "activation over its 0.1–99.9 % range; circles: the two end bins, which also hold "
+                 "the values beyond it", fontsize="medium")
     return fig
 
 
@@ -419,21 +496,33 @@ def fig10_capacity_heatmap(summary: pd.DataFrame, winners: pd.DataFrame, runs: p
     targets = ordered_targets(s["target"].unique())
     grid = s.pivot(index="activation", columns="target", values="mean").reindex(index=names,
                                                                                  columns=targets)
-    fig, ax = plt.subplots(figsize=(1.9 * len(targets) + 3, 0.9 * len(names) + 2.2))
+    lows = s.pivot(index="activation", columns="target", values="ci_low").reindex(
+        index=names, columns=targets).to_numpy()
+    highs = s.pivot(index="activation", columns="target", values="ci_high").reindex(
+        index=names, columns=targets).to_numpy()
+    fig, ax = plt.subplots(figsize=(2.1 * len(targets) + 3, 1.0 * len(names) + 2.2))
     vals = grid.to_numpy()
-    finite = vals[np.isfinite(vals) & (vals > 0)]
-    norm = LogNorm(finite.min(), finite.max()) if finite.size else None
-    m = ax.imshow(vals, cmap="viridis", norm=norm, aspect="auto")
+    # colour: how far each activation lies above the best one on the same target (log10 of the
+    # ratio), so that every target's ranking reads on one scale, whatever its own MSE level
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logv = np.where(np.isfinite(vals) & (vals > 0), np.log10(vals), np.nan)
+        rel = logv - np.nanmin(np.where(np.isnan(logv), np.inf, logv), axis=0, keepdims=True)
+    # capped at one order of magnitude: the differences between close competitors stay visible;
+    # a cell 10× or more above the best is dark, its number says how far
+    norm = Normalize(0, 1.0, clip=True)
+    m = ax.imshow(rel, cmap="viridis_r", norm=norm, aspect="auto")
     notes = _outcomes(runs, ["activation", "target"])
     for i, name in enumerate(names):
         for j, target in enumerate(targets):
             v = vals[i, j]
-            txt = "diverged" if not np.isfinite(v) else f"{v:.3g}"
+            txt = "diverged" if not np.isfinite(v) else (
+                f"{v:.3g}\n[{lows[i, j]:.2g}, {highs[i, j]:.2g}]"
+                if np.isfinite(lows[i, j]) and np.isfinite(highs[i, j]) else f"{v:.3g}")
             if (name, target) in notes:
                 txt += "\n" + notes[(name, target)]
-            bright = norm is not None and np.isfinite(v) and norm(v) > 0.6
+            dark = np.isfinite(rel[i, j]) and norm(rel[i, j]) > 0.45
             ax.text(j, i, txt, ha="center", va="center", fontsize="small",
-                    color="k" if bright else "w")
+                    color="w" if dark else "k")
     for _, w in winners.iterrows():
         if w["target"] in targets and w["best"] in names:
             i, j = names.index(w["best"]), targets.index(w["target"])
@@ -444,9 +533,11 @@ def fig10_capacity_heatmap(summary: pd.DataFrame, winners: pd.DataFrame, runs: p
     ax.set_xticks(range(len(targets)), [target_label(t) for t in targets])
     ax.set_yticks(range(len(names)), [label(n) for n in names])
     ax.grid(False)
-    fig.colorbar(m, ax=ax, label="test MSE (geometric mean over seeds, log scale; darker = better)")
+    fig.colorbar(m, ax=ax, extend="max", label="orders of magnitude above the target's best\n"
+                 "(log₁₀ of the ratio of geometric means; lighter = better)")
     ax.set_title(f"Figure 10. Test MSE per activation × target ({_setting(runs, 'hidden_layers')} "
-                 "hidden layers, clean test grid)\n"
+                 "hidden layers, clean test grid)\ncell: geometric mean over seeds [95 % "
+                 "interval]; colour: distance from the best on that target\n"
                  "red box: best activation whose lead over the runner-up holds across seeds "
                  "(paired 95 % interval above 0);\ngrey dashed box: lowest mean, lead not "
                  "established", fontsize="medium")
@@ -454,105 +545,153 @@ def fig10_capacity_heatmap(summary: pd.DataFrame, winners: pd.DataFrame, runs: p
 
 
 def fig11_predictions(pred: pd.DataFrame):
+    """Per target (rows) and activation (columns): the prediction, mean over seeds with its
+    95 % interval, under the clean target drawn on top; below each, the residual."""
+    from .stats import t_halfwidth
+
     names = ordered(pred["activation"].unique())
     targets = ordered_targets(pred["target"].unique())
-    fig, axes = plt.subplots(len(targets), len(names), figsize=(3.4 * len(names), 2.6 * len(targets)),
-                             squeeze=False, sharex=True)
+    fig = plt.figure(figsize=(3.4 * len(names), 3.3 * len(targets)))
+    gs = fig.add_gridspec(2 * len(targets), len(names), height_ratios=[1, 0.4] * len(targets),
+                          hspace=0.08)
+    share = None
     for r, target in enumerate(targets):
         truth = pred[pred["target"] == target].drop_duplicates("x").sort_values("x")
         lo, hi = truth["y_true"].min(), truth["y_true"].max()
         pad = 0.25 * (hi - lo)
+        res_lim = 0.0
+        res_axes = []
         for c, name in enumerate(names):
-            ax = axes[r, c]
+            ax = fig.add_subplot(gs[2 * r, c], sharex=share)
+            share = share or ax
+            rax = fig.add_subplot(gs[2 * r + 1, c], sharex=share)
             d = pred[(pred["target"] == target) & (pred["activation"] == name)]
             g = d.groupby("x")["y_pred"]
-            mean, q_lo, q_hi = g.mean(), g.min(), g.max()
-            ax.fill_between(mean.index, q_lo, q_hi, color=color(name), alpha=0.3, lw=0)
+            mean, sd, n = g.mean(), g.std(ddof=1), g.count()
+            half = pd.Series(t_halfwidth(sd.to_numpy(), n.to_numpy()), index=mean.index)
+            ax.fill_between(mean.index, mean - half, mean + half, color=color(name), alpha=0.3,
+                            lw=0)
             ax.plot(mean.index, mean, color=color(name), lw=1.8)
-            ax.plot(truth["x"], truth["y_true"], "k--", lw=1.1)
+            # the truth above the fit: white under black dashes, visible where they coincide
+            ax.plot(truth["x"], truth["y_true"], color="w", lw=2.4, zorder=3)
+            ax.plot(truth["x"], truth["y_true"], "k--", lw=1.1, zorder=4)
             ax.set_ylim(lo - pad, hi + pad)
+            resid = mean - truth.set_index("x")["y_true"].reindex(mean.index)
+            rax.fill_between(mean.index, resid - half, resid + half, color=color(name),
+                             alpha=0.3, lw=0)
+            rax.plot(mean.index, resid, color=color(name), lw=1.2)
+            rax.axhline(0, color="k", lw=0.8, ls="--")
+            res_lim = max(res_lim, float(np.nanmax(np.abs(resid + half.fillna(0)))),
+                          float(np.nanmax(np.abs(resid - half.fillna(0)))))
+            res_axes.append(rax)
+            ax.tick_params(labelbottom=False)
+            if r < len(targets) - 1:
+                rax.tick_params(labelbottom=False)
+            else:
+                rax.set_xlabel("x")
             if r == 0:
                 ax.set_title(label(name))
             if c == 0:
                 ax.set_ylabel(target_label(target))
-            if r == len(targets) - 1:
-                ax.set_xlabel("x")
-    fig.suptitle("Figure 11. Learned functions (colour: mean over seeds, band: min–max over seeds) "
-                 "against the ground truth (black dashed)", fontsize="medium")
+                rax.set_ylabel("residual", fontsize="x-small")
+        for rax in res_axes:  # one residual scale per target: the activations compare at a glance
+            rax.set_ylim(-1.1 * res_lim or -1, 1.1 * res_lim or 1)
+            rax.tick_params(labelsize="x-small")
+    fig.suptitle("Figure 11. Learned functions (colour: mean over seeds, band: 95 % interval) "
+                 "against the ground truth (black dashed, on top);\nbelow each: the residual, "
+                 "prediction − truth, on one scale per target", fontsize="medium")
     return fig
 
 
 VERDICT_COLORS = COLORS  # one palette for the verdicts, in the HTML tables and the figures
 
 
-def fig12_sensitivity(sensitivity: pd.DataFrame):
-    """Claims (rows) × settings (columns): the study's setting of each experiment first, then
-    its variants; cells coloured by verdict and labelled with the measured mean."""
-    s = sensitivity
-    columns = []  # (experiment, variant)
-    for exp in dict.fromkeys(s["experiment"]):
-        names = list(dict.fromkeys(s.loc[s["experiment"] == exp, "variant"]))
-        names.sort(key=lambda v: v != exp)  # the study's setting first
-        columns += [(exp, v) for v in names]
-    exp_of = dict(zip(s["claim"], s["experiment"]))
-    order = list(dict.fromkeys(s["experiment"]))
-    claims = sorted(dict.fromkeys(s["claim"]), key=lambda c: order.index(exp_of[c]))  # stable
+def _setting_lines(text: str, width: int = 14) -> str:
+    """A variant's settings ('learning_rate=0.01, optimizer=sgd') as a short column label: one
+    setting per line, a long one broken after its '=' (and before a parenthesis)."""
+    lines = []
+    for part in text.split(", "):
+        if len(part) > width and "=" in part:
+            key, value = part.split("=", 1)
+            lines += [key + "=", *value.replace(" (", "\n(").split("\n")]
+        else:
+            lines.append(part)
+    return "\n".join(lines)
+
+
+def fig12_sensitivity(sensitivity: pd.DataFrame, experiment: str):
+    """One experiment's claims (rows, with the unit of each value) × its settings (columns: the
+    study's first, then its variants, labelled by what they change); cells coloured by verdict
+    and labelled with the measured mean."""
+    from .layout import EXPERIMENT_TITLES
+
+    s = sensitivity[sensitivity["experiment"] == experiment]
+    names = list(dict.fromkeys(s["variant"]))
+    names.sort(key=lambda v: v != experiment)  # the study's setting first
+    overrides = dict(zip(s["variant"], s["overrides"]))
+    claims = list(dict.fromkeys(s["claim"]))
+    units = {r.claim: r.unit for r in s.itertuples() if getattr(r, "unit", "")}
     cell = {(r.claim, r.variant): r for r in s.itertuples()}
-    fig, ax = plt.subplots(figsize=(2.0 + 1.15 * len(columns), 1.2 + 0.36 * len(claims)))
+    fig, ax = plt.subplots(figsize=(4.2 + 1.25 * max(len(names), 1), 1.9 + 0.34 * len(claims)))
     for i, claim in enumerate(claims):
-        for j, (exp, variant) in enumerate(columns):
+        for j, variant in enumerate(names):
             r = cell.get((claim, variant))
             if r is None:
-                continue  # a claim about another experiment
+                continue
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color=VERDICT_COLORS[r.verdict],
                                        ec="white", lw=1.5))
             label = "" if pd.isna(r.measured_mean) else f"{r.measured_mean:.3g}"
-            ax.text(j, i, label, ha="center", va="center", fontsize="x-small")
+            ax.text(j, i, label, ha="center", va="center", fontsize="small")
             if r.differs:
-                ax.plot(j + 0.36, i - 0.3, "o", color="k", ms=3.5)
+                ax.plot(j + 0.38, i - 0.28, "o", color="k", ms=3.5)
             if getattr(r, "readings_label", "") == "depends on reading":
-                ax.plot(j - 0.36, i - 0.3, "D", mfc="none", mec="k", ms=3.5, mew=0.9)
-    for j, (exp, variant) in enumerate(columns):
-        rows = [i for i, c in enumerate(claims) if exp_of[c] == exp]
-        if variant == exp and rows:  # frame the study's setting over its own claims
-            ax.add_patch(plt.Rectangle((j - 0.5, rows[0] - 0.5), 1, len(rows), fill=False, ec="k",
-                                       lw=1.8, zorder=3))
-    ax.set_xlim(-0.5, len(columns) - 0.5)
+                ax.plot(j - 0.38, i - 0.28, "D", mfc="none", mec="k", ms=3.5, mew=0.9)
+    if claims:
+        ax.add_patch(plt.Rectangle((-0.5, -0.5), 1, len(claims), fill=False, ec="k", lw=1.8,
+                                   zorder=3))
+    ax.set_xlim(-0.5, len(names) - 0.5)
     ax.set_ylim(len(claims) - 0.5, -0.5)
-    ax.set_xticks(range(len(columns)),
-                  [f"{v}\n(study)" if v == e else v.replace("-", "\n") for e, v in columns],
-                  rotation=90, fontsize="x-small")
-    ax.set_yticks(range(len(claims)), claims, fontsize="x-small")
+    ax.xaxis.tick_top()
+    ax.set_xticks(range(len(names)), [
+        "the study's\nsetting" if v == experiment
+        else _setting_lines(str(overrides[v])) for v in names],
+        fontsize="small")
+    ax.set_yticks(range(len(claims)), [
+        f"{c} [{units[c]}]" if c in units else c for c in claims], fontsize="small")
     ax.tick_params(length=0)
     ax.grid(False)
     for side in ax.spines.values():
         side.set_visible(False)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in VERDICT_COLORS.values()]
     handles.append(plt.Line2D([], [], ls="", marker="o", color="k", ms=4))
-    handles.append(plt.Line2D([], [], ls="", marker="D", mfc="none", mec="k", ms=4))
+    handles.append(plt.Line2D([], [], ls="", marker="D", color="k", mfc="none", mec="k", ms=5,
+                              mew=1))
     ax.legend(handles, list(VERDICT_COLORS) + ["differs from the study's setting",
-                                               "depends on the reading (same runs, another "
-                                               "reading of the words flips it)"],
-              loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    ax.set_title("Figure 12. The study's claims under the study's settings (framed) and under "
-                 "each variant (other runs),\nand whether each verdict depends on the reading of "
-                 "the words (the same runs read otherwise)\ncell: verdict (colour) and measured "
-                 "mean over seeds (number)",
-                 fontsize="medium")
+                                               "another reading of the words\nflips it "
+                                               "(same runs)"],
+              loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=4, fontsize="small",
+              frameon=False)
+    title = EXPERIMENT_TITLES.get(experiment, experiment)
+    ax.set_title(f"{title}: the claims under the study's setting (framed) and each variant\n"
+                 f"cell: verdict (colour) and measured mean over seeds; row: claim [unit]",
+                 fontsize="medium", pad=12)
     return fig
 
 
 def draw(name: str, tables: dict, outputs: dict, dpi: int = 150, context: str = "notebook",
          study=()):
-    """Draw figure ``name`` (an entry of actflow.figures.FIGURES, drawn by the function of the
-    same name here) from its tables, given by the keywords of that function; a function with a
+    """Draw figure ``name`` (an entry of actflow.figures.FIGURES, drawn by its plotting function
+    here, with the entry's options) from its tables, given by the keywords of that function; a function with a
     ``study`` keyword also gets the study's own numbers (actflow.claims.study_values)."""
     import inspect
 
+    from .figures import FIGURES
+
     style(context)
-    fn = globals()[name]
+    entry = FIGURES[name]
+    fn = globals()[entry.plotter]
     extra = {"study": list(study)} if "study" in inspect.signature(fn).parameters else {}
-    fig = fn(**{kw: io.read_parquet(p) for kw, p in tables.items()}, **extra)
+    fig = fn(**{kw: io.read_parquet(p) for kw, p in tables.items()}, **entry.options, **extra)
     save(fig, outputs, dpi)
     log.info("drew %s from %s", name, ", ".join(map(str, tables.values())))
 

@@ -211,6 +211,12 @@ def describe(variant: Variant, study_seeds=None) -> str:
     return ", ".join(parts) or "the study's setting"
 
 
+def label(experiment: str, settings_text: str) -> str:
+    """A variant as a reader names it, from its experiment and its settings (describe):
+    'Exp 1, init=kaiming_normal', 'Exp 2, the study's setting'."""
+    return f"Exp {experiment.removeprefix('exp')}, {settings_text}"
+
+
 def seed_text(seeds) -> str:
     """'0…19' for a run of consecutive seeds, else the list."""
     s = list(seeds)
