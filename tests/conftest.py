@@ -111,26 +111,66 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(getattr(pytest.mark, mark))
 
 
+# The suite runs on every core (pytest-xdist, pyproject.toml: each test file on one worker).
+# A session's runs below are built once for all workers: the first worker to need one builds it
+# under a file lock in the folder the workers share, the others wait for it and use it.
+def _worker() -> str | None:
+    return os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` once per test run, for every worker; returns what it returned."""
+    if _worker() is None:
+        return build(tmp_path_factory.mktemp(name))
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent
+    done = shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            folder = shared / name
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed in another worker
+            folder.mkdir()
+            done.write_text(str(build(folder)))
+        return Path(done.read_text())
+
+
 @pytest.fixture(scope="session", autouse=True)
 def slurm_scenario(request, tmp_path_factory):
     """The SLURM scenario of tests/test_slurm.py (tests/slurmrun.py), started in a background
     thread at the start of a session that runs those tests, once the session's runs are
     built (it mostly waits on the scheduler, while the other tests run); None in other
-    sessions. At the end the cluster is stopped and its daemons must be gone."""
+    sessions. With several workers, the first to get there runs it and records what it found;
+    the others read the record. At the end the cluster is stopped and its daemons must be gone."""
     items = request.session.items
     if not any(item.path.name == "test_slurm.py" for item in items):
         yield None
         return
     import slurmrun
 
-    # the session's runs first, alone on both cores (they take 1 min that way, 2 beside the
-    # scenario); the scenario, mostly waiting on the scheduler, then overlaps the tests, most of
-    # which keep one core busy
-    for name in ("tiny_run", "cold_run"):
-        if any(name in getattr(item, "fixturenames", ()) for item in items):
-            request.getfixturevalue(name)
+    # the session's runs first (they take 1 min alone on both cores, 2 beside the scenario);
+    # the scenario, mostly waiting on the scheduler, then overlaps the tests, most of which keep
+    # one core busy. Two workers build the two runs side by side.
+    names = [n for n in ("tiny_run", "cold_run")
+             if any(n in getattr(item, "fixturenames", ()) for item in items)]
+    if _worker() not in (None, "gw0"):
+        names.reverse()
+    for name in names:
+        request.getfixturevalue(name)
 
-    scenario = slurmrun.Scenario(tmp_path_factory.mktemp("slurm")).start()
+    record = None
+    if _worker() is not None:
+        from filelock import FileLock, Timeout
+
+        shared = tmp_path_factory.getbasetemp().parent
+        record = shared / "slurm.json"
+        owner = FileLock(str(shared / "slurm.lock"))
+        try:
+            owner.acquire(timeout=0)
+        except Timeout:  # another worker runs it
+            yield slurmrun.Recorded(record)
+            return
+    scenario = slurmrun.Scenario(tmp_path_factory.mktemp("slurm"), record=record).start()
     yield scenario
     problems = scenario.stop()
     assert not problems, problems
@@ -139,9 +179,12 @@ def slurm_scenario(request, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """The workflow, run once on the tiny config; tests must not modify this folder."""
-    wd = copy_workflow(tmp_path_factory.mktemp("tiny"))
-    snakemake(wd)
-    return wd
+    def build(folder):
+        wd = copy_workflow(folder)
+        snakemake(wd)
+        return wd
+
+    return _once(tmp_path_factory, "tiny", build)
 
 
 @pytest.fixture(scope="session")
@@ -151,9 +194,12 @@ def cold_run(tmp_path_factory) -> Path:
     ``config/`` and a ``workflow/Snakefile`` that uses the clone, elsewhere, as a module); its
     logs list what each job imported.
     Returns the deployment's folder (results/ in it); tests must not modify it."""
+    return _once(tmp_path_factory, "cold", _deploy)
+
+
+def _deploy(root: Path) -> Path:
     import yaml
 
-    root = tmp_path_factory.mktemp("cold")
     clone = copy_workflow(root / "clone")
     deployed = root / "deployed"
     shutil.copytree(clone / "config", deployed / "config")

@@ -10,6 +10,7 @@ at the end of the session conftest stops the cluster and checks that its daemons
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -93,6 +94,8 @@ class Scenario:
     seconds: float = 0.0
     # one training job with device: cuda
     cuda: dict = field(default_factory=dict)
+    # where to record what it found, for the test workers that did not run it (None: nowhere)
+    record: Path | None = None
 
     def __post_init__(self):
         self._thread = threading.Thread(target=self._main, name="slurm-scenario", daemon=True)
@@ -116,6 +119,13 @@ class Scenario:
                     self._cuda()
         except BaseException:  # recorded for the tests to show
             self.error = traceback.format_exc()
+        finally:
+            if self.record is not None:
+                doc = {k: getattr(self, k) for k in RECORDED}
+                doc["workdir"] = str(self.workdir) if self.workdir else None
+                tmp = self.record.with_suffix(".tmp")
+                tmp.write_text(json.dumps(doc))
+                tmp.rename(self.record)
 
     def _start_cluster(self) -> bool:
         state = self.base / "cluster"
@@ -183,3 +193,26 @@ class Scenario:
             problems.append(f"{CONF} was left behind")
         return problems
 
+
+
+RECORDED = ("unavailable", "error", "workdir", "returncode", "log", "jobs", "seconds", "cuda")
+
+
+class Recorded:
+    """The scenario as another test worker ran it: what it recorded (Scenario.record), read
+    once it is there."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def wait(self, timeout: float = 1800) -> "Recorded":
+        t0 = time.monotonic()
+        while not self.path.exists():
+            if time.monotonic() - t0 > timeout:
+                raise TimeoutError(f"the SLURM scenario did not finish in {timeout:.0f} s")
+            time.sleep(2)
+        doc = json.loads(self.path.read_text())
+        for k in RECORDED:
+            setattr(self, k, doc[k])
+        self.workdir = Path(doc["workdir"]) if doc["workdir"] else None
+        return self
