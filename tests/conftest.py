@@ -148,16 +148,6 @@ def slurm_scenario(request, tmp_path_factory):
         return
     import slurmrun
 
-    # the session's runs first (they take 1 min alone on both cores, 2 beside the scenario);
-    # the scenario, mostly waiting on the scheduler, then overlaps the tests, most of which keep
-    # one core busy. Two workers build the two runs side by side.
-    names = [n for n in ("tiny_run", "cold_run")
-             if any(n in getattr(item, "fixturenames", ()) for item in items)]
-    if _worker() not in (None, "gw0"):
-        names.reverse()
-    for name in names:
-        request.getfixturevalue(name)
-
     record = None
     if _worker() is not None:
         from filelock import FileLock, Timeout
@@ -167,9 +157,15 @@ def slurm_scenario(request, tmp_path_factory):
         owner = FileLock(str(shared / "slurm.lock"))
         try:
             owner.acquire(timeout=0)
-        except Timeout:  # another worker runs it
+        except Timeout:  # another worker runs it; this one goes on with its tests
             yield slurmrun.Recorded(record)
             return
+    # the session's runs first (they take 1 min alone on both cores, 2 beside the scenario);
+    # the scenario, mostly waiting on the scheduler, then overlaps the tests, most of which keep
+    # one core busy. (Another worker that needs a run meanwhile builds it or waits for it.)
+    for name in ("tiny_run", "cold_run"):
+        if any(name in getattr(item, "fixturenames", ()) for item in items):
+            request.getfixturevalue(name)
     scenario = slurmrun.Scenario(tmp_path_factory.mktemp("slurm"), record=record).start()
     yield scenario
     problems = scenario.stop()
@@ -214,6 +210,19 @@ def _deploy(root: Path) -> Path:
         "use rule * from actflow\n")
     snakemake(deployed, "all", configfiles=())
     return deployed
+
+
+def figures_reading(*tables: str) -> set[str]:
+    """The registry's figures that read any of ``tables`` (paths as in the registry)."""
+    from actflow import figures as figreg
+
+    return {f.name for f in figreg.FIGURES.values() if set(f.tables.values()) & set(tables)}
+
+
+def union_tables(kind: str) -> list[str]:
+    """The union tables (every variant of a kind's experiments) a kind's jobs feed."""
+    return [t.union_path() for t in layout.TABLES.values()
+            if t.union and t.job in layout.KIND_JOBS[kind]]
 
 
 def study_files(root: Path) -> list[str]:

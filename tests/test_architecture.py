@@ -122,3 +122,13 @@ def test_no_private_snakemake_attribute_in_the_package_or_the_rules():
              for p in [*PACKAGE.glob("*.py"), *RULES, *SCRIPTS]}
     found = {k: v for k, v in found.items() if v}
     assert not found, found
+
+
+def test_the_package_docstring_and_the_development_guide_name_every_module():
+    import actflow
+
+    modules = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    guide = (ROOT / "docs" / "development.md").read_text()
+    for name in modules:
+        assert f"``{name}``" in actflow.__doc__, f"actflow/__init__.py does not describe {name}"
+        assert re.search(rf"\b{name}\b", guide), f"docs/development.md does not name {name}"

@@ -2,13 +2,11 @@
 
 import hashlib
 import json
-import shutil
 
 import yaml
 
 from actflow import claims, io, layout
-from actflow import figures as figreg
-from conftest import ROOT, TINY, copy_workflow, planned_job_list, planned_jobs, snakemake, study_files
+from conftest import ROOT, TINY, figures_reading, planned_job_list, snakemake, study_files
 
 
 def _sha(p):
@@ -80,8 +78,8 @@ def test_user_adds_a_claim_by_editing_the_yaml_alone(tiny_copy):
     plan = planned_job_list(tiny_copy)
     assert {r for r, _ in plan} - {"all"} == {"audit_claims", "manifest", "figure",
                                                 "reading_figures", "summary"}
-    assert sorted(wc["figure"] for r, wc in plan if r == "figure") == sorted(
-        figreg.by_experiment("sensitivity"))
+    assert {wc["figure"] for r, wc in plan if r == "figure"} == figures_reading(
+        layout.AUDIT["sensitivity_parquet"])
     proc = snakemake(tiny_copy)
     df = io.read_parquet(tiny_copy / "results/audit/claims.parquet").set_index("claim")
     assert df.loc["relu_loss_drops", "verdict"] == "holds"

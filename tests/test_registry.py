@@ -26,7 +26,9 @@ def test_each_figure_entry_matches_its_plotting_function():
         params = list(inspect.signature(fn).parameters)
         # its tables by keyword, its options, then optionally the study's numbers
         # (claims.study_values)
-        assert [p for p in params if p != "study"] == list(fig.tables) + list(fig.options), name
+        assert [p for p in params if p not in ("study", "settings")] == list(fig.tables) + list(
+            fig.options), name
+        assert fig.settings == ("settings" in params), name
         assert fig.experiment in layout.CATEGORIES
         text = fig.caption_for(SETTINGS)
         assert text.startswith(f"**Figure {fig.number}. {fig.title}.** ") and "{" not in text

@@ -95,3 +95,43 @@ def test_claims_read_the_variant_s_own_rows(tiny_run, variant):
     layer1 = sel[sel["layer"] == 1].groupby("seed")["dead_fraction"].mean()
     assert sens.loc[("relu_dead_6_6_percent_layer1", variant), "measured_mean"] == pytest.approx(
         layer1.mean(), rel=1e-12)
+
+
+def test_a_grid_in_the_config_gets_its_figure_without_code(tiny_run, tmp_path):
+    """A grid variant added to the config plans its training and its grid figure."""
+    from conftest import planned_job_list
+
+    grid = {"name": "exp2_lr", "of": "exp2", "question": "Does the rate decide?",
+            "grid": {"learning_rate": [0.05, 0.2]}}
+    over = tmp_path / "grid.yaml"
+    over.write_text(yaml.safe_dump({"variants": VARIANTS + [grid]}))
+    plan = planned_job_list(tiny_run, configfiles=(TINY, over))
+    assert [wc["grid"] for r, wc in plan if r == "grid_figure"] == ["exp2_lr"]
+    assert {wc["variant"] for r, wc in plan if r == "train"} == {
+        "exp2_lr-learning_rate=0.05", "exp2_lr-learning_rate=0.2"}
+
+
+def test_a_grid_figure_draws_each_claim_it_changes_at_its_measured_values(tiny_run):
+    """The grid figure on the tiny run's verdicts, exp2_sgd read as a grid over the optimizer
+    with the study's Adam as its other point: one panel per claim whose verdict changes there,
+    each drawing the measured mean of the grid point and of the study's setting."""
+    import matplotlib.pyplot as plt
+
+    from actflow import plotting
+
+    sens = io.read_parquet(tiny_run / layout.AUDIT["sensitivity_parquet"])
+    facts = io.read_parquet(tiny_run / layout.AUDIT["claims_parquet"])
+    grid = {"experiment": "exp2", "keys": ["optimizer"], "question": "q",
+            "points": [["exp2_sgd", {"optimizer": "sgd"}]], "study": {"optimizer": "adam"}}
+    fig = plotting.grid_figure(sens, facts, "opt", grid)
+    changed = list(dict.fromkeys(sens.loc[(sens["variant"] == "exp2_sgd") & sens["differs"],
+                                          "claim"]))
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title() for ax in panels] == changed
+    for ax in panels:
+        rows = sens[sens["claim"] == ax.get_title()].set_index("variant")
+        ys = {round(float(y), 9) for line in ax.get_lines() for y in line.get_ydata()}
+        for v in ("exp2_sgd", "exp2"):
+            m = rows.loc[v, "measured_mean"]
+            assert m != m or round(float(m), 9) in ys, (ax.get_title(), v)
+    plt.close(fig)

@@ -9,7 +9,7 @@ import yaml
 
 from actflow import figures as figreg
 from actflow import io, layout
-from conftest import ROOT, TINY, planned_job_list, planned_jobs
+from conftest import ROOT, TINY, figures_reading, planned_job_list, planned_jobs, union_tables
 
 # Target rules, and the audit jobs that summarise everything (the manifest hashes every
 # output and records the whole config, so it reruns, in a second, after any change).
@@ -138,10 +138,19 @@ def test_figure_only_change_reruns_only_figures(tiny_run, tmp_path):
 
 
 def _figures_reading(experiment):
-    """The figures drawn from an experiment's tables, and Figure 12 (the claims under every
-    variant), which any change of an experiment's results redraws."""
+    """The figures drawn from an experiment's tables, and those drawn from the claims under
+    every variant (Figure 12) or from the union tables of its kind (Figure 13), which any
+    change of an experiment's results redraws."""
     return {f.name for f in figreg.FIGURES.values()
-            if any(f"/{experiment}/" in p for p in f.tables.values())} | set(figreg.by_experiment("sensitivity"))
+            if any(f"/{experiment}/" in p for p in f.tables.values())} | figures_reading(
+        layout.AUDIT["sensitivity_parquet"], *union_tables(layout.EXPERIMENT_KINDS[experiment]))
+
+
+def _figures_of_variants(experiment):
+    """What a change to a variant of ``experiment`` redraws: the figures of the claims under
+    every variant and of the variants of its kind."""
+    return figures_reading(layout.AUDIT["sensitivity_parquet"],
+                           *union_tables(layout.EXPERIMENT_KINDS[experiment]))
 
 
 def _variants(jobs):
@@ -195,7 +204,7 @@ def test_adding_a_variant_trains_only_that_variant(tiny_run, tmp_path):
     assert sum(r == "train" for r, _ in plan) == 2
     rules = {r for r, _ in plan} - TARGETS
     assert rules == {"train", "history_metrics", "weight_metrics", "union_sine", "figure"}
-    assert {wc["figure"] for r, wc in plan if r == "figure"} == set(figreg.by_experiment("sensitivity"))
+    assert {wc["figure"] for r, wc in plan if r == "figure"} == _figures_of_variants("exp2")
 
 
 def test_changing_a_variant_reruns_only_that_variant(tiny_run, tmp_path):
@@ -204,7 +213,7 @@ def test_changing_a_variant_reruns_only_that_variant(tiny_run, tmp_path):
     plan = planned_job_list(tiny_run, configfiles=_override(
         tmp_path, yaml.safe_dump({"variants": changed})))
     assert _variants(plan) == {"exp2_sgd"}
-    assert {wc["figure"] for r, wc in plan if r == "figure"} == set(figreg.by_experiment("sensitivity"))
+    assert {wc["figure"] for r, wc in plan if r == "figure"} == _figures_of_variants("exp2")
 
 
 def test_editing_plotting_code_reruns_figures_not_training(tiny_copy):

@@ -102,6 +102,39 @@ for _part, _claims in enumerate(READ_CLAIM_PARTS):
             "../scripts/reading_figures.py"
 
 
+rule grid_figure:
+    """One grid variant's figure: each claim whose verdict changes on the grid, its measured
+    value and interval against the grid's values, the study's setting marked."""
+    input:
+        sensitivity=layout.AUDIT["sensitivity_parquet"],
+        claims=layout.AUDIT["claims_parquet"],
+        code=code("grid_figure.py"),
+    output:
+        png=report(
+            layout.grid_figure_path("{grid}"),
+            caption="../report/grid.rst",
+            category=layout.CATEGORIES["sensitivity"],
+            labels=grid_label,
+        ),
+    log:
+        layout.log("figures/grid_{grid}"),
+    benchmark:
+        layout.benchmark("figures/grid_{grid}")
+    wildcard_constraints:
+        grid="|".join(map(re.escape, GRIDS)) or "(?!)",
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    params:
+        grid=lambda w: GRIDS[w.grid],
+        dpi=config["figures"]["dpi"],
+        context=config["figures"]["context"],
+    script:
+        "../scripts/grid_figure.py"
+
+
 # Every output of the DAG: what the manifest certifies (logs and benchmarks hold timestamps).
 MANIFEST_FILES = sorted(
     set(
@@ -116,6 +149,7 @@ MANIFEST_FILES = sorted(
         ]
         + figure_files(figreg.FIGURES)
         + reading_figure_files()
+        + grid_figure_files()
     )
 )
 

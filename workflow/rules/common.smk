@@ -278,6 +278,21 @@ def figure_study_values(wildcards):
     return claimreg.study_values(CLAIMS, figreg.FIGURES[wildcards.figure].number)
 
 
+def figure_variant_settings(wildcards):
+    """What each variant changes, for a figure that draws the variants: those of its
+    experiment (else nothing, so that a new variant redraws only the figures it is in).
+    """
+    fig = figreg.FIGURES[wildcards.figure]
+    if not fig.settings:
+        return {}
+    exp = fig.options.get("experiment")
+    return {
+        v.name: varreg.describe(v, config["seeds"])
+        for v in VARIANTS.values()
+        if exp is None or v.of == exp
+    }
+
+
 def figure_keywords(wildcards):
     return list(figreg.FIGURES[wildcards.figure].tables)
 
@@ -358,6 +373,18 @@ READ_CLAIM_PARTS = [
 
 def reading_figure_files():
     return [layout.reading_figure_path(c) for c in READ_CLAIMS]
+
+
+# The grid variants (actflow.variants.grids): each gets a figure of the claims it changes.
+GRIDS = varreg.grids(config["variants"], config)
+
+
+def grid_figure_files():
+    return [layout.grid_figure_path(g) for g in GRIDS]
+
+
+def grid_label(wildcards):
+    return {layout.REPORT_LABEL["sensitivity"]: f"grid {wildcards.grid}"}
 
 
 def sensitivity_caption():

@@ -30,6 +30,7 @@ rule figure:
         caption=figure_caption,
         tables=figure_keywords,
         study=figure_study_values,
+        settings=figure_variant_settings,
     script:
         "../scripts/figure.py"
 
@@ -53,8 +54,10 @@ rule exp3:
 
 
 rule sensitivity:
-    """Every variant's training and tables, the claims under every variant, Figure 12."""
+    """Every variant's training and tables, the claims under every variant, Figures 12 and 13,
+    the grid figures."""
     input:
         [p for v in VARIANTS if not VARIANTS[v].is_study for p in variant_tables(v)],
         [layout.AUDIT[k] for k in layout.AUDIT if k.startswith("sensitivity")],
         figure_files(figreg.by_experiment("sensitivity")),
+        grid_figure_files(),

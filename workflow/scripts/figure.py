@@ -5,4 +5,5 @@ io.setup_logging(snakemake.log[0], outputs=snakemake.output)
 name = snakemake.wildcards.figure
 tables = {kw: snakemake.input[kw] for kw in snakemake.params.tables}
 jobs.draw_figure(name, tables, {k: snakemake.output[k] for k in ("png", "pdf")},
-                 study=snakemake.params.study, **snakemake.params.style)
+                 study=snakemake.params.study, settings=snakemake.params.settings,
+                 **snakemake.params.style)

@@ -18,7 +18,14 @@ a fresh Python process, and imports are most of a small job's time):
 - ``stats`` (numpy/scipy): means and 95 % intervals over seeds.
 - ``claims``: the study's claims checked against the tables, under every variant.
 - ``audit``: provenance manifest, verification of the results against it, re-execution.
-- ``guard``: a run's guards: backup and restore around a failed rerun, tampered inputs.
+- ``guard``: a run's guards: output folders, results edited by hand or tampered with, what a
+  failed run lost, stale temporary files, a Snakemake already running in the folder.
+- ``readings``: every reading of a claim's words (windows, cutoffs, comparators).
+- ``explain``: why a number that fails fails: the closest setting measured that makes it hold.
+- ``summary``: the run's findings in a few lines (terminal, summary.md, the report's front page).
+- ``compare``: bundles of a run, and the statistical comparison of two runs.
+- ``render``: the HTML pages of the audit's tables (one skeleton, filter and sort).
+- ``show``: ``make show``, a run's key results and a comparison's findings as terminal tables.
 - ``plotting`` (matplotlib): every figure of the study, from Parquet.
 - ``io`` (pyarrow, safetensors): atomic writes, provenance metadata, checked reads, weights.
 - ``codedeps``: the package modules each rule's script imports (its code inputs).

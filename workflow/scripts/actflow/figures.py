@@ -28,6 +28,9 @@ class Figure:
     caption: str
     function: str = ""  # the plotting function, where several figures share one (else name)
     options: dict = field(default_factory=dict)  # keywords for it beyond the tables
+    # whether its plotting function takes ``settings``: what each variant changes (variant
+    # name -> actflow.variants.describe), a param of its figure job
+    settings: bool = False
 
     @property
     def plotter(self) -> str:
@@ -64,6 +67,25 @@ def variant_list(variants, study_seeds) -> str:
 
 def _m(experiment, table):
     return layout.TABLES[table].path(experiment)
+
+
+# What the variants' figures (Figure 13, one part per experiment) read: the union tables of the
+# experiment's kind, which hold every variant.
+_VARIANT_TABLES = {
+    "sine": {"loss": layout.TABLES["loss"].union_path(),
+             "dead": layout.TABLES["dead_neurons"].union_path(),
+             "runs": layout.TABLES["runs"].union_path()},
+    "capacity": {"capacity": layout.TABLES["capacity"].union_path()},
+}
+_VARIANT_CAPTIONS = {
+    "sine": "Top: the training loss per epoch (log scale), geometric mean over seeds with a 95 % "
+            "band, the constant predictor var(y) dashed; bottom: the share of hidden neurons "
+            "dead after training (output exactly 0 for every input, mean over hidden layers), "
+            "mean over seeds with its 95 % interval, diverged runs left out.",
+    "capacity": "Each panel: test MSE per activation × target, geometric mean over seeds, "
+                "coloured as in Figure 10 by how many orders of magnitude it lies above the best "
+                "activation on the same target (capped at one).",
+}
 
 
 FIGURES: dict[str, Figure] = {f.name: f for f in [
@@ -176,6 +198,16 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
              "differs from the study's setting, a hollow diamond one that another reading of the "
              "study's words flips on the same runs (readings table). The variants: "
              "{variant_list}.", function="fig12_sensitivity", options={"experiment": exp})
+      for part, exp in zip("abcdefgh", layout.EXPERIMENT_TITLES)),
+    *(Figure(f"fig13{part}_variants_{exp}", f"13{part}",
+             f"{layout.EXPERIMENT_TITLES[exp].split(':')[0]} under every variant",
+             "sensitivity", _VARIANT_TABLES[layout.EXPERIMENT_KINDS[exp]],
+             f"{layout.EXPERIMENT_TITLES[exp]}: the figures that carry the variants' questions, "
+             "one column per setting (the study's, framed, then each variant of the experiment, "
+             "titled by what it changes; the variants and their questions are listed with "
+             "Figure 12). " + _VARIANT_CAPTIONS[layout.EXPERIMENT_KINDS[exp]],
+             function=f"fig13_variants_{layout.EXPERIMENT_KINDS[exp]}", options={"experiment": exp},
+             settings=True)
       for part, exp in zip("abcdefgh", layout.EXPERIMENT_TITLES)),
 ]}
 

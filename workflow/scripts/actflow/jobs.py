@@ -351,13 +351,27 @@ def reading_figures(readings_table, claims_table, outputs: dict, dpi: int = 150,
                                  outputs, dpi=dpi, context=context)
 
 
-def draw_figure(name: str, tables: dict, outputs: dict, dpi: int = 150,
-                context: str = "notebook", study=()) -> None:
-    """One figure of the study (actflow.figures), drawn from its tables by keyword; ``study``:
-    the study's own numbers it shows (actflow.claims.study_values)."""
+def grid_figure(sensitivity_table, claims_table, name: str, grid: dict, out_png,
+                dpi: int = 150, context: str = "notebook") -> None:
+    """The figure of one grid variant (actflow.variants.grids) from the claims under every
+    variant."""
     from . import plotting
 
-    plotting.draw(name, tables, outputs, dpi=dpi, context=context, study=study)
+    plotting.style(context)
+    fig = plotting.grid_figure(io.read_parquet(sensitivity_table), io.read_parquet(claims_table),
+                               name, grid)
+    plotting.save(fig, {"png": out_png}, dpi)
+
+
+def draw_figure(name: str, tables: dict, outputs: dict, dpi: int = 150,
+                context: str = "notebook", study=(), settings=None) -> None:
+    """One figure of the study (actflow.figures), drawn from its tables by keyword; ``study``:
+    the study's own numbers it shows (actflow.claims.study_values); ``settings``: what each
+    variant changes, for a figure of the variants."""
+    from . import plotting
+
+    plotting.draw(name, tables, outputs, dpi=dpi, context=context, study=study,
+                  settings=settings)
 
 
 def manifest(files, config: dict, basedir, out_json, out_config, out_json_html=None,

@@ -297,6 +297,11 @@ def reading_figure_path(claim: str) -> str:
     return f"{RESULTS}/figures/readings/{claim}.png"
 
 
+def grid_figure_path(grid: str) -> str:
+    """The figure of one grid variant (PNG): each claim it changes against the grid's values."""
+    return f"{RESULTS}/figures/grids/{grid}.png"
+
+
 AUDIT = {
     "claims_parquet": f"{RESULTS}/audit/claims.parquet",
     "claims_markdown": f"{RESULTS}/audit/claims.md",

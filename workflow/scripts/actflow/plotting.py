@@ -603,6 +603,249 @@ def fig11_predictions(pred: pd.DataFrame):
     return fig
 
 
+# ----------------------------------------------------------------- the variants' figures
+def _settings_of(frame: pd.DataFrame, experiment: str, settings: dict) -> list[str]:
+    """The settings of one experiment present in a union table, the study's first, then its
+    variants in the config's order (``settings``: name -> what it changes)."""
+    names = list(dict.fromkeys(frame.loc[frame["experiment"] == experiment, "variant"]))
+    order = {v: i for i, v in enumerate(settings)}
+    return sorted(names, key=lambda v: (v != experiment, order.get(v, len(order))))
+
+
+def _setting_title(variant: str, experiment: str, settings: dict) -> str:
+    if variant == experiment:
+        return "the study's setting"
+    return _setting_lines(str(settings.get(variant, variant)), width=22)
+
+
+def fig13_variants_sine(loss: pd.DataFrame, dead: pd.DataFrame, runs: pd.DataFrame,
+                        experiment: str, settings=None):
+    """Small multiples, one column per setting of a sine experiment (the study's and each
+    variant): the training loss (geometric mean over seeds, 95 % band) and the dead fraction
+    after training (zero definition, mean over layers, 95 % interval), per activation."""
+    from .stats import t_halfwidth
+
+    settings = settings or {}
+    names = _settings_of(loss, experiment, settings)
+    acts = ordered(loss.loc[loss["experiment"] == experiment, "activation"].unique())
+    nrow = -(-max(len(names), 1) // 5)  # at most five settings a row, rows filled evenly;
+    ncol = -(-max(len(names), 1) // nrow)  # each setting a loss panel over a bar panel
+    fig, grid = plt.subplots(2 * nrow, ncol, figsize=(3.4 * ncol + 1.2, 5.6 * nrow),
+                             squeeze=False, height_ratios=[1.2, 1] * nrow)
+    axes = np.array([[grid[2 * (j // ncol), j % ncol] for j in range(len(names))],
+                     [grid[2 * (j // ncol) + 1, j % ncol] for j in range(len(names))]])
+    used = {id(ax) for ax in axes.flat}
+    for ax in grid.flat:  # the last row's empty places
+        ax.set_visible(id(ax) in used)
+    lows, highs, bases = [], [], []
+    for j, v in enumerate(names):
+        top, bot = axes[0, j], axes[1, j]
+        lv = loss[(loss["experiment"] == experiment) & (loss["variant"] == v)]
+        for a in acts:
+            d = lv[lv["activation"] == a]
+            logl = np.log10(d["loss"].where(d["loss"] > 0))
+            g = logl.groupby(d["epoch"])
+            m, sd, n = g.mean(), g.std(ddof=1), g.count()
+            h = t_halfwidth(sd.to_numpy(), n.to_numpy())
+            top.plot(m.index, 10 ** m, color=color(a), lw=1.4, label=label(a))
+            top.fill_between(m.index, 10 ** (m - h), 10 ** (m + h), color=color(a), alpha=0.2,
+                             lw=0)
+            if m.notna().any():
+                lows.append(float(m.min()))
+                highs.append(float(m.max()))
+        base = runs.loc[(runs["experiment"] == experiment) & (runs["variant"] == v),
+                        "baseline_mse"]
+        if len(base):
+            top.axhline(float(base.iloc[0]), color="k", ls="--", lw=1)
+            bases.append(float(base.iloc[0]))
+        top.set(yscale="log", xlabel="epoch", title=_setting_title(v, experiment, settings))
+        dv = dead[(dead["experiment"] == experiment) & (dead["variant"] == v)
+                  & (dead["stage"] == "trained") & (dead["definition"] == DEAD_DEFINITIONS[0])
+                  & ~dead["diverged"].astype(bool)]
+        per_seed = dv.groupby(["activation", "seed"])["dead_fraction"].mean()
+        for i, a in enumerate(acts):
+            vals = per_seed.loc[a].to_numpy() if a in per_seed.index.get_level_values(0) else []
+            if len(vals) == 0:
+                bot.text(i, 0.02, "no finite run", rotation=90, ha="center", fontsize="x-small")
+                continue
+            m = float(np.mean(vals))
+            h = float(t_halfwidth(np.std(vals, ddof=1), len(vals))) if len(vals) > 1 else 0.0
+            bot.bar(i, m, 0.7, color=color(a), yerr=[[min(h, m)], [min(h, 1 - m)]], capsize=3)
+            if m == 0:
+                bot.plot([i - 0.35, i + 0.35], [0, 0], color=color(a), lw=3, clip_on=False)
+                bot.text(i, 0.01, "0", ha="center", va="bottom", fontsize="x-small")
+        bot.set_xticks(range(len(acts)), [label(a) for a in acts], rotation=30)
+        bot.set_ylim(0, 1)
+        if v == experiment:
+            for ax in (top, bot):
+                for side in ax.spines.values():
+                    side.set_linewidth(2)
+                    side.set_edgecolor("k")
+    if lows:  # one loss scale for every panel: the means' range, an explosion capped at
+        # 10⁴ × var(y) (its band leaves the panel)
+        cap = 1e4 * max(bases) if bases else 10 ** max(highs) * 2
+        for ax in axes[0]:
+            ax.set_ylim(10 ** min(lows) / 2, min(10 ** max(highs) * 2, cap))
+    for ax in grid[::2, 0]:
+        ax.set_ylabel("training MSE")
+    for ax in grid[1::2, 0]:
+        ax.set_ylabel(f"dead fraction after training\n({DEAD_DEFINITIONS[0]}, mean over layers)")
+    grid[0, -1].legend(handles=axes[0, 0].get_legend_handles_labels()[0], fontsize="small",
+                       loc="upper left", bbox_to_anchor=(1.02, 1))
+    from .layout import EXPERIMENT_TITLES
+
+    fig.suptitle(_wrap(f"{EXPERIMENT_TITLES.get(experiment, experiment)} under every variant "
+                       "(framed: the study's setting). Top: training loss, geometric mean over "
+                       "seeds, 95 % band, var(y) dashed; bottom: dead fraction after training, "
+                       "mean over seeds with its 95 % interval (diverged runs left out)",
+                       28 * ncol + 20), fontsize="medium")
+    return fig
+
+
+def fig13_variants_capacity(capacity: pd.DataFrame, experiment: str, settings=None):
+    """Small multiples, one panel per setting of a capacity experiment: test MSE per
+    activation × target (geometric mean over seeds), coloured by its distance from the best
+    activation on that target, as in Figure 10."""
+    settings = settings or {}
+    c = capacity[capacity["experiment"] == experiment]
+    names = _settings_of(c, experiment, settings)
+    acts = ordered(c["activation"].unique())
+    targets = ordered_targets(c["target"].unique())
+    ncol = min(max(len(names), 1), 2)
+    nrow = -(-max(len(names), 1) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(1.25 * len(targets) * ncol + 2.8,
+                                                  (0.55 * len(acts) + 2.2) * nrow),
+                             squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    norm = Normalize(0, 1.0, clip=True)
+    m = None
+    for j, v in enumerate(names):
+        ax = axes.flat[j]
+        d = c[(c["variant"] == v) & ~c["diverged"].astype(bool) & (c["test_mse"] > 0)]
+        geo = np.log10(d["test_mse"]).groupby([d["activation"], d["target"]]).mean().unstack()
+        geo = geo.reindex(index=acts, columns=targets)
+        rel = geo - geo.min(axis=0)
+        m = ax.imshow(rel.to_numpy(), cmap="viridis_r", norm=norm, aspect="auto")
+        for i in range(len(acts)):
+            for k in range(len(targets)):
+                val = geo.iloc[i, k]
+                txt = "—" if not np.isfinite(val) else f"{10 ** val:.2g}"
+                dark = np.isfinite(rel.iloc[i, k]) and norm(rel.iloc[i, k]) > 0.45
+                ax.text(k, i, txt, ha="center", va="center", fontsize="x-small",
+                        color="w" if dark else "k")
+        ax.set_xticks(range(len(targets)), [target_label(t) for t in targets], rotation=45)
+        ax.set_yticks(range(len(acts)), [label(a) for a in acts])
+        ax.grid(False)
+        ax.set_title(_setting_title(v, experiment, settings), fontsize="small")
+        if v == experiment:
+            for side in ax.spines.values():
+                side.set_linewidth(2.5)
+                side.set_edgecolor("k")
+    if m is not None:
+        fig.colorbar(m, ax=axes, extend="max", shrink=0.6,
+                     label="orders of magnitude above\nthe target's best (lighter = better)")
+    from .layout import EXPERIMENT_TITLES
+
+    fig.suptitle(_wrap(f"{EXPERIMENT_TITLES.get(experiment, experiment)} under every variant "
+                       "(framed: the study's setting): test MSE, geometric mean over seeds",
+                       40 * ncol + 20), fontsize="medium")
+    return fig
+
+
+def grid_figure(sensitivity: pd.DataFrame, claims: pd.DataFrame, name: str, grid: dict):
+    """One grid variant (actflow.variants.grids): each claim of its experiment whose verdict
+    changes somewhere on the grid, its measured mean and 95 % interval at every grid value
+    (marker coloured by the verdict there), the region the claim asks for shaded, and the
+    study's setting: a point of the curve where the grid changes nothing else, else a dashed
+    line."""
+    exp, keys = grid["experiment"], grid["keys"]
+    key = keys[0]  # the x axis; a second key of the grid gives one series per value
+    points = [(v, vals) for v, vals in grid["points"]]
+    names = [v for v, _ in points]
+    s = sensitivity[sensitivity["experiment"] == exp]
+    moved = s[s["variant"].isin(names)]
+    changed = list(dict.fromkeys(moved.loc[moved["differs"], "claim"]))
+    xs = [vals[key] for _, vals in points] + ([grid["study"][key]] if grid.get("study") else [])
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+    logx = numeric and min(xs) > 0 and max(xs) / min(xs) >= 10
+    cats = list(dict.fromkeys(map(str, xs)))
+
+    def xpos(value):
+        return value if numeric else cats.index(str(value))
+
+    n = max(len(changed), 1)
+    ncol = min(n, 4)
+    nrow = -(-n // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol + 0.6, 3.0 * nrow + 1.2),
+                             squeeze=False)
+    for ax in axes.flat[len(changed):]:
+        ax.set_visible(False)
+    if not changed:
+        axes[0, 0].set_visible(True)
+        axes[0, 0].axis("off")
+        axes[0, 0].text(0.5, 0.5, f"no claim of {exp} changes its verdict\nanywhere on this grid",
+                        ha="center", va="center", transform=axes[0, 0].transAxes)
+    facts = claims.set_index("claim") if len(claims) else None
+    series = sorted({tuple((k, vals[k]) for k in keys[1:]) for _, vals in points})
+    shapes = dict(zip(series, "osD^v<>"))
+    for ax, claim in zip(axes.flat, changed):
+        rows = s[s["claim"] == claim].set_index("variant")
+        for ser in series:
+            pts = [(xpos(vals[key]), rows.loc[v]) for v, vals in points
+                   if v in rows.index and tuple((k, vals[k]) for k in keys[1:]) == ser]
+            pts.sort(key=lambda p: p[0])
+            xv = [p[0] for p in pts]
+            ax.plot(xv, [p[1]["measured_mean"] for p in pts], color="0.6", lw=1, zorder=1)
+            for x, r in pts:
+                lo, hi = r["ci_low"], r["ci_high"]
+                if lo == lo and hi == hi:
+                    ax.plot([x, x], [lo, hi], color="0.3", lw=1.2, zorder=2)
+                ax.plot(x, r["measured_mean"], shapes[ser], color=VERDICT_COLORS[r["verdict"]],
+                        mec="k", mew=0.6, ms=8, zorder=3,
+                        label=", ".join(f"{k}={v}" for k, v in ser) or None)
+        if exp in rows.index:
+            r = rows.loc[exp]
+            if grid.get("study"):  # the study's setting lies on this curve
+                x = xpos(grid["study"][key])
+                ax.plot([x, x], [r["ci_low"], r["ci_high"]], color="0.3", lw=1.2, zorder=2)
+                ax.plot(x, r["measured_mean"], "*", color=VERDICT_COLORS[r["verdict"]], mec="k",
+                        mew=0.6, ms=13, zorder=3)
+            else:
+                ax.axhline(r["measured_mean"], color="k", ls="--", lw=1)
+        if facts is not None and claim in facts.index:
+            f = facts.loc[claim]
+            lo, hi = f.get("region_low"), f.get("region_high")
+            lo = lo if lo == lo and np.isfinite(lo) else None
+            hi = hi if hi == hi and np.isfinite(hi) else None
+            if lo is not None or hi is not None:
+                ax.axhspan(lo if lo is not None else ax.get_ylim()[0],
+                           hi if hi is not None else ax.get_ylim()[1], color="#5aae61",
+                           alpha=0.15, lw=0, zorder=0)
+        if logx:
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(range(len(cats)), cats, rotation=15)
+        unit = str(rows["unit"].iloc[0]) if "unit" in rows and len(rows) else ""
+        ax.set(title=claim, xlabel=key, ylabel=unit)
+        ax.title.set_fontsize("small")
+    handles = [plt.Line2D([], [], ls="", marker="o", color=c, mec="k", ms=7, label=v)
+               for v, c in VERDICT_COLORS.items()]
+    handles.append(plt.Rectangle((0, 0), 1, 1, color="#5aae61", alpha=0.15,
+                                 label="the region the claim asks for"))
+    handles.append(plt.Line2D([], [], ls="", marker="*", color="0.5", mec="k", ms=11,
+                              label="the study's setting") if grid.get("study") else
+                   plt.Line2D([], [], color="k", ls="--", label="the study's setting"))
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=min(len(handles), 4), fontsize="small", frameon=False)
+    from .layout import EXPERIMENT_TITLES
+
+    fig.suptitle(f"The grid {name} ({EXPERIMENT_TITLES.get(exp, exp)}): the claims whose verdict "
+                 f"changes on it, against {key}\n{grid.get('question', '')}\nmean over seeds "
+                 "with its 95 % interval; colour: the verdict there", fontsize="medium")
+    return fig
+
+
 VERDICT_COLORS = COLORS  # one palette for the verdicts, in the HTML tables and the figures
 
 
@@ -679,10 +922,12 @@ def fig12_sensitivity(sensitivity: pd.DataFrame, experiment: str):
 
 
 def draw(name: str, tables: dict, outputs: dict, dpi: int = 150, context: str = "notebook",
-         study=()):
+         study=(), settings=None):
     """Draw figure ``name`` (an entry of actflow.figures.FIGURES, drawn by its plotting function
-    here, with the entry's options) from its tables, given by the keywords of that function; a function with a
-    ``study`` keyword also gets the study's own numbers (actflow.claims.study_values)."""
+    here, with the entry's options) from its tables, given by the keywords of that function; a
+    function with a ``study`` keyword also gets the study's own numbers and the claims'
+    thresholds (actflow.claims.study_values), one with a ``settings`` keyword what each
+    variant changes (variant name -> actflow.variants.describe)."""
     import inspect
 
     from .figures import FIGURES
@@ -690,7 +935,10 @@ def draw(name: str, tables: dict, outputs: dict, dpi: int = 150, context: str = 
     style(context)
     entry = FIGURES[name]
     fn = globals()[entry.plotter]
-    extra = {"study": list(study)} if "study" in inspect.signature(fn).parameters else {}
+    takes = inspect.signature(fn).parameters
+    extra = {"study": list(study)} if "study" in takes else {}
+    if "settings" in takes:
+        extra["settings"] = dict(settings or {})
     fig = fn(**{kw: io.read_parquet(p) for kw, p in tables.items()}, **entry.options, **extra)
     save(fig, outputs, dpi)
     log.info("drew %s from %s", name, ", ".join(map(str, tables.values())))

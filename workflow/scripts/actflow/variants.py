@@ -211,6 +211,35 @@ def describe(variant: Variant, study_seeds=None) -> str:
     return ", ".join(parts) or "the study's setting"
 
 
+def grids(entries, config: dict | None = None) -> dict[str, dict]:
+    """The config's grid variants, each entry that has a ``grid:``: its name -> experiment,
+    the grid's keys (sorted, data keys as data.key), its points, one per variant it expands to:
+    [variant name, {key: value}] (what a grid figure draws its claims against), and
+    ``study``: the study's own values of the keys where the entry changes nothing else (then
+    the study's setting is one more point of the same curve), else None."""
+    out = {}
+    expanded = expand_entries(entries)
+    for i, entry in enumerate(entries or []):
+        grid = entry.get("grid") if isinstance(entry, dict) else None
+        if not grid:
+            continue
+        keys = sorted(grid)
+        points = []
+        for v in expanded:
+            if v["index"] == i:
+                flat = _flatten(v["overrides"])
+                points.append([v["name"], {k: flat[k] for k in keys}])
+        rest = {k: v for k, v in entry.items() if k not in META_KEYS}
+        study = None
+        if config is not None and not rest:
+            sections = {"data": config.get("data", {}), "": config.get(entry["of"], {})}
+            study = {k: sections["data" if k.startswith("data.") else ""].get(
+                k.removeprefix("data.")) for k in keys}
+        out[entry["name"]] = {"experiment": entry["of"], "keys": keys, "points": points,
+                              "question": entry.get("question", ""), "study": study}
+    return out
+
+
 def label(experiment: str, settings_text: str) -> str:
     """A variant as a reader names it, from its experiment and its settings (describe):
     'Exp 1, init=kaiming_normal', 'Exp 2, the study's setting'."""
