@@ -32,6 +32,47 @@ ELSEWHERE = {
 PLACEHOLDERS = {"path/to/bundle.tar.gz": "results/bundle.tar.gz"}
 
 
+def _figures(experiment):
+    from actflow import figures as figreg
+    from actflow import layout
+
+    return [layout.figure_path(n, "png") for n in figreg.by_experiment(experiment)]
+
+
+# What a command must have produced, beyond its exit status: (text in its output, files that
+# must exist after it), by the command's start. Every README command but those run elsewhere
+# has an entry (a test below checks).
+EXPECT = {
+    "make run": ("", ["results/report.html", "results/summary.md"]),
+    ".venv/bin/snakemake --cores all exp1": ("", _figures("exp1")),
+    ".venv/bin/snakemake --cores all exp2": ("", _figures("exp2")),
+    ".venv/bin/snakemake --cores all exp3": ("", _figures("exp3")),
+    ".venv/bin/snakemake --cores all sensitivity": ("", _figures("sensitivity")),
+    ".venv/bin/snakemake --cores all results/figures/fig4_gradient_ratio.png": (
+        "", ["results/figures/fig4_gradient_ratio.png"]),
+    ".venv/bin/snakemake --cores all bundle": ("", ["results/bundle.tar.gz",
+                                                    "results/bundle.tar.gz.sha256"]),
+    ".venv/bin/snakemake --cores all compare": ("", ["results/audit/comparison.md"]),
+    ".venv/bin/snakemake --cores all --config device=cuda": ("", []),
+    ".venv/bin/snakemake --cores all": ("", ["results/audit/manifest.json"]),
+    ".venv/bin/snakemake --dry-run": ("", []),
+    "make verify": ("file(s) match the manifest.", []),
+    "make repair": ("file(s) match the manifest.", []),
+    "make clean-stale": ("deleted 0 output(s)", []),
+    "make audit": ("", ["results/audit/reexecution.md"]),
+    "make bundle": ("", ["results/bundle.tar.gz"]),
+    "make resume": ("", ["results/report.html"]),
+    "make compare": ("", ["results/audit/comparison.md"]),
+    "make show": ("Claims whose verdicts differ", []),
+}
+
+
+def expectation(cmd: str):
+    """The entry of EXPECT for a command: the longest key it starts with."""
+    keys = [k for k in EXPECT if cmd == k or cmd.startswith(k + " ")]
+    return EXPECT[max(keys, key=len)] if keys else None
+
+
 def readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
     out = []
@@ -54,6 +95,8 @@ def test_readme_lists_the_commands_this_test_knows():
     cmds = readme_commands()
     assert cmds[:2] == ["make run", "make test"]  # the two set-up commands come first
     assert set(ELSEWHERE) <= set(cmds)
+    for cmd in cmds:  # every command that runs here says what it must produce
+        assert cmd in ELSEWHERE or expectation(cmd) is not None, cmd
 
 
 def test_every_readme_command_runs_as_written(tiny_run, tmp_path):
@@ -87,6 +130,10 @@ def test_every_readme_command_runs_as_written(tiny_run, tmp_path):
             assert proc.returncode != 0 and "sees no CUDA device" in out, out[-2000:]
         else:
             assert proc.returncode == 0, f"{cmd}\n{out[-3000:]}"
+            text, files = expectation(cmd)
+            assert text in out, f"{cmd}: {text!r} not in its output\n{out[-3000:]}"
+            missing = [f for f in files if not (wd / f).is_file()]
+            assert not missing, f"{cmd} did not leave {missing}"
         ran.append(cmd)
     assert len(ran) >= 15
     assert (wd / "results/report.html").is_file()
