@@ -77,6 +77,24 @@ def test_histogram_edges_are_shared_and_cover_the_values():
     np.testing.assert_allclose(n2["activation_value"], np.maximum(X, 0))
 
 
+def test_a_long_tail_gets_asinh_spaced_bins_and_a_bulk_gets_even_ones():
+    rng = np.random.default_rng(0)
+    bulk = rng.normal(0.0, 1.0, 20_000)
+    even = neurons.edges_for(bulk, n_bins=20)
+    np.testing.assert_allclose(np.diff(even), np.diff(even)[0])
+    # Experiment 2's kind of sample: a bulk near 0 and exploded values up to 10⁵
+    tail = np.concatenate([bulk, rng.uniform(0, 1e5, 200)])
+    edges = neurons.edges_for(tail, n_bins=20)
+    lo, hi = np.quantile(tail, [1e-3, 1 - 1e-3])
+    assert edges[0] == lo and edges[-1] == hi and np.all(np.diff(edges) > 0)
+    widths = np.diff(edges)
+    assert widths.max() > 100 * widths.min()  # narrow near 0, wide in the tail
+    # evenly spaced in asinh(v / IQR): the bulk is spread over several bins, not one
+    counts = np.histogram(tail.clip(lo, hi), edges)[0]
+    assert (counts > 0.01 * len(tail)).sum() >= 4
+    assert counts.max() < 0.5 * len(tail)
+
+
 def two_stage_nets():
     """One hidden layer of 2 ReLU neurons, at 'initialisation' and 'after training': neuron 1
     is dead at first (bias −100) and alive after (bias 0); neuron 2 alive, then dead."""

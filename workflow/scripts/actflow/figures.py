@@ -79,7 +79,9 @@ _VARIANT_TABLES = {
 }
 _VARIANT_CAPTIONS = {
     "sine": "Top: the training loss per epoch (log scale), geometric mean over seeds with a 95 % "
-            "band, the constant predictor var(y) dashed; bottom: the share of hidden neurons "
+            "band, the constant predictor var(y) dashed, one scale for every panel (capped at "
+            "10⁴ × var(y): an exploding run's band leaves the panel); bottom: the share of "
+            "hidden neurons "
             "dead after training (output exactly 0 for every input, mean over hidden layers), "
             "mean over seeds with its 95 % interval, diverged runs left out.",
     "capacity": "Each panel: test MSE per activation × target, geometric mean over seeds, "
@@ -160,7 +162,9 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "share of activation values per bin (log scale), one step line per hidden layer "
            "(colour = depth), seeds pooled. Bin edges are fixed per activation; the end bins, "
            "which also hold the values beyond the 0.1–99.9 % range, are circles apart from the "
-           "lines."),
+           "lines. Where that range is a long tail (over 100 interquartile ranges wide, as after "
+           "an explosion) the bins are evenly spaced in asinh and so is the x axis: linear near "
+           "0, logarithmic beyond."),
     Figure("fig9_hidden_activations", 9, "Activation patterns of hidden layers", "exp2",
            {"hidden": _m("exp1", "hidden_activations")},
            "Hidden layers {neurons[show_layers]}: each row "

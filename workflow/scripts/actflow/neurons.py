@@ -234,7 +234,10 @@ def histogram_edges(states, x, activation, hidden_layers, ok=None, n_bins=60, ta
     """Bin edges shared by every seed, stage and layer of one activation, so counts pool.
 
     The edges span the 0.1 %–99.9 % quantiles of the pooled finite activations of the
-    runs that did not diverge; values beyond fall into the end bins.
+    runs that did not diverge; values beyond fall into the end bins. Evenly spaced, unless
+    the range is a long tail (over 100 interquartile ranges wide, as after Experiment 2's
+    explosions): then evenly spaced in asinh(v / IQR), linear near 0 and logarithmic beyond,
+    so that the bulk of the values is not squashed into the first bin.
     """
     pooled = []
     for state in states:
@@ -246,11 +249,25 @@ def histogram_edges(states, x, activation, hidden_layers, ok=None, n_bins=60, ta
         return np.linspace(0.0, 1.0, n_bins + 1)
     if v.numel() > 2**24:  # a seeded sample of 2²⁴ values bounds the memory of larger configs
         v = v[torch.randperm(v.numel(), generator=torch.Generator().manual_seed(0))[: 2**24]]
+    return edges_for(v.numpy(), n_bins, tail)
+
+
+def edges_for(values: np.ndarray, n_bins: int = 60, tail: float = 1e-3) -> np.ndarray:
+    """The bin edges of histogram_edges for a sample of finite values."""
     # numpy's quantile selects (O(n)) where torch's sorts: the same values, 7x faster here
-    lo, hi = np.quantile(v.numpy(), [tail, 1 - tail]).tolist()
+    lo, q1, q3, hi = np.quantile(values, [tail, 0.25, 0.75, 1 - tail]).tolist()
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
+    scale = q3 - q1
+    if scale > 0 and hi - lo > LONG_TAIL * scale:
+        edges = scale * np.sinh(np.linspace(np.arcsinh(lo / scale), np.arcsinh(hi / scale),
+                                            n_bins + 1))
+        edges[0], edges[-1] = lo, hi  # exactly the quantiles, as the even edges
+        return edges
     return np.linspace(lo, hi, n_bins + 1)
+
+
+LONG_TAIL = 100  # a range wider than this many interquartile ranges gets asinh-spaced bins
 
 
 def neuron_fates(states: pd.DataFrame, outcome: pd.DataFrame) -> pd.DataFrame:

@@ -438,15 +438,26 @@ def fig8_activation_distributions(hist1, hist2, runs1, runs2):
                 ax.plot(mid.iloc[[0, -1]], frac.iloc[[0, -1]], ls="", marker="o", mfc="none",
                         mec=col, ms=5, mew=1.1)
             ax.set_yscale("log")
-            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+            widths = (pooled["bin_right"] - pooled["bin_left"]).to_numpy()
+            if widths.max() > 3 * widths.min():  # a long tail's asinh-spaced bins (neurons.
+                # histogram_edges): an asinh axis, on which they are evenly spaced again
+                lw = max(5 * float(widths.min()), 0.1)
+                ax.set_xscale("asinh", linear_width=lw)
+                ax.xaxis.set_major_locator(matplotlib.ticker.AsinhLocator(lw, numticks=5,
+                                                                          base=10))
+                ax.set_xlim(float(pooled["bin_left"].min()), float(pooled["bin_right"].max()))
+                ax.tick_params(axis="x", labelrotation=30)
+            else:
+                ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
     for ax in axes[:, 0]:
         ax.set_ylabel("share of values (pooled seeds)")
     fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(1, L), cmap), ax=axes, label="hidden layer")
     fig.suptitle("Figure 8. Distribution of activation values across layers (trained nets; "
                  f"exp1: lr {_setting(runs1, 'learning_rate')}, exp2: lr "
                  f"{_setting(runs2, 'learning_rate')}; diverged runs left out)\nbin edges fixed per "
-                 "activation over its 0.1–99.9 % range; circles: the two end bins, which also hold "
-                 "the values beyond it", fontsize="medium")
+                 "activation over its 0.1–99.9 % range (asinh-spaced for a long tail, on an asinh "
+                 "axis); circles: the two end bins, which also hold the values beyond it",
+                 fontsize="medium")
     return fig
 
 
