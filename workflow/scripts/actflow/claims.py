@@ -1202,7 +1202,7 @@ def sensitivity_html(sens) -> str:
                 if r is None:
                     row.append("")
                     continue
-                mean = "" if pd_isna(r["measured_mean"]) else f"{r['measured_mean']:.3g}"
+                mean = "" if _missing(r["measured_mean"]) else f"{r['measured_mean']:.3g}"
                 tip = (f"{_shown(r)}: {measured(r) or 'no value'}, {_n(r)} seeds"
                        f"{' (differs from the study)' if r['differs'] else ''}; {r['reason']}")
                 row.append({"html": f"<b>{SIGNS[r['verdict']]}</b> {esc(mean)}",
@@ -1216,8 +1216,8 @@ def sensitivity_html(sens) -> str:
                        anchor="sensitivity-table")
 
 
-def pd_isna(v) -> bool:
-    return v is None or v != v
+def _missing(v) -> bool:
+    return v is None or v != v  # None or NaN
 
 
 def readings_markdown(rows, claims_df) -> str:

@@ -34,12 +34,14 @@ def cell(values, log: bool) -> str:
     """'m [lo, hi]' over seeds (geometric for a log metric), with the count of non-finite runs."""
     import numpy as np
 
-    from .compare import _interval
+    from .stats import t_halfwidth
 
     v = np.asarray(values, dtype=float)
     finite = v[np.isfinite(v)]
     bad = len(v) - len(finite)
-    m, lo, hi = _interval(finite)
+    m = float(np.mean(finite)) if len(finite) else np.nan
+    h = float(t_halfwidth(np.std(finite, ddof=1), len(finite))) if len(finite) > 1 else np.nan
+    lo, hi = m - h, m + h
     if log:
         m, lo, hi = (10 ** x if x == x else x for x in (m, lo, hi))
     text = _fmt(m) if len(finite) < 2 else f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]"
