@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 CONFIG ?=
 CFG := $(if $(CONFIG),--configfile $(CONFIG))  # last on each line: it takes every word after it
 
-.PHONY: help run resume test test-fast audit verify clean-stale repair report lint clean-results browser bundle compare show
+.PHONY: help run resume test test-fast audit verify clean-stale repair report lint clean-results browser bundle compare show readme-figure
 .DEFAULT_GOAL := help
 
 help: ## list every target with what it does (this list)
@@ -68,6 +68,11 @@ clean-stale: $(BIN)/.installed ## delete the outputs of variants no longer in th
 # Rebuild what verify finds missing or changed, then everything that depends on it.
 repair: $(BIN)/.installed ## rebuild what verify finds missing or changed, and what depends on it
 	PYTHONPATH=workflow/scripts $(BIN)/python -m actflow.audit repair --snakemake $(BIN)/snakemake --cores $(CORES)
+
+# The README's figure (Figure 1, analytic): redraw it after changing an activation or Figure 1's
+# plotting; tests/test_registry.py fails while the committed picture differs from a fresh draw.
+readme-figure: $(BIN)/.installed ## redraw the README's figure (Figure 1, analytic) into docs/img/
+	PYTHONPATH=workflow/scripts $(BIN)/python -m actflow.jobs
 
 # Debian's chromium renders the HTML report in tests/test_report.py.
 browser: ## install Debian's chromium for the report test (as root), if missing

@@ -147,3 +147,24 @@ def test_figure_7_draws_the_study_numbers_of_the_claims_file(tiny_run):
     plt.close(fig)
     assert any(t.startswith("the study:") and "ReLU 50 %" in t and "6.6" not in t
                for t in labels), labels
+
+
+def test_the_readme_figure_is_a_fresh_draw_of_its_registry_figure(tmp_path):
+    """The README shows one figure, analytic (no run behind it); the committed picture must be
+    what `make readme-figure` draws now from the default configuration, and the README must
+    show it."""
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    from actflow import figures, jobs
+
+    assert figures.README_FIGURE in figures.FIGURES
+    assert f"]({figures.README_FIGURE_PATH})" in (ROOT / "README.md").read_text()
+    fresh = tmp_path / "fresh.png"
+    jobs.readme_figure(fresh, ROOT / "config" / "config.yaml")
+    committed = mpimg.imread(ROOT / figures.README_FIGURE_PATH)
+    drawn = mpimg.imread(fresh)
+    assert committed.shape == drawn.shape, "the README's figure changed size: run make readme-figure"
+    differing = float((np.abs(committed - drawn) > 1 / 255).any(axis=-1).mean())
+    assert differing < 1e-3, (f"{differing:.2%} of the README figure's pixels differ from a fresh "
+                              "draw: run make readme-figure and commit docs/img")

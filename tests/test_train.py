@@ -198,6 +198,30 @@ def test_float32_stacked_equals_separate_at_first_epochs():
     np.testing.assert_allclose(res.weight_grad[:, :, 1], [e["wnorm"] for e in ref], rtol=1e-4)
 
 
+def test_adam_equals_torch_optim_bit_for_bit_in_float32_with_zero_and_tiny_gradients():
+    """The Adam step adds the smallest normal number to v before its square root (torch's CPU
+    square root is slow on zeros): in float32, over dead units (gradient exactly 0), tiny and
+    ordinary gradients, every parameter after every step is torch.optim.Adam's to the bit."""
+    g = torch.Generator().manual_seed(0)
+    scales = torch.tensor([0.0, 1e-30, 1e-20, 1e-12, 1e-6, 1e-3, 1.0, 1e3])
+    shapes = [(3, 8, 8), (3, 1, 8), (2, 3, 8, 8)]
+    ours = [torch.randn(*s, generator=g) for s in shapes]
+    theirs = [p.clone().requires_grad_(True) for p in ours]
+    opt, ref = train.Adam(ours, lr=1e-2), torch.optim.Adam(theirs, lr=1e-2, foreach=True)
+    for step in range(30):
+        grads = []
+        for p in ours:
+            pick = torch.randint(len(scales), p.shape, generator=g)
+            grads.append(torch.randn(p.shape, generator=g) * scales[pick]
+                         if step % 7 else torch.zeros(p.shape))  # some steps all zero
+        opt.step(grads)
+        for p, gr in zip(theirs, grads):
+            p.grad = gr.clone()
+        ref.step()
+        for a, b in zip(ours, theirs):
+            assert torch.equal(a, b.detach()), f"step {step + 1}"
+
+
 def test_cpu_training_is_deterministic():
     x, y = _data()
     hp = train.Hyper(hidden_layers=3, width=8, epochs=20)

@@ -20,13 +20,14 @@ from actflow import variants as varreg  # noqa: E402
 from actflow.codedeps import cached_package_modules  # noqa: E402
 from actflow.config import (  # noqa: E402
     AFTER_RUN_KEYS,
+    SCHEMA_PATH,
     ConfigError,
     load_yaml,
     safe_load,
     validate,
 )
 
-SCHEMA = os.path.join(WORKFLOW_DIR, "workflow", "schemas", "config.schema.yaml")
+SCHEMA = str(SCHEMA_PATH)
 try:
     for (
         _file

@@ -11,6 +11,7 @@ the reason and the fix.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import jsonschema
 import yaml
@@ -19,6 +20,9 @@ import yaml
 # one, which every Snakemake invocation would pay on each YAML file it reads at parse time.
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+# The configuration's schema, beside the package in the workflow's own folder.
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 
 def safe_load(text_or_stream):

@@ -216,6 +216,13 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
 ]}
 
 
+# The README's one figure: analytic (no training, the same pixels on every machine with the
+# pinned packages), drawn as a run draws it from the default configuration; `make readme-figure`
+# redraws it and tests/test_registry.py fails when the committed picture drifts from a fresh draw.
+README_FIGURE = "fig1_activations"
+README_FIGURE_PATH = f"docs/img/{README_FIGURE}.png"
+
+
 def by_experiment(experiment: str) -> list[str]:
     return [f.name for f in FIGURES.values() if f.experiment == experiment]
 

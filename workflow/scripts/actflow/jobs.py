@@ -374,6 +374,22 @@ def draw_figure(name: str, tables: dict, outputs: dict, dpi: int = 150,
                   settings=settings)
 
 
+def readme_figure(out_png, config_file="config/config.yaml") -> None:
+    """The README's figure (actflow.figures.README_FIGURE, analytic), drawn exactly as a run of
+    ``config_file`` draws it: its activations, its figure settings, the registry's function."""
+    import tempfile
+
+    from . import config as cfg
+    from . import figures
+
+    conf = cfg.validate(cfg.load_yaml(config_file), cfg.SCHEMA_PATH)
+    with tempfile.TemporaryDirectory() as tmp:
+        curves = f"{tmp}/curves.parquet"
+        activation_curves(curves, conf["activations"], conf)
+        draw_figure(figures.README_FIGURE, {"curves": curves}, {"png": out_png},
+                    dpi=conf["figures"]["dpi"], context=conf["figures"]["context"])
+
+
 def manifest(files, config: dict, basedir, out_json, out_config, out_json_html=None,
              out_config_html=None) -> None:
     from . import audit
@@ -419,3 +435,11 @@ def compare_runs(ours, theirs, out: dict, dpi: int = 150) -> None:
     logging.getLogger("actflow.compare").info(
         "compared with %s: %d of %d verdicts the same; metrics %s", theirs, same,
         len(result["claims"]), counts)
+
+
+if __name__ == "__main__":  # make readme-figure
+    import sys
+
+    from . import figures
+
+    readme_figure(sys.argv[1] if len(sys.argv) > 1 else figures.README_FIGURE_PATH)
