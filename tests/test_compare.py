@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from conftest import TINY, copy_workflow, snakemake
 
-from actflow import compare, layout
+from actflow import bundle, compare, layout
 
 
 def _hashes(root):
@@ -64,23 +64,23 @@ def test_bundle_holds_what_a_comparison_needs_with_checksums_and_is_reproducible
     assert line == [hashlib.sha256(archive.read_bytes()).hexdigest(), "bundle.tar.gz"]
     with tarfile.open(archive) as tar:
         names = tar.getnames()
-        index = json.loads(tar.extractfile(f"{compare.ROOT}/{compare.INDEX}").read())
-        assert names[0] == f"{compare.ROOT}/{compare.INDEX}"
+        index = json.loads(tar.extractfile(f"{bundle.ROOT}/{bundle.INDEX}").read())
+        assert names[0] == f"{bundle.ROOT}/{bundle.INDEX}"
         for rel, rec in index["files"].items():
-            data = tar.extractfile(f"{compare.ROOT}/{rel}").read()
+            data = tar.extractfile(f"{bundle.ROOT}/{rel}").read()
             assert hashlib.sha256(data).hexdigest() == rec["sha256"] == hashlib.sha256(
                 (own / layout.RESULTS / rel).read_bytes()).hexdigest()
     rels = set(index["files"])
     assert {"audit/manifest.json", "audit/claims.parquet", "audit/sensitivity.parquet",
             "metrics/runs.parquet", "metrics/exp1/loss_summary.parquet"} <= rels
     assert not any(r.endswith(".safetensors") for r in rels)  # no weights unless asked
-    assert index["format"] == compare.FORMAT and index["weights"] is False
+    assert index["format"] == bundle.FORMAT and index["weights"] is False
     # packing again gives the same bytes
     again = own / "again.tar.gz"
     cwd = os.getcwd()
     try:
         os.chdir(own)
-        compare.make_bundle([f"{layout.RESULTS}/{r}" for r in index["files"]], again,
+        bundle.make_bundle([f"{layout.RESULTS}/{r}" for r in index["files"]], again,
                             own / "again.sha256")
     finally:
         os.chdir(cwd)
@@ -88,17 +88,24 @@ def test_bundle_holds_what_a_comparison_needs_with_checksums_and_is_reproducible
 
 
 def test_a_run_against_itself_is_identical_as_bundle_and_as_folder(own, tmp_path):
-    bundle = tmp_path / "self.tar.gz"
-    shutil.copy(own / layout.BUNDLE["archive"], bundle)
+    archive = tmp_path / "self.tar.gz"
+    shutil.copy(own / layout.BUNDLE["archive"], archive)
     shutil.copy(own / layout.BUNDLE["checksum"], tmp_path / "self.tar.gz.sha256")
     manifest = (own / layout.AUDIT["manifest"]).read_bytes()
-    for other in (bundle, own / layout.RESULTS):
+    for other in (archive, own / layout.RESULTS):
         _compare(own, other)
         met, claims, settings, md = _read(own)
         assert len(met) > 20 and set(met["status"]) == {"identical"}
         assert set(claims["status"]) == {"same"} and len(claims) > 30
         assert not settings[settings["section"] == "config"]["differs"].any()
         assert "agree in every setting that changes results" in md
+        # the Markdown and the HTML page are one document: the same sections, the same claims
+        page = (own / layout.COMPARISON["comparison_html"]).read_text()
+        headings = [line[3:] for line in md.splitlines() if line.startswith("## ")]
+        assert len(headings) >= 5
+        assert [h for h in headings if f"<h2>{h}</h2>" not in page] == []
+        assert all(f"<td>{c}</td>" in page for c in claims["claim"])
+        assert (own / layout.COMPARISON["comparison_pdf"]).read_bytes()[:4] == b"%PDF"
     # setting compare_with reruns nothing of the run itself: the manifest is untouched
     assert (own / layout.AUDIT["manifest"]).read_bytes() == manifest
 
@@ -180,7 +187,7 @@ def test_damaged_or_foreign_bundles_are_refused_before_any_job_and_write_nothing
     bad = _bad_bundles(own / layout.BUNDLE["archive"], tmp_path)
     # each bad bundle, through the check the Snakefile runs when it is read (compare.check)
     for path, words in bad.items():
-        with pytest.raises(compare.BundleError) as err:
+        with pytest.raises(bundle.BundleError) as err:
             compare.check(path)
         assert words in str(err.value) and str(path) in str(err.value), (path, err.value)
     # and one through Snakemake: refused before the DAG, a finished comparison untouched
@@ -206,8 +213,8 @@ def test_a_folder_whose_tables_changed_after_its_manifest_is_refused(own, tmp_pa
     shutil.copytree(own / layout.RESULTS, other)
     runs = other / "metrics" / "runs.parquet"
     runs.write_bytes(runs.read_bytes()[:-8] + bytes(8))
-    with pytest.raises(compare.BundleError, match="differs from what its manifest certifies"):
-        compare.open_run(other)
+    with pytest.raises(bundle.BundleError, match="differs from what its manifest certifies"):
+        bundle.open_run(other, verify=compare.needed_files())
 
 
 def _welch_by_hand(a, b) -> float:

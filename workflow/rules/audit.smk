@@ -320,6 +320,7 @@ rule comparison:
             category=layout.CATEGORIES["comparison"],
             labels={layout.REPORT_LABEL["comparison"]: "comparison figure"},
         ),
+        pdf=layout.COMPARISON["comparison_pdf"],
     log:
         layout.log("audit/comparison"),
     conda:

@@ -415,11 +415,11 @@ def compare_source():
     other = config["compare_with"]
     if not other:
         return None
-    from actflow import compare
+    from actflow import bundle, compare
 
     try:
         return compare.check(other)
-    except compare.BundleError as err:
+    except bundle.BundleError as err:
         raise WorkflowError(str(err)) from None
 
 

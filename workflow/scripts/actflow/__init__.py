@@ -23,8 +23,10 @@ a fresh Python process, and imports are most of a small job's time):
 - ``readings``: every reading of a claim's words (windows, cutoffs, comparators).
 - ``explain``: why a number that fails fails: the closest setting measured that makes it hold.
 - ``summary``: the run's findings in a few lines (terminal, summary.md, the report's front page).
-- ``compare``: bundles of a run, and the statistical comparison of two runs.
-- ``render``: the HTML pages of the audit's tables (one skeleton, filter and sort).
+- ``bundle``: a run packed for another person, and a run read back (bundle or folder), verified.
+- ``compare``: the statistical comparison of two runs, written once for Markdown and HTML.
+- ``render``: the HTML pages of the audit's tables (one skeleton, filter and sort), and
+  documents rendered both as Markdown and as HTML.
 - ``show``: ``make show``, a run's key results and a comparison's findings as terminal tables.
 - ``plotting`` (matplotlib): every figure of the study, from Parquet.
 - ``io`` (pyarrow, safetensors): atomic writes, provenance metadata, checked reads, weights.

@@ -414,11 +414,11 @@ def reexecute(manifest_path, scratch, sample: int, seed: int, out_table, out_md,
 
 
 def bundle(files, out_archive, out_checksum, weights: bool = False) -> None:
-    """Pack this run for another person to compare with (actflow.compare.make_bundle)."""
-    from . import compare
+    """Pack this run for another person to compare with (actflow.bundle.make_bundle)."""
+    from . import bundle as bundles
 
-    index = compare.make_bundle(files, out_archive, out_checksum, weights=weights)
-    logging.getLogger("actflow.compare").info(
+    index = bundles.make_bundle(files, out_archive, out_checksum, weights=weights)
+    logging.getLogger("actflow.bundle").info(
         "packed %d files (%s weights) into %s", len(index["files"]),
         "with" if weights else "without", out_archive)
 

@@ -331,8 +331,9 @@ AUDIT = {
     "comparison_markdown": f"{RESULTS}/audit/comparison.md",
     "comparison_html": f"{RESULTS}/audit/comparison.html",
     "comparison_png": f"{RESULTS}/audit/comparison.png",
+    "comparison_pdf": f"{RESULTS}/audit/comparison.pdf",
 }
-# A run packed for another person to compare with (actflow.compare.make_bundle).
+# A run packed for another person to compare with (actflow.bundle.make_bundle).
 BUNDLE = {"archive": f"{RESULTS}/bundle.tar.gz", "checksum": f"{RESULTS}/bundle.tar.gz.sha256"}
 COMPARISON = {k: v for k, v in AUDIT.items() if k.startswith("comparison")}
 

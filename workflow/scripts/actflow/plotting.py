@@ -1074,3 +1074,60 @@ def draw_reading_curves(readings: pd.DataFrame, claims: pd.DataFrame, outputs: d
             fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
         plt.close(fig)
     log.info("drew %d specification curves", len(outputs))
+
+
+# ------------------------------------------------------------------ comparison of two runs
+def comparison_figure(metrics: pd.DataFrame, labels: dict, side_a: tuple, side_b: tuple,
+                      alpha: float):
+    """Two runs side by side (actflow.compare's metrics table): per metric, the study setting's
+    rows, both runs' means with 95 % intervals, rows that differ beyond the seed spread marked.
+    ``labels``: metric name -> what it is; ``side_a``/``side_b``: (legend label, short
+    description of the run); ``alpha``: the family-wise level of "differs"."""
+    from .layout import EXPERIMENT_KINDS
+
+    study = metrics[metrics["variant"].isin(list(EXPERIMENT_KINDS))]
+    names = [m for m in labels if (study["metric"] == m).any()]
+    ncols = 2
+    nrows = max(1, -(-len(names) // ncols))
+    heights = [max(3, max(int((study["metric"] == m).sum()) for m in names[i * ncols:(i + 1) * ncols]))
+               if names else 3 for i in range(nrows)]
+    fig, axes = plt.subplots(nrows, ncols, figsize=(14, 1.0 + 0.28 * sum(heights) + nrows),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    colours = {"a": OKABE_ITO[0], "b": OKABE_ITO[1]}
+    differs = COLORS["does not hold"]
+    for ax, name in zip(axes.flat, names):
+        d = study[study["metric"] == name].reset_index(drop=True)
+        rows = [f"{r.variant} · {label(r.activation)}" + (f" · {r.detail.split('=', 1)[1]}"
+                                                         if r.detail else "")
+                for r in d.itertuples()]
+        y = np.arange(len(d))
+        for side, off, (legend, desc) in (("a", -0.17, side_a), ("b", 0.17, side_b)):
+            mean = d[f"mean_{side}"].to_numpy(float)
+            lo, hi = d[f"ci_low_{side}"].to_numpy(float), d[f"ci_high_{side}"].to_numpy(float)
+            err = np.vstack([np.where(np.isfinite(lo), mean - lo, 0),
+                             np.where(np.isfinite(hi), hi - mean, 0)])
+            ax.errorbar(mean, y + off, xerr=err, fmt="o", ms=4, capsize=2, lw=1,
+                        color=colours[side], label=f"{legend} ({desc})")
+        for i, status in enumerate(d["status"]):
+            if status == "differ":
+                ax.axhspan(i - 0.45, i + 0.45, color=differs, alpha=0.2, lw=0)
+        ax.set_yticks(y, [("≠ " if s == "differ" else "") + r for r, s in zip(rows, d["status"])],
+                      fontsize="x-small")
+        for tick, status in zip(ax.get_yticklabels(), d["status"]):
+            if status == "differ":
+                tick.set_color(differs)
+        ax.invert_yaxis()
+        if (d["scale"] == "log10").any():
+            ax.set_xscale("log")
+        ax.set_title(labels[name], fontsize="small")
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    n_diff = int((metrics["status"] == "differ").sum())
+    fig.suptitle(
+        f"Run A ({side_a[1]}) against run B ({side_b[1]}): means and 95 % intervals over seeds, "
+        f"the study's setting\n≠ (red): differs beyond the seed spread (Welch, Holm-corrected, "
+        f"{alpha:.0%}); over every variant {n_diff} of {len(metrics)} rows differ",
+        fontsize="medium")
+    handles, texts = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, texts, loc="outside lower center", ncols=2, fontsize="small")
+    return fig

@@ -3,11 +3,17 @@ configuration, comparison): one page skeleton, one table builder, one small scri
 table filterable and sortable. Every page is self-contained (no network), so that it works
 inside the report's frame and opened alone. Callers escape their cells (``esc``): a claim's or a
 variant's text is data, never markup.
+
+A document written once for both a Markdown file and an HTML page is a list of blocks
+(:class:`Heading`, :class:`Para`, :class:`Table`) rendered by :func:`markdown` and :func:`html`:
+the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import html as _html
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 esc = _html.escape
 
@@ -147,3 +153,67 @@ def table(head, rows, interactive: bool = False, cls: str = "") -> str:
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
+
+
+# ------------------------------------------------------------------ one document, two formats
+@dataclass(frozen=True)
+class Heading:
+    text: str
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str  # plain text (escaped in HTML)
+    strong: bool = False  # a warning: bold (and red in HTML)
+
+
+@dataclass(frozen=True)
+class Table:
+    frame: Any  # a pandas DataFrame
+    columns: list = field(default_factory=list)
+    empty: str = ""  # said instead of an empty table ("" shows the empty table)
+
+
+def _text(v, number: Callable) -> str:
+    if isinstance(v, float):
+        return number(v)
+    return "" if v is None else str(v)
+
+
+def markdown(title: str, blocks, number: Callable = str) -> str:
+    """The blocks as Markdown; ``number`` formats floats."""
+    lines = [f"# {title}", ""]
+    for b in blocks:
+        if isinstance(b, Heading):
+            lines += [f"## {b.text}", ""]
+        elif isinstance(b, Para):
+            lines += [f"**{b.text}**" if b.strong else b.text, ""]
+        elif isinstance(b, Table):
+            if not len(b.frame) and b.empty:
+                lines += [b.empty, ""]
+                continue
+            cell = (lambda v: _text(v, number).replace("|", "\\|").replace("\n", " "))
+            lines += ["| " + " | ".join(b.columns) + " |", "|" + "---|" * len(b.columns)]
+            lines += ["| " + " | ".join(cell(r[c]) for c in b.columns) + " |"
+                      for r in b.frame.to_dict("records")]
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def html(title: str, blocks, number: Callable = str) -> str:
+    """The blocks as a self-contained HTML page; ``number`` formats floats."""
+    parts = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            parts.append(f"<h2>{esc(b.text)}</h2>")
+        elif isinstance(b, Para):
+            parts.append(f"<p style='color:#b00'><b>{esc(b.text)}</b></p>" if b.strong
+                         else f"<p>{esc(b.text)}</p>")
+        elif isinstance(b, Table):
+            if not len(b.frame) and b.empty:
+                parts.append(f"<p>{esc(b.empty)}</p>")
+                continue
+            rows = [[esc(_text(r[c], number)) for c in b.columns]
+                    for r in b.frame.to_dict("records")]
+            parts.append(table(b.columns, rows))
+    return page(title, "".join(parts))

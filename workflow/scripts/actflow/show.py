@@ -51,10 +51,10 @@ def cell(values, log: bool) -> str:
 def tables(root: Path) -> dict[str, tuple[list[str], list[list[str]]]]:
     """experiment -> (headings, rows): one row per setting and activation (and target, for
     test MSE), the study's setting first."""
-    from . import compare
+    from . import bundle, compare
     from . import variants as varreg
 
-    run = compare.open_run(root)
+    run = bundle.open_run(root, verify=compare.needed_files())
     sens = run.audit_table("sensitivity_parquet")
     settings = dict(zip(sens["variant"], sens["overrides"]))
     metrics = {m.name: m for m in compare.METRICS}
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import shutil
 
-    from .compare import BundleError
+    from .bundle import BundleError
 
     width = args.width or shutil.get_terminal_size((160, 40)).columns
     try:
