@@ -6,6 +6,7 @@ copy of A rerun with another learning rate for Experiment 2 (C)."""
 from __future__ import annotations
 
 import hashlib
+import html
 import io as _io
 import json
 import os
@@ -103,7 +104,7 @@ def test_a_run_against_itself_is_identical_as_bundle_and_as_folder(own, tmp_path
         page = (own / layout.COMPARISON["comparison_html"]).read_text()
         headings = [line[3:] for line in md.splitlines() if line.startswith("## ")]
         assert len(headings) >= 5
-        assert [h for h in headings if f"<h2>{h}</h2>" not in page] == []
+        assert [h for h in headings if f"<h2>{html.escape(h)}</h2>" not in page] == []
         assert all(f"<td>{c}</td>" in page for c in claims["claim"])
         assert (own / layout.COMPARISON["comparison_pdf"]).read_bytes()[:4] == b"%PDF"
     # setting compare_with reruns nothing of the run itself: the manifest is untouched
