@@ -104,6 +104,27 @@ def test_a_malformed_claim_is_refused_naming_file_and_claim(change, message):
     assert re.search(message, str(err.value)), str(err.value)
 
 
+def test_every_operator_reducer_and_transform_the_schema_allows_is_evaluated():
+    """The claims schema is the one list of operators, reducers and transforms: each it
+    allows must evaluate (a value added to the schema alone fails here)."""
+    definitions = claims.schema()["definitions"]
+    props = definitions["claim"]["properties"]
+    tests = {"<": {"value": 5}, "<=": {"value": 5}, ">": {"value": 0}, ">=": {"value": 0},
+             "approx": {"value": 2, "tolerance": 5}, "between": {"range": [0, 10]}}
+    assert set(definitions["test"]["properties"]["op"]["enum"]) == set(tests)
+    df = pd.DataFrame({"seed": [0, 0, 1, 1, 2, 2], "v": [1.0, 3.0, 2.0, 4.0, 1.5, 2.5]})
+    for op, params in tests.items():
+        r = claims.evaluate_value(CLAIM | {"test": {"op": op, **params}}, df)
+        assert r["verdict"] == "holds", (op, r["reason"])
+    for reducer in props["per_seed"]["enum"]:
+        r = claims.evaluate_value(CLAIM | {"per_seed": reducer, "test": {"op": ">", "value": 0}}, df)
+        assert r["n_seeds"] == 3 and np.isfinite(r["measured_mean"]), reducer
+    for transform in props["transform"]["enum"]:
+        r = claims.evaluate_value(CLAIM | {"transform": transform, "test": {"op": ">", "value": -9}},
+                                  df)
+        assert np.isfinite(r["measured_mean"]), transform
+
+
 def test_a_claim_without_a_table_key_is_named():
     with pytest.raises(claims.ClaimError, match="my.yaml: claim 1 'c': lacks the key 'table'"):
         claims.check([{"id": "c", "statement": "s", "quote": "q"}], "my.yaml")

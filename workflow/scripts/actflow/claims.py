@@ -21,9 +21,10 @@ paired statistic.
 Every claim quotes the sentence of the study it checks (``quote``, verbatim; a test checks
 that it occurs in the study's text) and names where the study says it (``source``).
 
-The claims file is checked whole before any job runs (:func:`load`): known keys, known test
-operators with numeric parameters, a table the workflow writes (under ``results/``, never
-outside), columns that table has. Every reason states the outcome of the runs it used
+The claims file is checked whole before any job runs (:func:`load`): its shape against the JSON
+Schema ``workflow/schemas/claims.schema.yaml`` (known keys per kind, test operators with
+numeric parameters, reducers, filters), then a table the workflow writes (under ``results/``,
+never outside), columns that table has, unique ids. Every reason states the outcome of the runs it used
 (``runs.parquet``: layout.OUTCOMES).
 
 Importing this module loads no pandas or numpy (the Snakefile checks the claims when it parses).
@@ -31,15 +32,13 @@ Importing this module loads no pandas or numpy (the Snakefile checks the claims 
 
 from __future__ import annotations
 
+import functools
 import math
 import posixpath
 
 from . import layout, render
 
 VERDICTS = ("holds", "does not hold", "inconclusive", "undecidable", "not applicable")
-REDUCERS = ("mean", "max", "min", "median", "last")
-TRANSFORMS = (None, "log10", "abs")
-OPS = ("<", "<=", ">", ">=", "approx", "between")
 # One row of an evaluation: what was read, what was measured, the verdict and why.
 RESULT_COLUMNS = ["condition", "expected", "region_low", "region_high", "measured_mean",
                   "ci_low", "ci_high", "unit", "basis",
@@ -51,16 +50,6 @@ CLAIM_COLUMNS = ["claim", "statement", "quote", "source", "scope", "by_construct
 READING_SUMMARY = ["readings_label", "n_readings", "readings_verdicts", "flipped_by"]
 COLUMNS = CLAIM_COLUMNS[:1] + ["experiment"] + CLAIM_COLUMNS[1:] + RESULT_COLUMNS[:-2] + READING_SUMMARY + ["differs_under", "table",
                                                                    "table_sha256"]
-COMMON_KEYS = {"id", "statement", "quote", "source", "table", "kind", "requires", "readings",
-               "note", "extension", "by_construction"}
-TEXT_KEYS = ("note", "extension", "by_construction")  # optional free text about a claim
-VALUE_KEYS = COMMON_KEYS | {"filter", "column", "per_seed", "transform", "test"}
-WINNER_KEYS = COMMON_KEYS | {"filter", "target", "expect_best", "against"}
-AGAINST = ("all", "runner_up")  # a winner claim's comparator: every other activation, the
-# strongest competitor only (the lowest mean test MSE among the others), or a list of names
-COMPARE_KEYS = COMMON_KEYS | {"filter", "column", "per_seed", "left", "right", "combine", "test"}
-KIND_KEYS = {"value": VALUE_KEYS, "winner": WINNER_KEYS, "compare": COMPARE_KEYS}
-COMBINES = ("difference", "log10_ratio")
 RUNS_TABLES = {"sine": layout.TABLES["runs"], "capacity": layout.TABLES["target_runs"]}
 WINNER_TABLE = "capacity"  # the table a winner claim reads (layout.TABLES): test MSE per run
 
@@ -70,30 +59,111 @@ class ClaimError(ValueError):
 
 
 # ------------------------------------------------------------------ checking the claims file
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+# The shape of the file is workflow/schemas/claims.schema.yaml (JSON Schema: keys per kind,
+# operators, reducers, filters); what a schema cannot see (the claim's table is one the workflow
+# writes, its columns exist, ids are unique, a range's low < high) is checked here.
+@functools.cache
+def schema() -> dict:
+    from .config import SCHEMA_PATH, safe_load
+
+    return safe_load(SCHEMA_PATH.with_name("claims.schema.yaml").read_text())
 
 
-def _check_test(test, where) -> None:
-    if not isinstance(test, dict):
-        raise ClaimError(f"{where}: test must be a mapping such as {{op: '<', value: 0.5}}")
-    op = test.get("op")
-    if op not in OPS:
-        raise ClaimError(f"{where}: test.op must be one of {', '.join(OPS)} (got {op!r})")
-    need = {"approx": {"op", "value", "tolerance"}, "between": {"op", "range"}}.get(op, {"op", "value"})
-    missing, extra = need - set(test), set(test) - need
-    if missing or extra:
-        raise ClaimError(f"{where}: test with op {op!r} takes exactly the keys {sorted(need)}"
-                         + (f"; missing {sorted(missing)}" if missing else "")
-                         + (f"; unknown {sorted(extra)}" if extra else ""))
-    if "value" in test and not _number(test["value"]):
-        raise ClaimError(f"{where}: test.value must be a number (got {test['value']!r})")
-    if op == "approx" and not (_number(test["tolerance"]) and test["tolerance"] >= 0):
-        raise ClaimError(f"{where}: test.tolerance must be a number ≥ 0 (got {test['tolerance']!r})")
-    if op == "between":
-        r = test["range"]
-        if not (isinstance(r, list) and len(r) == 2 and all(map(_number, r)) and r[0] < r[1]):
-            raise ClaimError(f"{where}: test.range must be [low, high] with low < high (got {r!r})")
+@functools.cache
+def _validator(definition: str | None = None):
+    import jsonschema
+
+    root = schema()
+    if definition is not None:  # one part of the file, e.g. a claim by itself
+        root = {"$ref": f"#/definitions/{definition}", "definitions": root["definitions"]}
+    return jsonschema.Draft7Validator(root)
+
+
+def _follow(ref: str, root):
+    node = root
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def _words(err, root, claim) -> tuple[str, bool]:
+    """One schema error in words: the message (``x-message``) of the place in the schema
+    nearest the error, filled in ({key}: the key it is about, {kind}, {op}, {enum}), with what
+    is missing, unknown or given. Also whether the error is a claim lacking one of its own keys
+    (then the claim is named by its position: it may lack its id)."""
+    hint, key_of_hint, depth = root.get("x-message", ""), None, 0
+    inst = list(err.relative_path)
+    path = list(err.absolute_schema_path)
+    node, prev = root, None
+    for i, key in enumerate(path):
+        last = i == len(path) - 1
+        if isinstance(node, dict) and key not in node and "$ref" in node:
+            node = _follow(node["$ref"], root)
+        node = node[key]
+        if not last and (prev == "properties" or (
+                key in ("additionalProperties", "items") and prev != "properties")):
+            depth += 1  # the schema went one level down into the claim as well
+        prev = key
+        while not last and isinstance(node, dict):
+            if "x-message" in node:
+                hint, key_of_hint = node["x-message"], inst[depth - 1] if depth else None
+            if "$ref" not in node:
+                break
+            node = _follow(node["$ref"], root)
+    claim = claim if isinstance(claim, dict) else {}
+    test = claim.get("test") if isinstance(claim.get("test"), dict) else {}
+    enum = err.schema.get("enum", []) if isinstance(err.schema, dict) else []
+    fields = {"key": key_of_hint, "kind": claim.get("kind", "value"), "op": test.get("op"),
+              "enum": ", ".join(map(str, enum)),
+              "keys": sorted(err.schema.get("properties", {})) if isinstance(err.schema, dict) else []}
+    if err.validator == "required" and hint == root["definitions"]["claim"]["x-message"]:
+        missing = [k for k in err.validator_value if k not in err.instance]
+        return f"lacks the key {missing[0]!r}", True
+    if err.validator == "enum" and path[-2:-1] == ["propertyNames"]:
+        allowed = sorted(err.validator_value)
+        unknown = sorted(k for k in claim if k not in allowed)
+        return (f"unknown key(s) {unknown}; a {fields['kind']} claim takes "
+                f"{', '.join(allowed)}"), False
+    text = hint or err.message
+    for name, value in fields.items():  # not str.format: the messages show YAML's braces
+        text = text.replace("{" + name + "}", str(value))
+    if err.validator == "required":
+        return f"{text}; missing {[k for k in err.validator_value if k not in err.instance]}", False
+    if err.validator == "additionalProperties":
+        known = set(err.schema.get("properties", {}))
+        return f"{text}; unknown {sorted(k for k in err.instance if k not in known)}", False
+    if err.validator in ("minItems", "minProperties") and not err.instance:
+        return text, False
+    return f"{text} (got {err.instance!r})", False
+
+
+def _schema_check(instance, where: str, definition: str | None = None, index=None) -> None:
+    """Raise ClaimError for the first error of ``instance`` against the schema (the whole file,
+    or one of its definitions), the least deep first."""
+    errors = sorted(_validator(definition).iter_errors(instance),
+                    key=lambda e: (list(map(str, e.path))[:2], len(e.path)))
+    if not errors:
+        return
+    err = errors[0]
+    claim = instance
+    if definition is None and len(err.path) >= 2 and err.path[0] == "claims":
+        i = err.path[1]
+        claim = instance["claims"][i]
+        cid = claim.get("id") if isinstance(claim, dict) else None
+        named = isinstance(cid, str) and cid.replace("_", "").isalnum()
+        text, own = _words(err, schema(), claim)
+        where = (f"{where}: claim {cid!r}" if named and not own else
+                 f"{where}: claim {i + 1}" + (f" {cid!r}" if isinstance(cid, str) else ""))
+        raise ClaimError(f"{where}: {text}")
+    text, _ = _words(err, schema(), claim)
+    raise ClaimError(f"{where}: {text}")
+
+
+def _check_range(test, where) -> None:
+    """What the schema cannot say of a test: a range's low below its high."""
+    r = test.get("range")
+    if test.get("op") == "between" and not r[0] < r[1]:
+        raise ClaimError(f"{where}: test.range must be [low, high] with low < high (got {r!r})")
 
 
 def table_of(table, where) -> str:
@@ -122,75 +192,36 @@ VALUE_RANGE = {"above", "below"}  # the keys of a filter by value: {above: a, be
 
 
 def _check_filter(flt, columns, where) -> None:
-    if flt is None:
-        return
-    if not isinstance(flt, dict):
-        raise ClaimError(f"{where}: filter must be a mapping of column to value")
-    for key, want in flt.items():
+    """The filter's columns against the table's (its shape is the schema's)."""
+    for key in flt or {}:
         if key not in columns:
             raise ClaimError(f"{where}: filter column {key!r} is not a column of the table "
                              f"(columns: {', '.join(columns)})")
-        if isinstance(want, dict) and set(want) & VALUE_RANGE:
-            if set(want) - VALUE_RANGE or not all(_number(v) for v in want.values()):
-                raise ClaimError(f"{where}: filter {key}: a range of values is {{above: a, "
-                                 f"below: b}} (either or both, numbers, bounds excluded)")
-        elif isinstance(want, dict):
-            if not want or set(want) - {"from_fraction", "to_fraction"} or not all(
-                    _number(v) and 0 <= v <= 1 for v in want.values()):
-                raise ClaimError(f"{where}: filter {key}: a range is {{from_fraction: f, "
-                                 f"to_fraction: g}} with fractions between 0 and 1, or "
-                                 f"{{above: a, below: b}} of values")
 
 
 def _check_requires(req, where) -> None:
-    if req is None:
-        return
     cols = RUNS_TABLES["sine"].columns
-    if not isinstance(req, dict):
-        raise ClaimError(f"{where}: requires must map a runs column to a test")
-    for col, test in req.items():
+    for col, test in (req or {}).items():
         if col not in cols:
             raise ClaimError(f"{where}: requires: {col!r} is not a column of runs.parquet "
                              f"(columns: {', '.join(cols)})")
-        _check_test(test, f"{where}: requires.{col}")
+        _check_range(test, f"{where}: requires.{col}")
 
 
 def check(claims, source, families=None) -> list[dict]:
     """Check every claim (and every reading of it, ``families``: the file's shared families of
-    readings); return the claims with their tables normalised."""
+    readings) against the schema and the tables; return the claims with their tables
+    normalised."""
     from . import readings
 
-    if not isinstance(claims, list) or not claims:
-        raise ClaimError(f"{source}: expected a non-empty list under 'claims:'")
+    _schema_check({"claims": claims}, source)
     seen = set()
-    for i, c in enumerate(claims):
-        where = f"{source}: claim {i + 1}"
-        if not isinstance(c, dict):
-            raise ClaimError(f"{where}: each claim is a mapping of keys (id, statement, table, ...)")
-        for key in ("id", "statement", "quote", "table"):
-            if key not in c:
-                raise ClaimError(f"{where}{' ' + repr(c['id']) if 'id' in c else ''}: lacks the "
-                                 f"key '{key}'")
-        if not isinstance(c["id"], str) or not c["id"].replace("_", "").isalnum():
-            raise ClaimError(f"{where}: id must be letters, digits and underscores (got {c['id']!r})")
+    for c in claims:
         where = f"{source}: claim {c['id']!r}"
         if c["id"] in seen:
             raise ClaimError(f"{where} appears twice")
         seen.add(c["id"])
-        kind = c.get("kind", "value")
-        if kind not in KIND_KEYS:
-            raise ClaimError(f"{where}: kind must be one of {', '.join(KIND_KEYS)} (got {kind!r})")
-        if not isinstance(c["quote"], str) or not c["quote"].strip():
-            raise ClaimError(f"{where}: quote must be the study's sentence it checks, verbatim")
-        allowed = KIND_KEYS[kind]
-        unknown = set(c) - allowed
-        if unknown:
-            raise ClaimError(f"{where}: unknown key(s) {sorted(unknown)}; a {kind} claim takes "
-                             f"{', '.join(sorted(allowed))}")
-        for key in TEXT_KEYS:
-            if key in c and (not isinstance(c[key], str) or not c[key].strip()):
-                raise ClaimError(f"{where}: {key} must be a text")
-        _check_one(c, where)
+        _check_one(c, where, shape_checked=True)
         try:
             if "readings" in c:  # the families written out, so that the claim stands alone
                 c["readings"] = readings.families_of(c, families or {}, where)
@@ -200,47 +231,29 @@ def check(claims, source, families=None) -> list[dict]:
     return claims
 
 
-def _check_one(c, where) -> None:
-    """The keys of one claim (or one reading of it) against its kind and its table."""
+def _check_one(c, where, shape_checked: bool = False) -> None:
+    """One claim (or one reading of it): its shape (the schema's definition of a claim, unless
+    checked already) and its table and columns."""
+    if not shape_checked:
+        _schema_check({k: v for k, v in c.items() if not k.startswith("_")}, where, "claim")
     kind = c.get("kind", "value")
     c["table"] = table_of(c["table"], where)
     columns = layout.table_columns(c["table"])
     _check_requires(c.get("requires"), where)
+    _check_filter(c.get("filter"), columns, where)
     if kind == "winner":
         if posixpath.basename(c["table"]) != f"{WINNER_TABLE}.parquet":
             raise ClaimError(f"{where}: a winner claim reads the {WINNER_TABLE} table "
                              f"(metrics/{WINNER_TABLE}.parquet): test MSE per run")
-        for key in ("target", "expect_best"):
-            if not isinstance(c.get(key), str):
-                raise ClaimError(f"{where}: a winner claim needs '{key}' (a name)")
-        _check_filter(c.get("filter"), columns, where)
-        c.setdefault("against", AGAINST[0])
-        listed = isinstance(c["against"], list) and c["against"] and all(
-            isinstance(a, str) for a in c["against"])
-        if c["against"] not in AGAINST and not listed:
-            raise ClaimError(f"{where}: against must be one of {', '.join(AGAINST)} or a list of "
-                             f"activations")
+        c.setdefault("against", schema()["definitions"]["claim"]["properties"]["against"]["default"])
         return
-    for key in ("column", "test"):
-        if key not in c:
-            raise ClaimError(f"{where}: lacks the key '{key}'")
     if c["column"] not in columns:
         raise ClaimError(f"{where}: column {c['column']!r} is not a column of {c['table']} "
                          f"(columns: {', '.join(columns)})")
-    _check_filter(c.get("filter"), columns, where)
-    _check_test(c["test"], where)
+    _check_range(c["test"], where)
     if kind == "compare":
         for side in ("left", "right"):
-            if not isinstance(c.get(side), dict) or not c[side]:
-                raise ClaimError(f"{where}: a compare claim needs '{side}', a filter such as "
-                                 f"{{experiment: exp1, activation: relu}}")
             _check_filter(c[side], columns, f"{where}: {side}")
-        if c.get("combine", "difference") not in COMBINES:
-            raise ClaimError(f"{where}: combine must be one of {', '.join(COMBINES)}")
-    if c.get("per_seed", "mean") not in REDUCERS:
-        raise ClaimError(f"{where}: per_seed must be one of {', '.join(REDUCERS)}")
-    if c.get("transform") not in TRANSFORMS:
-        raise ClaimError(f"{where}: transform must be log10, abs or absent")
 
 
 def load(path) -> list[dict]:
@@ -255,22 +268,15 @@ def load(path) -> list[dict]:
         raise ClaimError(f"cannot read the claims file {path}: {err.strerror}") from None
     except Exception as err:  # yaml errors
         raise ClaimError(f"{path} is not valid YAML: {err}") from None
-    if not isinstance(doc, dict):
-        raise ClaimError(f"{path}: expected a mapping with a list under 'claims:'")
-    unknown = set(doc) - {"claims", "readings"}
-    if unknown:
-        raise ClaimError(f"{path}: unknown top-level key(s) {sorted(unknown)}; the file holds "
-                         f"claims: and readings: (families of readings the claims share)")
+    _schema_check(doc, str(path))
     from . import readings
 
-    shared = doc.get("readings") or {}
-    if not isinstance(shared, dict):
-        raise ClaimError(f"{path}: readings: must map family names to families of readings")
     try:
-        shared = {k: readings.check_family(v, f"{path}: readings.{k}") for k, v in shared.items()}
+        shared = {k: readings.check_family(v, f"{path}: readings.{k}")
+                  for k, v in (doc.get("readings") or {}).items()}
     except readings.ReadingError as err:
         raise ClaimError(str(err)) from None
-    return check(doc.get("claims"), path, shared)
+    return check(doc["claims"], path, shared)
 
 
 def reading_claims(claim) -> list[dict]:
