@@ -44,6 +44,15 @@ def test_report_shows_every_figure_and_the_claims_table(tiny_copy, tmp_path):
         body = page.inner_text("body")
         assert "Numbers that do not hold" in body and layout.EXPERIMENT_TITLES["exp1"] in body
         page.screenshot(path=str(tmp_path / "front.png"))
+        # on a laptop's window the front page starts in view (the report centres it vertically:
+        # a page taller than the window would lose its top, the counts, out of reach)
+        page.set_viewport_size({"width": 1280, "height": 720})
+        page.goto(report.as_uri())
+        for start in ("Reproduction and audit of the study", "What this run found."):
+            first = page.get_by_text(start).first
+            first.wait_for(timeout=10_000)
+            assert first.evaluate("e => e.getBoundingClientRect().top") >= 0, start
+        page.set_viewport_size({"width": 1400, "height": 1000})
         for category, figs in categories.items():
             page.goto(report.as_uri())  # once per category: its list stays beside a figure
             for f in figs:  # listed with number and title
