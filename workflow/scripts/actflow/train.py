@@ -269,13 +269,6 @@ def _unpack(packed: list[torch.Tensor], L: int) -> dict[str, torch.Tensor]:
             for k, v in zip(model.param_keys(L), _layers(packed, L))}
 
 
-def _pack_grads(g_w: list, g_b: list, g_wo, g_bo, L: int) -> list[torch.Tensor]:
-    grads = [g_w[0], g_b[0]]
-    if L > 1:
-        grads += [torch.stack(g_w[1:]), torch.stack(g_b[1:])]
-    return grads + [g_wo, g_bo]
-
-
 def _norms(grads: list[torch.Tensor], z_grads: list[torch.Tensor], L: int):
     """‖∂L/∂z_l‖ (L, runs) and ‖∂L/∂W_l‖ (L, runs) per hidden layer."""
     z_norm = torch.stack([torch.linalg.vector_norm(d, dim=(1, 2)) for d in z_grads])
