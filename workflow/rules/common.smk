@@ -1,7 +1,8 @@
-# Config validation, target lists and small helpers. Every file name, table name, figure and
-# variant comes from the package's registries (actflow.layout, actflow.figures,
-# actflow.variants); nothing is spelt out here.
-import json
+# Snakemake glue: config validation, input functions, target lists and the run's start and end.
+# What a config makes (variants, datasets, priorities, captions, the claims' tables) is computed
+# by the package (actflow.variants, .budget, .figures, .claims; tested in tests/test_plan.py),
+# and every file name, table name and figure comes from its registries (actflow.layout,
+# actflow.figures); nothing is spelt out here.
 import os
 import shutil
 import sys
@@ -15,32 +16,27 @@ sys.path.insert(0, SCRIPTS)
 
 from actflow import claims as claimreg  # noqa: E402
 from actflow import figures as figreg  # noqa: E402
-from actflow import guard, layout  # noqa: E402
+from actflow import budget, guard, layout  # noqa: E402
 from actflow import variants as varreg  # noqa: E402
 from actflow.codedeps import cached_package_modules  # noqa: E402
 from actflow.config import (  # noqa: E402
     AFTER_RUN_KEYS,
     SCHEMA_PATH,
     ConfigError,
+    hyper,
     load_yaml,
-    safe_load,
     validate,
 )
 
-SCHEMA = str(SCHEMA_PATH)
 try:
     for (
         _file
     ) in workflow.configfiles:  # YAML keeps the last of a duplicate key silently
         load_yaml(_file)
-    validate(config, SCHEMA)
+    validate(config, SCHEMA_PATH)
 except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
 
-# The optimisation settings of a training job: all of an experiment's keys but its data.
-TRAIN_KEYS = sorted(
-    safe_load(Path(SCHEMA).read_text())["definitions"]["training"]["properties"]
-)
 ACTIVATIONS = config["activations"]
 
 # The study's experiments and every variant, resolved: name -> actflow.variants.Variant.
@@ -67,27 +63,14 @@ def code(script):
     return [os.path.relpath(p) for p in found]
 
 
-def hyper(variant):
-    """The training settings of a variant (the study's experiments are variants too)."""
-    return {k: VARIANTS[variant].settings[k] for k in TRAIN_KEYS}
-
-
 def train_hyper(wildcards):
-    return hyper(wildcards.variant)
+    """The training settings of a variant (the study's experiments are variants too)."""
+    return hyper(VARIANTS[wildcards.variant])
 
 
 def train_priority(wildcards):
-    """Costlier training jobs first (actflow.budget.training_gflop): 1 + their GFLOP, so that
-    any training job goes before the table and figure jobs (priority 0) ready beside it.
-    """
-    from actflow import budget
-
-    v = VARIANTS[wildcards.variant]
-    c = v.settings
-    gflop = budget.training_gflop(
-        v.stacked_runs, c["hidden_layers"], c["width"], v.data["n_samples"], c["epochs"]
-    )
-    return 1 + int(gflop)
+    """Costlier training jobs first (actflow.budget.train_priority)."""
+    return budget.train_priority(VARIANTS[wildcards.variant])
 
 
 def variant_seeds(wildcards):
@@ -109,45 +92,16 @@ def variant_targets(wildcards):
 
 
 # ------------------------------------------------------------------ datasets
-def _dataset_settings(v):
-    """What a variant's data is drawn from: the data section (with Experiment 3's own noise,
-    targets and test grid for a capacity variant), and the seeds when each draws its own.
-    """
-    d = dict(v.data)
-    if v.kind == "capacity":
-        noise = v.settings["noise_std"]
-        d |= {
-            "noise_std": d["noise_std"] if noise is None else noise,
-            "targets": v.settings["targets"],
-            "n_test": v.settings["n_test"],
-        }
-    if d["per_seed"]:
-        d["seeds"] = list(v.seeds)
-    return d
-
-
-# (kind, name) -> settings; the study's data is "study", another dataset is named after the
-# first variant that needs it, and variants whose data settings are equal share one.
-DATASETS = {}
-DATASET_OF = {}
-for _v in VARIANTS.values():
-    _settings = _dataset_settings(_v)
-    _name = next(
-        (n for (k, n), s in DATASETS.items() if k == _v.kind and s == _settings),
-        None,
-    )
-    if _name is None:
-        _name = "study" if _v.is_study else _v.name
-        DATASETS[(_v.kind, _name)] = _settings
-    DATASET_OF[_v.name] = _name
+# Variants whose data settings are equal share one dataset (actflow.variants.datasets).
+DATASETS = varreg.datasets(VARIANTS.values())
 
 
 def datasets(kind):
-    return [n for k, n in DATASETS if k == kind]
+    return DATASETS.names(kind)
 
 
 def dataset_params(wildcards, kind):
-    return DATASETS[(kind, wildcards.dataset)]
+    return DATASETS.settings[(kind, wildcards.dataset)]
 
 
 def sine_params(wildcards):
@@ -169,18 +123,18 @@ def target_test_params(wildcards):
 
 def training_data(wildcards):
     v = VARIANTS[wildcards.variant]
-    ds = DATASET_OF[v.name]
+    ds = DATASETS.of[v.name]
     if v.kind == "sine":
         return layout.sine_data(ds)
     return layout.target_data(ds, "train")
 
 
 def variant_sine_data(wildcards):
-    return layout.sine_data(DATASET_OF[wildcards.variant])
+    return layout.sine_data(DATASETS.of[wildcards.variant])
 
 
 def variant_target_data(wildcards):
-    ds = DATASET_OF[wildcards.variant]
+    ds = DATASETS.of[wildcards.variant]
     return {s: layout.target_data(ds, s) for s in ("train", "test")}
 
 
@@ -298,18 +252,11 @@ def figure_keywords(wildcards):
     return list(figreg.FIGURES[wildcards.figure].tables)
 
 
-def figure_settings():
-    """The config as the captions' fields see it (lists written out for reading)."""
-    shown = config["neurons"]["show_layers"]
-    listed = ", ".join(map(str, shown[:-1])) + (" and " if len(shown) > 1 else "")
-    return config | {
-        "neurons": config["neurons"] | {"show_layers": listed + str(shown[-1])},
-        "variant_list": figreg.variant_list(VARIANTS.values(), config["seeds"]),
-    }
+CAPTION_FIELDS = figreg.caption_fields(config, VARIANTS.values())
 
 
 def figure_caption(wildcards):
-    return figreg.FIGURES[wildcards.figure].caption_for(figure_settings())
+    return figreg.FIGURES[wildcards.figure].caption_for(CAPTION_FIELDS)
 
 
 def figure_category(wildcards):
@@ -339,7 +286,9 @@ try:
     CLAIMS = claimreg.load(CLAIMS_FILE)
 except claimreg.ClaimError as err:
     raise WorkflowError(f"Invalid claims file: {err}") from None
-RUN_KINDS = {"sine": "runs", "capacity": "target_runs"}  # the runs table of each kind
+RUN_KINDS = {
+    k: t.name for k, t in claimreg.RUNS_TABLES.items()
+}  # the runs table of each kind
 # (name, experiment, overrides, question) of the study's settings and every variant
 VARIANT_ROWS = [
     (v.name, v.of, varreg.describe(v, config["seeds"]), v.question)
@@ -347,29 +296,12 @@ VARIANT_ROWS = [
 ]
 
 
-def _claim_tables():
-    """Every table the claims read: the study's, and each variant's own per-experiment tables."""
-    tables = set()
-    for c in CLAIMS:
-        exp = claimreg.experiment_of(c)
-        names = (
-            [exp] + [v for v in VARIANTS if VARIANTS[v].of == exp] if exp else [None]
-        )
-        for m in claimreg.reading_claims(c):
-            tables |= {claimreg.table_for(m, v) if v else m["table"] for v in names}
-    return sorted(tables)
-
-
-CLAIM_TABLES = _claim_tables()
+CLAIM_TABLES = claimreg.tables_read(CLAIMS, VARIANTS.values())
 # The claims read in more than one way: each gets a specification curve (a figure), drawn by
 # READING_FIGURE_JOBS jobs that share them (claims dealt out in turn).
-READ_CLAIMS = [c["id"] for c in CLAIMS if len(c["_readings"]) > 1]
+READ_CLAIMS = claimreg.read_in_several_ways(CLAIMS)
 READING_FIGURE_JOBS = 4
-READ_CLAIM_PARTS = [
-    p
-    for p in (READ_CLAIMS[i::READING_FIGURE_JOBS] for i in range(READING_FIGURE_JOBS))
-    if p
-]
+READ_CLAIM_PARTS = claimreg.deal(READ_CLAIMS, READING_FIGURE_JOBS)
 
 
 def reading_figure_files():
@@ -389,12 +321,7 @@ def grid_label(wildcards):
 
 
 def sensitivity_caption():
-    return (
-        "Each claim of the study evaluated on the study's setting and under every variant "
-        "of its experiment, with the same thresholds. The variants and what each asks: "
-        + figure_settings()["variant_list"]
-        + "."
-    )
+    return figreg.sensitivity_caption(config, VARIANTS.values())
 
 
 # ------------------------------------------------------------------ bundle and comparison

@@ -57,3 +57,12 @@ def training_gflop(runs: int, hidden_layers: int, width: int, n_samples: int, ep
     short ones fill the cores at the end instead of one long job running alone."""
     macs = _params(hidden_layers, width) * n_samples
     return 3 * 2 * macs * runs * epochs / 1e9
+
+
+def train_priority(variant) -> int:
+    """A training job's scheduling priority (an actflow.variants.Variant's): costlier jobs
+    first, 1 + their GFLOP, so that any training job goes before the table and figure jobs
+    (priority 0) ready beside it."""
+    c = variant.settings
+    return 1 + int(training_gflop(variant.stacked_runs, c["hidden_layers"], c["width"],
+                                  variant.data["n_samples"], c["epochs"]))

@@ -398,6 +398,29 @@ def study_values(claims, figure: int) -> list[dict]:
     return sorted(out, key=lambda s: s["claim"])
 
 
+def tables_read(claims, variants) -> list[str]:
+    """Every table the claims read (results-relative paths, sorted): the study's, and for a
+    claim of an experiment the same table of each of its variants (actflow.variants.Variant)."""
+    tables = set()
+    for c in claims:
+        exp = experiment_of(c)
+        names = [exp] + [v.name for v in variants if v.of == exp and not v.is_study] if exp else [None]
+        for m in reading_claims(c):
+            tables |= {table_for(m, v) if v else m["table"] for v in names}
+    return sorted(tables)
+
+
+def read_in_several_ways(claims) -> list[str]:
+    """The ids of the claims with more than one reading: each gets a specification curve."""
+    return [c["id"] for c in claims if len(c["_readings"]) > 1]
+
+
+def deal(items, parts: int) -> list[list]:
+    """``items`` dealt out in turn to at most ``parts`` non-empty lists (the reading figures'
+    jobs: one figure each, costly ones spread)."""
+    return [p for p in (list(items[i::parts]) for i in range(parts)) if p]
+
+
 def experiment_of(claim) -> str | None:
     """The study's experiment a claim is about: its filter's, or its table's folder; None for
     claims about the activation functions themselves (no training behind them)."""

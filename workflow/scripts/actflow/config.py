@@ -10,6 +10,7 @@ the reason and the fix.
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -27,6 +28,19 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.y
 
 def safe_load(text_or_stream):
     return yaml.load(text_or_stream, Loader=SafeLoader)
+
+
+@functools.cache
+def training_keys() -> tuple[str, ...]:
+    """The optimisation settings of an experiment section (the schema's ``training``
+    definition), sorted: what a training job's ``hyper`` holds."""
+    return tuple(sorted(safe_load(SCHEMA_PATH.read_text())["definitions"]["training"]["properties"]))
+
+
+def hyper(variant) -> dict:
+    """A variant's optimisation settings (an actflow.variants.Variant; the study's experiments
+    are variants too): every training key of its experiment section, none of its data."""
+    return {k: variant.settings[k] for k in training_keys()}
 
 
 class ConfigError(ValueError):

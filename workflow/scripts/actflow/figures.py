@@ -65,6 +65,22 @@ def variant_list(variants, study_seeds) -> str:
         for v in variants if not v.is_study) or "none configured"
 
 
+def caption_fields(config: dict, variants) -> dict:
+    """The config as the captions' fields see it (Figure.caption_for): lists written out for
+    reading ("1, 5 and 10"), and ``variant_list`` (variant_list) of ``variants``."""
+    shown = config["neurons"]["show_layers"]
+    listed = ", ".join(map(str, shown[:-1])) + (" and " if len(shown) > 1 else "")
+    return config | {"neurons": config["neurons"] | {"show_layers": listed + str(shown[-1])},
+                     "variant_list": variant_list(variants, config["seeds"])}
+
+
+def sensitivity_caption(config: dict, variants) -> str:
+    """The caption of the sensitivity table (every claim under every variant)."""
+    return ("Each claim of the study evaluated on the study's setting and under every variant "
+            "of its experiment, with the same thresholds. The variants and what each asks: "
+            + variant_list(variants, config["seeds"]) + ".")
+
+
 def _m(experiment, table):
     return layout.TABLES[table].path(experiment)
 

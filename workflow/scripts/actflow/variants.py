@@ -240,6 +240,46 @@ def grids(entries, config: dict | None = None) -> dict[str, dict]:
     return out
 
 
+def dataset_settings(variant: Variant) -> dict:
+    """What a variant's training data is drawn from: the data section (for a capacity variant
+    with Experiment 3's own noise, targets and test grid), and its seeds when each seed draws
+    its own data (``per_seed``)."""
+    d = dict(variant.data)
+    if variant.kind == "capacity":
+        noise = variant.settings["noise_std"]
+        d |= {"noise_std": d["noise_std"] if noise is None else noise,
+              "targets": variant.settings["targets"], "n_test": variant.settings["n_test"]}
+    if d["per_seed"]:
+        d["seeds"] = list(variant.seeds)
+    return d
+
+
+@dataclass(frozen=True)
+class Datasets:
+    """The distinct datasets of a set of variants: variants whose data settings are equal share
+    one (one data job, one file). ``settings``: (kind, name) -> dataset_settings; the study's
+    data is named "study", another dataset after the first variant that needs it. ``of``:
+    variant name -> its dataset's name."""
+
+    settings: dict
+    of: dict
+
+    def names(self, kind: str) -> list[str]:
+        return [n for k, n in self.settings if k == kind]
+
+
+def datasets(variants) -> Datasets:
+    settings, of = {}, {}
+    for v in variants:
+        s = dataset_settings(v)
+        name = next((n for (k, n), t in settings.items() if k == v.kind and t == s), None)
+        if name is None:
+            name = "study" if v.is_study else v.name
+            settings[(v.kind, name)] = s
+        of[v.name] = name
+    return Datasets(settings, of)
+
+
 def label(experiment: str, settings_text: str) -> str:
     """A variant as a reader names it, from its experiment and its settings (describe):
     'Exp 1, init=kaiming_normal', 'Exp 2, the study's setting'."""
