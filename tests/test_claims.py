@@ -104,6 +104,31 @@ def test_a_malformed_claim_is_refused_naming_file_and_claim(change, message):
     assert re.search(message, str(err.value)), str(err.value)
 
 
+def test_the_fast_schema_check_and_jsonschema_agree_on_every_claim_and_every_malformed_one():
+    """The claims file is checked by fastjsonschema first (valid or not), by jsonschema for the
+    words of an error: the two must agree, on the study's claims and all their readings and on
+    claims malformed in every way the schema catches, so that the fast check never lets through
+    what jsonschema refuses."""
+    good = [{k: v for k, v in m.items() if not k.startswith("_")}  # every reading's claim
+            for c in claims.load(ROOT / "config/claims.yaml") for m in claims.reading_claims(c)]
+    assert len(good) > 300
+    bad = [dict(GOOD) | change for change in (
+        {"test": {"op": "approx", "value": 0.1}}, {"test": {"op": "<", "value": "0.5"}},
+        {"test": {"op": "~", "value": 1}}, {"per_seed": "sum"}, {"colour": "red"},
+        {"filter": {"dead_fraction": {"above": "0"}}}, {"kind": "winner"}, {"test": None},
+        {"filter": {"dead_fraction": {"above": 0, "to_fraction": 1}}}, {"statement": 3},
+        {"transform": "cube"}, {"test": {"op": "between", "range": [1]}})]
+    bad += [{k: v for k, v in GOOD.items() if k != key} for key in ("id", "quote", "test")]
+    for claim, valid in [(c, True) for c in good] + [(c, False) for c in bad]:
+        reference = not list(claims._validator("claim").iter_errors(claim))
+        try:
+            claims._fast_validator("claim")(claim)
+            fast = True
+        except Exception:
+            fast = False
+        assert fast == reference == valid, (claim, fast, reference)
+
+
 def test_every_operator_reducer_and_transform_the_schema_allows_is_evaluated():
     """The claims schema is the one list of operators, reducers and transforms: each it
     allows must evaluate (a value added to the schema alone fails here)."""

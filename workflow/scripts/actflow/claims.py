@@ -79,6 +79,21 @@ def _validator(definition: str | None = None):
     return jsonschema.Draft7Validator(root)
 
 
+@functools.cache
+def _fast_validator(definition: str | None = None):
+    """The same schema compiled to Python by fastjsonschema: it only answers "valid or not".
+    Every Snakemake invocation checks the claims file's ~570 claims and readings; with
+    jsonschema alone that took 0.34 s of claims.load, with this check first 0.22 s (compiling
+    included; AMD EPYC, 2026-12-04). jsonschema stays the reference: it finds and words every
+    error the fast check reports."""
+    import fastjsonschema
+
+    root = schema()
+    if definition is not None:
+        root = {"$ref": f"#/definitions/{definition}", "definitions": root["definitions"]}
+    return fastjsonschema.compile(root, use_default=False)  # never changes what it checks
+
+
 def _follow(ref: str, root):
     node = root
     for part in ref.removeprefix("#/").split("/"):
@@ -140,6 +155,13 @@ def _words(err, root, claim) -> tuple[str, bool]:
 def _schema_check(instance, where: str, definition: str | None = None, index=None) -> None:
     """Raise ClaimError for the first error of ``instance`` against the schema (the whole file,
     or one of its definitions), the least deep first."""
+    import fastjsonschema
+
+    try:
+        _fast_validator(definition)(instance)
+        return  # valid: jsonschema would find nothing (tests/test_claims.py checks they agree)
+    except fastjsonschema.JsonSchemaException:
+        pass
     errors = sorted(_validator(definition).iter_errors(instance),
                     key=lambda e: (list(map(str, e.path))[:2], len(e.path)))
     if not errors:
