@@ -109,6 +109,11 @@ def pytest_collection_modifyitems(config, items):
             marks.add("slow")
         for mark in sorted(marks):
             item.add_marker(getattr(pytest.mark, mark))
+    # The files with slow tests first, the unit tests last: pytest-xdist hands out whole files
+    # in this order, and short files at the end keep both workers busy until the suite ends
+    # (a long file handed out last would run alone). Stable: in each group, the files' order.
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 # The suite runs on every core (pytest-xdist, pyproject.toml: each test file on one worker).
@@ -185,8 +190,8 @@ def tiny_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def cold_run(tmp_path_factory) -> Path:
-    """The tiny config (without its variants) run again from clean, in another way: deployed as
-    ``snakedeploy deploy-workflow`` deploys a catalog workflow (a folder of its own with its
+    """The tiny config (without its variants, with every figure format) run again from clean,
+    in another way: deployed as ``snakedeploy deploy-workflow`` deploys a catalog workflow (a folder of its own with its
     ``config/`` and a ``workflow/Snakefile`` that uses the clone, elsewhere, as a module); its
     logs list what each job imported.
     Returns the deployment's folder (results/ in it); tests must not modify it."""
@@ -200,6 +205,7 @@ def _deploy(root: Path) -> Path:
     deployed = root / "deployed"
     shutil.copytree(clone / "config", deployed / "config")
     config = dict(yaml.safe_load(TINY.read_text()), variants=[])
+    config["figures"] = config["figures"] | {"formats": ["png", "pdf"]}  # every format once
     (deployed / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (deployed / "workflow").mkdir()
     (deployed / "workflow" / "Snakefile").write_text(

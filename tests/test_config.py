@@ -37,6 +37,8 @@ BAD = [
     ({"exp1": {"optimizer": "rmsprop"}}, "exp1.optimizer", "not one of \\['adam', 'sgd'\\]"),
     ({"exp1": {"lr": 0.1}}, "exp1", "'lr' was unexpected.*known keys here: .*learning_rate"),
     ({"data": {"n_samples": 0}}, "data.n_samples", "minimum"),
+    ({"figures": {"formats": ["pdf"]}}, "figures.formats", r"\['pdf'\] lacks 'png', which it must list"),
+    ({"figures": {"formats": ["png", "svg"]}}, "figures.formats[1]", "'svg' is not one of \\['png', 'pdf'\\]"),
     ({"data": {"x_min": 2.0, "x_max": 1.0}}, "data.x_min", "below data.x_max"),
     ({"data": {"noise_std": -1}}, "data.noise_std", "minimum"),
     ({"seeds": [0, 1, 1]}, "seeds", "non-unique"),

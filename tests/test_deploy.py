@@ -50,3 +50,21 @@ def test_deployed_as_snakedeploy_does_using_it_as_a_module(tiny_run, cold_run):
     assert (cold_run / layout.AUDIT["manifest"]).is_file()
     assert not (cold_run.parent / "clone" / layout.RESULTS).exists()
     _same_tables(cold_run, tiny_run)
+
+
+def test_each_figure_is_saved_in_every_format_the_config_lists(cold_run):
+    """The cold run lists figures.formats: [png, pdf]: each figure of the study as both, the
+    PDF complete and the same picture (a page of the PNG's aspect ratio)."""
+    from actflow import audit
+    from actflow import figures as figreg
+    from matplotlib.image import imread
+
+    folder = cold_run / "results/figures"
+    assert sorted(p.name for p in folder.glob("*.*")) == sorted(
+        f"{n}.{ext}" for n in figreg.FIGURES for ext in ("png", "pdf"))
+    for name in figreg.FIGURES:
+        pdf = (folder / f"{name}.pdf").read_bytes()
+        assert audit.unreadable(folder / f"{name}.pdf") is None and len(pdf) > 2000
+        box = [float(v) for v in pdf.split(b"/MediaBox [", 1)[1].split(b"]", 1)[0].split()]
+        h, w = imread(folder / f"{name}.png").shape[:2]
+        assert abs((box[2] - box[0]) / (box[3] - box[1]) - w / h) < 0.05, name

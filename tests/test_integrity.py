@@ -95,12 +95,13 @@ def test_under_the_database_persistence_a_failed_job_is_named_and_repair_restore
     named, and make repair (the manifest's config) brings them back byte-identical."""
     every = set(_hashes(tiny_copy))
     before = _hashes_but_timings(tiny_copy)
-    target = layout.train_outputs("exp1", "relu")["weights"]
+    # Experiment 3's: the training job whose rebuild reruns the fewest jobs downstream
+    target = layout.train_outputs("exp3", "relu")["weights"]
     proc = snakemake(tiny_copy, target, "--persistence-backend", "db", "--config", "device=cuda",
                      "--forcerun", "train", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
-    log = (tiny_copy / "results/logs/train/exp1/relu.log").read_text()
+    log = (tiny_copy / "results/logs/train/exp3/relu.log").read_text()
     assert "sees no CUDA device" in log and "set device: auto or cpu" in log
     lost = {k for k in every if not (tiny_copy / k).exists()}
     assert target in lost and _named_lost(out) == (len(lost), lost)
@@ -164,13 +165,18 @@ def test_a_bit_flip_with_its_mtime_kept_stops_the_run_before_a_job_reads_it(tiny
     assert _hashes(tiny_copy) == before
 
 
-def test_the_manifest_refuses_to_certify_a_file_that_does_not_read_back(tiny_copy, tmp_path):
+def test_the_manifest_refuses_to_certify_a_file_that_does_not_read_back(tiny_copy, cold_run,
+                                                                         tmp_path):
     doc = json.loads((tiny_copy / layout.AUDIT["manifest"]).read_text())
+    pdf = cold_run / "results/figures/fig4_gradient_ratio.pdf"  # the tiny run makes PNGs only
+    assert audit.unreadable(pdf) is None
+    cut = tmp_path / "cut.pdf"
+    cut.write_bytes(pdf.read_bytes()[: pdf.stat().st_size // 2])
+    assert "not a complete PDF" in audit.unreadable(cut)
     os.chdir(tiny_copy)
     try:
         png = "results/figures/fig1_activations.png"
-        cases = {png: b"", "results/figures/fig4_gradient_ratio.pdf": b"%PDF-1.4 cut",
-                 "results/metrics/loss.parquet": b"PAR1 not really",
+        cases = {png: b"", "results/metrics/loss.parquet": b"PAR1 not really",
                  layout.train_outputs("exp1", "relu")["weights"]: b"\x00" * 64}
         for path, content in cases.items():
             good = (tiny_copy / path).read_bytes()
@@ -195,11 +201,12 @@ def test_weights_of_another_experiment_are_refused_naming_both_and_a_run_rebuild
     SHA-256), sets it aside and rebuilds the file, and nothing else changes."""
     before = _hashes_but_timings(tiny_copy)
     src = tiny_copy / layout.train_outputs("exp1", "relu")["weights"]
-    dst = tiny_copy / layout.train_outputs("exp2", "relu")["weights"]
+    # over Experiment 3's: the job whose rebuild reruns the fewest jobs downstream
+    dst = tiny_copy / layout.train_outputs("exp3", "relu")["weights"]
     _, _, expect = io.load_weights(dst)
     dst.write_bytes(src.read_bytes())
     with pytest.raises(io.DamagedFileError, match="holds weights of another job "
-                       "\\(experiment: the file holds 'exp1', the job expects 'exp2'"):
+                       "\\(experiment: the file holds 'exp1', the job expects 'exp3'"):
         io.load_weights(dst, expect={k: expect[k] for k in ("experiment", "variant",
                                                               "activation")})
     proc = snakemake(tiny_copy)

@@ -96,8 +96,8 @@ def test_every_figure_is_a_real_image(tiny_run):
     for png in figs:
         img = imread(png)
         assert img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0.01, png
-        pdf = png.with_suffix(".pdf")
-        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 2000
+    # figures.formats: [png] in the tiny config (the cold run makes PDFs: tests/test_deploy.py)
+    assert not list((tiny_run / "results/figures").glob("*.pdf"))
 
 
 def test_training_log_shows_progress(tiny_run):

@@ -38,6 +38,9 @@ except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
 
 ACTIVATIONS = config["activations"]
+FIGURE_FORMATS = config["figures"][
+    "formats"
+]  # what each figure of the study is saved as
 
 # The study's experiments and every variant, resolved: name -> actflow.variants.Variant.
 VARIANTS = {
@@ -190,7 +193,7 @@ def union_outputs(kind):
 
 
 def figure_files(names):
-    return [layout.figure_path(n, ext) for n in names for ext in layout.FIGURE_FORMATS]
+    return [layout.figure_path(n, ext) for n in names for ext in FIGURE_FORMATS]
 
 
 def experiment_target(experiment):

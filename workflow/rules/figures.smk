@@ -2,18 +2,19 @@
 
 
 rule figure:
-    """Draw one figure of the study (PNG and PDF) from its Parquet tables."""
+    """Draw one figure of the study (PNG, and each other format of figures.formats) from its
+    Parquet tables."""
     input:
         unpack(figure_inputs),
         code=code("figure.py"),
     output:
+        **{f: layout.figure_path("{figure}", f) for f in FIGURE_FORMATS if f != "png"},
         png=report(
             layout.figure_path("{figure}", "png"),
             caption="../report/figure.rst",
             category=figure_category,
             labels=figure_label,
         ),
-        pdf=layout.figure_path("{figure}", "pdf"),
     log:
         layout.log("figures/{figure}"),
     benchmark:
@@ -26,7 +27,7 @@ rule figure:
     resources:
         mem_mb=1000,
     params:
-        style=config["figures"],
+        style={k: v for k, v in config["figures"].items() if k != "formats"},
         caption=figure_caption,
         tables=figure_keywords,
         study=figure_study_values,

@@ -140,6 +140,9 @@ def _message(err) -> str:
                 "list each once")
     if err.validator == "required":
         return f"{err.message} (a required section or key is missing)"
+    if err.validator == "contains" and isinstance(err.validator_value, dict) \
+            and "const" in err.validator_value:
+        return f"{err.instance!r} lacks {err.validator_value['const']!r}, which it must list"
     if err.validator == "type" and err.validator_value == "integer" \
             and isinstance(err.instance, float):
         return (f"{err.instance!r} is not of type 'integer': write a whole number without a "
@@ -238,14 +241,17 @@ def _cross_checks(config: dict, resolved):
 
 
 def with_registries(schema: dict) -> dict:
-    """The schema with the allowed activation and target names taken from the registries
-    (actflow.activations.REGISTRY, actflow.data.TARGETS): the one list of each."""
+    """The schema with the allowed activation and target names and figure formats taken from
+    the registries (actflow.activations.REGISTRY, actflow.data.TARGETS,
+    actflow.layout.FIGURE_FORMATS): the one list of each."""
     from .activations import REGISTRY
     from .data import TARGETS
+    from .layout import FIGURE_FORMATS
 
     props = schema["properties"]
     props["activations"]["items"]["enum"] = list(REGISTRY)
     props["exp3"]["properties"]["targets"]["items"]["enum"] = list(TARGETS)
+    props["figures"]["properties"]["formats"]["items"]["enum"] = list(FIGURE_FORMATS)
     return schema
 
 

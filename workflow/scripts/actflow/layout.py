@@ -285,7 +285,7 @@ def curves_path() -> str:
 
 
 # ------------------------------------------------------------------ figures and audit
-FIGURE_FORMATS = ("png", "pdf")
+FIGURE_FORMATS = ("png", "pdf")  # what figures.formats may list (the config chooses; png always)
 
 
 def figure_path(name: str, ext: str = "png") -> str:
