@@ -132,9 +132,10 @@ def test_verify_names_a_deleted_a_bit_flipped_and_an_unlisted_file(tiny_copy):
 def test_repair_rebuilds_a_deleted_intermediate_whose_downstream_files_exist(tiny_copy):
     """Snakemake alone says 'Nothing to be done' here; repair rebuilds it and what depends on
     it, byte-identical to the certified run (but the wall-clock timings, layout.TIMED_FILES:
-    Experiment 2's, which no claim reads, so that every other file must come back the same)."""
+    Experiment 3's, which no table reads, so that every other file must come back the same;
+    its training job also has the fewest jobs downstream)."""
     before = _hashes(tiny_copy)
-    for p in (tiny_copy / layout.train_dir("exp2", "relu")).iterdir():
+    for p in (tiny_copy / layout.train_dir("exp3", "relu")).iterdir():
         p.unlink()
     assert planned_jobs(tiny_copy) == {}  # what the issue found
     # no --configfile: repair follows the tiny config the manifest recorded, not the default

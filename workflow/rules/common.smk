@@ -38,9 +38,8 @@ except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
 
 ACTIVATIONS = config["activations"]
-FIGURE_FORMATS = config["figures"][
-    "formats"
-]  # what each figure of the study is saved as
+# What each figure of the study is saved as (png always; the report shows it).
+FIGURE_FORMATS = config["figures"]["formats"]
 
 # The study's experiments and every variant, resolved: name -> actflow.variants.Variant.
 VARIANTS = {
