@@ -122,6 +122,13 @@ def test_runs_differing_only_in_seeds_agree_statistically_and_differ_in_bytes(ow
     assert "identical" not in set(met["status"]) and "differ" not in set(met["status"])
     assert (met["status"] == "agree").mean() > 0.8, met["status"].value_counts()
     assert met.loc[met["status"] == "agree", "p_holm"].ge(compare.ALPHA).all()
+    # 2 seeds: wide intervals, kept inside what each value can take (a fraction in [0, 1])
+    fractions = met[met["metric"].str.endswith("_fraction")]
+    assert len(fractions) > 10 and (fractions["mean_a"] >= 0).all()
+    for side in ("a", "b"):
+        assert fractions[f"ci_low_{side}"].between(0, 1).all()
+        assert fractions[f"ci_high_{side}"].between(0, 1).all()
+    assert (met.loc[met["metric"] == "effective_rank", "ci_low_a"] >= 0).all()
     changed = settings[settings["differs"] & (settings["section"] == "config")]
     assert list(changed["setting"]) == ["seeds"] and not changed["changes_results"].any()
     assert "different seeds ([0, 1] in A, [2, 3] in B)" in md

@@ -124,7 +124,10 @@ def seed_values(run: Run, metric: Metric) -> pd.DataFrame:
     return df.sort_values(keys).reset_index(drop=True)
 
 
-def _interval(v: np.ndarray):
+def _interval(v: np.ndarray, bounds=None):
+    """Mean and 95 % t-interval of ``v``, the interval kept inside ``bounds`` (the range the
+    values can take, layout.COLUMN_BOUNDS: a fraction's interval never reaches below 0), as
+    the claims' intervals are."""
     import numpy as np
     from .stats import t_halfwidth
 
@@ -133,7 +136,10 @@ def _interval(v: np.ndarray):
         return np.nan, np.nan, np.nan
     m = float(np.mean(v))
     h = float(t_halfwidth(np.std(v, ddof=1) if n > 1 else np.nan, n))
-    return m, m - h, m + h
+    lo, hi = m - h, m + h
+    if bounds is not None and n > 1:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return m, lo, hi
 
 
 def _welch(a: np.ndarray, b: np.ndarray) -> float:
@@ -186,7 +192,9 @@ def compare_metrics(a: Run, b: Run) -> pd.DataFrame:
                 vals = g["value"].to_numpy(float) if g is not None else np.array([])
                 fin = vals[np.isfinite(vals)]
                 finite[side] = (g, fin)
-                m, lo, hi = _interval(fin)
+                # on the log scale the interval is multiplicative and stays positive
+                m, lo, hi = _interval(fin, None if metric.log else
+                                      layout.COLUMN_BOUNDS.get(metric.value))
                 if metric.log:
                     m, lo, hi = 10.0**m, 10.0**lo, 10.0**hi
                 out |= {f"n_{side}": len(fin), f"n_nonfinite_{side}": len(vals) - len(fin),
