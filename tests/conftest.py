@@ -191,9 +191,9 @@ def tiny_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def cold_run(tmp_path_factory) -> Path:
     """The tiny config (without its variants, with every figure format) run again from clean,
-    in another way: deployed as ``snakedeploy deploy-workflow`` deploys a catalog workflow (a folder of its own with its
-    ``config/`` and a ``workflow/Snakefile`` that uses the clone, elsewhere, as a module); its
-    logs list what each job imported.
+    in another way: deployed as ``snakedeploy deploy-workflow`` deploys a catalog workflow (a
+    folder of its own with its ``config/`` and a ``workflow/Snakefile`` that uses the clone,
+    elsewhere, as a module); its logs list what each job imported.
     Returns the deployment's folder (results/ in it); tests must not modify it."""
     return _once(tmp_path_factory, "cold", _deploy)
 
@@ -205,7 +205,7 @@ def _deploy(root: Path) -> Path:
     deployed = root / "deployed"
     shutil.copytree(clone / "config", deployed / "config")
     config = dict(yaml.safe_load(TINY.read_text()), variants=[])
-    config["figures"] = config["figures"] | {"formats": ["png", "pdf"]}  # every format once
+    config["figures"] = config["figures"] | {"formats": list(layout.FIGURE_FORMATS)}  # each once
     (deployed / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (deployed / "workflow").mkdir()
     (deployed / "workflow" / "Snakefile").write_text(

@@ -53,15 +53,16 @@ def test_deployed_as_snakedeploy_does_using_it_as_a_module(tiny_run, cold_run):
 
 
 def test_each_figure_is_saved_in_every_format_the_config_lists(cold_run):
-    """The cold run lists figures.formats: [png, pdf]: each figure of the study as both, the
-    PDF complete and the same picture (a page of the PNG's aspect ratio)."""
+    """The cold run lists every format figures.formats allows (layout.FIGURE_FORMATS): each
+    figure of the study in each, the PDF complete and the same picture (a page of the PNG's
+    aspect ratio)."""
     from actflow import audit
     from actflow import figures as figreg
     from matplotlib.image import imread
 
     folder = cold_run / "results/figures"
     assert sorted(p.name for p in folder.glob("*.*")) == sorted(
-        f"{n}.{ext}" for n in figreg.FIGURES for ext in ("png", "pdf"))
+        f"{n}.{ext}" for n in figreg.FIGURES for ext in layout.FIGURE_FORMATS)
     for name in figreg.FIGURES:
         pdf = (folder / f"{name}.pdf").read_bytes()
         assert audit.unreadable(folder / f"{name}.pdf") is None and len(pdf) > 2000

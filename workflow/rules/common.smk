@@ -288,9 +288,8 @@ try:
     CLAIMS = claimreg.load(CLAIMS_FILE)
 except claimreg.ClaimError as err:
     raise WorkflowError(f"Invalid claims file: {err}") from None
-RUN_KINDS = {
-    k: t.name for k, t in claimreg.RUNS_TABLES.items()
-}  # the runs table of each kind
+# The runs table of each kind.
+RUN_KINDS = {k: t.name for k, t in claimreg.RUNS_TABLES.items()}
 # (name, experiment, overrides, question) of the study's settings and every variant
 VARIANT_ROWS = [
     (v.name, v.of, varreg.describe(v, config["seeds"]), v.question)
