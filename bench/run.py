@@ -120,6 +120,61 @@ def memory_reuse(args) -> dict:
                    "applied": rs[0]["applied"]} for name, rs in runs.items()}
 
 
+PARALLEL_PROBE = """
+import json, sys, threading, time
+sys.path.insert(0, {scripts!r})
+import numpy as np, torch
+from actflow import data, train
+train.setup_torch(1)
+d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
+x, y = d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None]
+hp = train.Hyper(epochs={epochs})
+job = lambda: train.train(x, y, list(range(5)), "relu", hp, log_every=0)
+train.train(x, y, [0], "relu", train.Hyper(epochs=5), log_every=0)
+if {threads} == 1:
+    while time.time() < {start}:
+        time.sleep(0.001)
+    t0 = time.time()
+    job()
+else:
+    workers = [threading.Thread(target=job) for _ in range({threads})]
+    t0 = time.time()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+print(json.dumps({{"start": t0, "end": time.time()}}))
+"""
+
+
+def in_process(args, jobs: int = 2) -> dict:
+    """Two training jobs' loops (5 ReLU seeds each, one torch thread each) at once: as two
+    processes (how Snakemake runs ``script:`` jobs) and as two threads of one process (how it runs
+    ``run:`` jobs under ``--force-use-threads``, the documented way to skip each job's imports),
+    alternating, against one job alone; best of each. Threads share the interpreter's lock between
+    torch's many small operations."""
+    scripts = str(ROOT / "workflow/scripts")
+
+    def probe(threads, start=0.0):
+        code = PARALLEL_PROBE.format(scripts=scripts, epochs=args.epochs, threads=threads,
+                                     start=start)
+        return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+    def span(procs):
+        out = [json.loads(p.communicate()[0].splitlines()[-1]) for p in procs]
+        return max(o["end"] for o in out) - min(o["start"] for o in out)
+
+    alone, procs, threads = [], [], []
+    for _ in range(args.repeats):
+        alone.append(span([probe(1)]))
+        start = time.time() + 6  # both processes have imported torch and warmed up by then
+        procs.append(span([probe(1, start) for _ in range(jobs)]))
+        threads.append(span([probe(jobs)]))
+    one, p, t = min(alone), min(procs), min(threads)
+    return {"jobs": jobs, "seconds_one_job": one, "seconds_processes": p, "seconds_threads": t,
+            "speedup_processes": jobs * one / p, "speedup_threads": jobs * one / t}
+
+
 def training(args) -> dict:
     train.setup_torch(1)  # what a training job does: one thread, freed memory kept for reuse
     d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
@@ -167,6 +222,7 @@ def training(args) -> dict:
                         "seconds": t, "gflops": flops_per_run(h, 200) * 5 / t / 1e9})
     out["scaling"] = scaling
     out["memory_reuse"] = memory_reuse(args)
+    out["in_process"] = in_process(args)
     return out
 
 
@@ -339,9 +395,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer epochs and seeds (a smoke run)")
     ap.add_argument("--out", default=str(ROOT / "bench/results"))
-    ap.add_argument("--part", choices=["all", "training", "workflow"], default="all",
+    ap.add_argument("--part", choices=["all", "training", "workflow", "threads"], default="all",
                     help="measure one part only; its results replace that part in the results "
-                         "file of this machine, the other part is kept")
+                         "file of this machine, the other part is kept (threads: two training "
+                         "jobs as processes or as threads, written to <machine>_threads.md)")
     ap.add_argument("--plain-repeats", type=int, default=2,
                     help="runs of the plain script around the workflow (the best counts): 2 "
                          "brackets the workflow run; 1 saves the plain script's time once more")
@@ -359,6 +416,15 @@ def main():
     # bench/gpu.py writes gpu.md: this script never does
     mach = machine()
     name = "quick" if a.quick else "cpu" if mach["device"] == "cpu" else "run_gpu"
+    if a.part == "threads":  # its own file: the machine's other results stay as they are
+        ip = {"machine": mach, "date": time.strftime("%Y-%m-%d"), "in_process": in_process(a)}
+        (out / f"{name}_threads.json").write_text(json.dumps(ip, indent=1) + "\n")
+        text = "\n".join([f"# Processes or threads on {mach['cpu']} ({mach['cores']} cores), "
+                          f"torch {mach['torch']}", "", "Written by `bench/run.py --part threads` "
+                          f"on {ip['date']}.", *report_threads(ip["in_process"])]) + "\n"
+        (out / f"{name}_threads.md").write_text(text)
+        print(text)
+        return
     res = {}
     if a.part != "all" and (out / f"{name}.json").exists():
         res = json.loads((out / f"{name}.json").read_text())
@@ -452,7 +518,29 @@ def report_training(r) -> list[str]:
                   f"| freed memory kept{'' if k['applied'] else ' (not applied here)'} | "
                   f"{k['faults_per_epoch']:.0f} | {k['seconds']:.2f} |",
                   f"| glibc's default | {d['faults_per_epoch']:.0f} | {d['seconds']:.2f} |"]
+    if t.get("in_process"):
+        lines += report_threads(t["in_process"])
     return lines
+
+
+def report_threads(ip) -> list[str]:
+    return ["", f"## {ip['jobs']} training jobs at once: processes or threads", "",
+            f"Each job trains 5 ReLU seeds on one torch thread; alone it takes "
+            f"{ip['seconds_one_job']:.2f} s. {ip['jobs']} at once (alternating, best of each):",
+            "", "| as | seconds | × one job's throughput |", "|---|---|---|",
+            f"| processes (Snakemake's `script:` jobs) | {ip['seconds_processes']:.2f} | "
+            f"{ip['speedup_processes']:.2f} |",
+            f"| threads of one process (`run:` jobs under `--force-use-threads`) | "
+            f"{ip['seconds_threads']:.2f} | {ip['speedup_threads']:.2f} |", "",
+            "Threads would spare every job its imports (what each kind of job pays: the whole "
+            "workflow's section of the full benchmark) and cost the training loops "
+            f"{100 * (ip['speedup_processes'] / ip['speedup_threads'] - 1):.0f} % here (they "
+            "share the interpreter's lock between torch's small operations). The workflow keeps "
+            "processes all the same: in one process, a job's Snakemake benchmark file would "
+            "measure the whole run's memory, not the job's (the SLURM profile's requests are "
+            "sized from them), torch's thread setting and the logging would be shared between "
+            "jobs, one crash would end every job, and `run:` jobs cannot have a `conda:` "
+            "environment."]
 
 
 def report_workflow(r) -> list[str]:

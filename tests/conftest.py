@@ -109,11 +109,33 @@ def pytest_collection_modifyitems(config, items):
             marks.add("slow")
         for mark in sorted(marks):
             item.add_marker(getattr(pytest.mark, mark))
-    # The files with slow tests first, the unit tests last: pytest-xdist hands out whole files
-    # in this order, and short files at the end keep both workers busy until the suite ends
-    # (a long file handed out last would run alone). Stable: in each group, the files' order.
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
+    # The longest files first, then the other slow ones, the unit tests last: pytest-xdist hands
+    # out whole files in this order (pyproject.toml: --dist loadfile --no-loadscope-reorder;
+    # without the latter it would order files by their number of tests), so that short files
+    # at the end keep both workers busy until the suite ends (a long file handed out last would
+    # run alone). Stable: in each group, the files' order.
+    slow_files = {item.path.name for item in items if item.get_closest_marker("slow")}
+    order = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: (order.get(item.path.name, len(order)),
+                                 item.path.name not in slow_files))
+
+
+# The suite's longest files, longest first: each one's CPU seconds in a full run on 2 cores
+# (AMD EPYC, 2026-12-04; pytest --durations gives the wall times), its whole runs of the
+# workflow included. An order only: a file not listed runs after these, and
+# test_registry.py checks that each listed file exists.
+LONGEST_FILES = (
+    "test_compare.py",  # 163 s: a second whole run with other seeds, a rerun of Experiment 2
+    "test_integrity.py",  # 163 s: failures, repairs and rebuilds of copies of the tiny run
+    "test_divergence.py",  # 71 s: a whole diverging run of its own
+    "test_readme.py",  # 69 s: every README command
+    "test_reliability.py",  # 59 s: interrupted runs resumed
+    "test_workflow.py",  # 44 s: dry runs of changed configs, each output built on its own
+    "test_audit.py",  # 30 s
+    "test_deploy.py",  # 27 s
+    "test_report.py",  # 26 s: the report in a headless browser
+    "test_train.py",  # 21 s
+)
 
 
 # The suite runs on every core (pytest-xdist, pyproject.toml: each test file on one worker).

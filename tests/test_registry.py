@@ -168,3 +168,11 @@ def test_the_readme_figure_is_a_fresh_draw_of_its_registry_figure(tmp_path):
     differing = float((np.abs(committed - drawn) > 1 / 255).any(axis=-1).mean())
     assert differing < 1e-3, (f"{differing:.2%} of the README figure's pixels differ from a fresh "
                               "draw: run make readme-figure and commit docs/img")
+
+
+def test_the_suite_s_longest_files_exist():
+    """conftest.LONGEST_FILES orders the suite: a renamed or removed file must not linger there."""
+    from conftest import LONGEST_FILES
+
+    assert len(set(LONGEST_FILES)) == len(LONGEST_FILES)
+    assert [n for n in LONGEST_FILES if not (ROOT / "tests" / n).is_file()] == []
