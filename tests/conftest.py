@@ -133,7 +133,7 @@ LONGEST_FILES = (
     "test_workflow.py",  # 44 s: dry runs of changed configs, each output built on its own
     "test_audit.py",  # 30 s
     "test_deploy.py",  # 27 s
-    "test_report.py",  # 26 s: the report in a headless browser
+    "test_report.py",  # 26 s wall: the report in a headless browser (its own processes)
     "test_train.py",  # 21 s
 )
 
