@@ -57,6 +57,22 @@ def save(fig, outputs: dict, dpi: int) -> None:
     plt.close(fig)
 
 
+def _asinh_ticks(linear_width: float, lo: float, hi: float, min_gap: float = 0.12):
+    """Decade ticks for an asinh axis from ``lo`` to ``hi``, 0 kept, none closer to another
+    than ``min_gap`` of the axis (±10⁻¹ beside 0 would overlap it): larger magnitudes first."""
+    ticks = matplotlib.ticker.AsinhLocator(linear_width, numticks=7, base=10).tick_values(lo, hi)
+
+    def pos(t):  # where the axis draws t
+        return np.arcsinh(t / linear_width)
+
+    span = pos(hi) - pos(lo)
+    kept: list[float] = []
+    for t in sorted((t for t in ticks if lo <= t <= hi), key=lambda t: (t != 0, -abs(t))):
+        if all(abs(pos(t) - pos(k)) >= min_gap * span for k in kept):
+            kept.append(float(t))
+    return matplotlib.ticker.FixedLocator(sorted(kept))
+
+
 def _epochs_of_interest(epochs) -> list[int]:
     e = np.sort(np.unique(epochs))
     return list(dict.fromkeys([int(e[0]), int(e[len(e) // 2]), int(e[-1])]))
@@ -443,9 +459,9 @@ def fig8_activation_distributions(hist1, hist2, runs1, runs2):
                 # histogram_edges): an asinh axis, on which they are evenly spaced again
                 lw = max(5 * float(widths.min()), 0.1)
                 ax.set_xscale("asinh", linear_width=lw)
-                ax.xaxis.set_major_locator(matplotlib.ticker.AsinhLocator(lw, numticks=5,
-                                                                          base=10))
-                ax.set_xlim(float(pooled["bin_left"].min()), float(pooled["bin_right"].max()))
+                lo, hi = float(pooled["bin_left"].min()), float(pooled["bin_right"].max())
+                ax.set_xlim(lo, hi)
+                ax.xaxis.set_major_locator(_asinh_ticks(lw, lo, hi))
                 ax.tick_params(axis="x", labelrotation=30)
             else:
                 ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
