@@ -86,16 +86,23 @@ def matmul_peak(repeats: int) -> float:
     return 2 * 200 * 64 * 64 * n / best(run, repeats) / 1e9
 
 
-MEMORY_PROBE = """
-import json, resource, sys, time
+# What both probes below start with: the package, one training set, a warm-up (first calls pay
+# one-off allocation and dispatch costs); each probe sets torch up in between.
+PROBE_HEAD = """
+import json, resource, sys, threading, time
 sys.path.insert(0, {scripts!r})
 import numpy as np, torch
 from actflow import data, train
-torch.set_num_threads(1)
-applied = train.keep_freed_memory() if {keep} else False
+"""
+PROBE_DATA = """
 d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
 x, y = d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None]
 train.train(x, y, [0], "relu", train.Hyper(epochs=5), log_every=0)
+"""
+MEMORY_PROBE = PROBE_HEAD + """
+torch.set_num_threads(1)
+applied = train.keep_freed_memory() if {keep} else False
+""" + PROBE_DATA + """
 f0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
 train.train(x, y, list(range(5)), "relu", train.Hyper(epochs={epochs}), log_every=0)
 print(json.dumps({{"seconds": time.perf_counter() - t0, "applied": applied, "faults_per_epoch":
@@ -120,17 +127,11 @@ def memory_reuse(args) -> dict:
                    "applied": rs[0]["applied"]} for name, rs in runs.items()}
 
 
-PARALLEL_PROBE = """
-import json, sys, threading, time
-sys.path.insert(0, {scripts!r})
-import numpy as np, torch
-from actflow import data, train
+PARALLEL_PROBE = PROBE_HEAD + """
 train.setup_torch(1)
-d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
-x, y = d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None]
+""" + PROBE_DATA + """
 hp = train.Hyper(epochs={epochs})
 job = lambda: train.train(x, y, list(range(5)), "relu", hp, log_every=0)
-train.train(x, y, [0], "relu", train.Hyper(epochs=5), log_every=0)
 if {threads} == 1:
     while time.time() < {start}:
         time.sleep(0.001)

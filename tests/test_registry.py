@@ -182,7 +182,7 @@ def test_the_suite_s_longest_files_exist():
 def test_asinh_axis_ticks_keep_zero_and_never_crowd_it(lo, hi):
     """Figure 8's asinh axes (a long tail of activation values): matplotlib's AsinhLocator puts
     ±10⁻¹ right beside 0, where their labels overlapped; the figure's ticks keep 0 and leave
-    a gap of at least 12 % of the axis between any two."""
+    a gap of at least ``min_gap`` (12 %) of the axis between any two."""
     import matplotlib.ticker
     import numpy as np
 
@@ -191,7 +191,8 @@ def test_asinh_axis_ticks_keep_zero_and_never_crowd_it(lo, hi):
     lw = 0.1
     ticks = plotting._asinh_ticks(lw, lo, hi).tick_values(lo, hi)
     pos = np.arcsinh(np.asarray(ticks) / lw)
-    gap = 0.12 * (np.arcsinh(hi / lw) - np.arcsinh(lo / lw))
+    min_gap = inspect.signature(plotting._asinh_ticks).parameters["min_gap"].default
+    gap = min_gap * (np.arcsinh(hi / lw) - np.arcsinh(lo / lw))
     assert 0 in ticks and len(ticks) >= 2 and all(lo <= t <= hi for t in ticks)
     assert np.all(np.diff(pos) >= gap - 1e-12), ticks
     if lo < -0.1 and hi > 1000:  # the case of the overlap: matplotlib's own ticks crowd 0
