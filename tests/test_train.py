@@ -198,28 +198,60 @@ def test_float32_stacked_equals_separate_at_first_epochs():
     np.testing.assert_allclose(res.weight_grad[:, :, 1], [e["wnorm"] for e in ref], rtol=1e-4)
 
 
-def test_adam_equals_torch_optim_bit_for_bit_in_float32_with_zero_and_tiny_gradients():
+@pytest.mark.parametrize("on_device", [False, True], ids=["step", "step_on_device"])
+def test_adam_equals_torch_optim_bit_for_bit_in_float32_with_zero_and_tiny_gradients(on_device):
     """The Adam step adds the smallest normal number to v before its square root (torch's CPU
     square root is slow on zeros): in float32, over dead units (gradient exactly 0), tiny and
-    ordinary gradients, every parameter after every step is torch.optim.Adam's to the bit."""
+    ordinary gradients, every parameter after every step is torch.optim.Adam's to the bit. So
+    is the step that reads its step count from the device (what a CUDA graph replays)."""
     g = torch.Generator().manual_seed(0)
     scales = torch.tensor([0.0, 1e-30, 1e-20, 1e-12, 1e-6, 1e-3, 1.0, 1e3])
     shapes = [(3, 8, 8), (3, 1, 8), (2, 3, 8, 8)]
     ours = [torch.randn(*s, generator=g) for s in shapes]
     theirs = [p.clone().requires_grad_(True) for p in ours]
-    opt, ref = train.Adam(ours, lr=1e-2), torch.optim.Adam(theirs, lr=1e-2, foreach=True)
+    opt = train.Adam(ours, lr=1e-2, steps_on_device=30 if on_device else 0)
+    ref = torch.optim.Adam(theirs, lr=1e-2, foreach=True)
     for step in range(30):
         grads = []
         for p in ours:
             pick = torch.randint(len(scales), p.shape, generator=g)
             grads.append(torch.randn(p.shape, generator=g) * scales[pick]
                          if step % 7 else torch.zeros(p.shape))  # some steps all zero
-        opt.step(grads)
+        (opt.step_on_device if on_device else opt.step)(grads)
         for p, gr in zip(theirs, grads):
             p.grad = gr.clone()
         ref.step()
         for a, b in zip(ours, theirs):
             assert torch.equal(a, b.detach()), f"step {step + 1}"
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_cuda_graph_s_epoch_gives_the_eager_loop_s_bits(optimizer, dtype):
+    """The epoch that a CUDA graph captures (Adam's step count on the device, the epoch's
+    numbers through one output slot), run without capture: every recorded number, unit state
+    and final parameter equals the eager loop's to the bit, with and without recording.
+    tests/test_gpu.py checks the captured graph itself on a GPU."""
+    x, y = _data()
+    hp = train.Hyper(hidden_layers=3, width=8, epochs=train.GRAPH_WARMUP + 20, dtype=dtype,
+                     optimizer=optimizer, momentum=0.9 if optimizer == "sgd" else 0.0,
+                     learning_rate=1e-2)
+    for record in (True, False):
+        kw = dict(log_every=0, record=record, unit_every=6)
+        a = train.train(x, y, [0, 1, 2], "gelu", hp, cuda_graph=False, **kw)
+        b = train.train(x, y, [0, 1, 2], "gelu", hp, cuda_graph=True, **kw)
+        for f in ("loss", "weight_grad", "preact_grad", "final_loss", "unit_states"):
+            assert np.array_equal(getattr(a, f), getattr(b, f)), (f, record)
+        for k in a.final_params:
+            assert torch.equal(a.final_params[k], b.final_params[k]), (k, record)
+    assert not np.isnan(b.loss).any()
+
+
+def test_trace_with_a_cuda_graph_is_refused():
+    x, y = _data()
+    with pytest.raises(ValueError, match="cuda_graph=False with trace"):
+        train.train(x, y, [0], "relu", train.Hyper(hidden_layers=2, width=4, epochs=2),
+                    log_every=0, cuda_graph=True, trace=lambda *a: None)
 
 
 def test_cpu_training_is_deterministic():

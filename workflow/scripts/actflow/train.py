@@ -14,6 +14,10 @@ once at the end.
 The backward pass is written out by hand (``grad_mode="manual"``, three batched products per
 layer and one activation-backward kernel); ``grad_mode="autograd"`` computes the same
 gradients with ``torch.autograd`` on the same stacked model (the benchmark compares the two).
+
+On CUDA, every epoch after the first GRAPH_WARMUP is replayed from a CUDA graph captured once
+(:class:`_GraphedEpoch`): the stacked model is launch-bound there, and one launch an epoch
+replaces about a hundred (docs/gpu.md gives the measured gain).
 """
 
 from __future__ import annotations
@@ -176,11 +180,25 @@ class Adam:
     core, measured). The tests check every parameter after every step against torch.optim.Adam
     in float64."""
 
-    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
+                 steps_on_device: int = 0):
         self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
         self.t = 0
+        if steps_on_device:
+            # For a CUDA graph, which replays the numbers it was captured with: the step count
+            # lives on the device, and each step's two bias corrections are read from tables
+            # computed here in float64 exactly as step() computes them, for up to
+            # ``steps_on_device`` steps.
+            b1, b2 = betas
+            ts = range(1, steps_on_device + 1)  # Python floats, as step(): NumPy's ** differs
+            dev, dtype = params[0].device, params[0].dtype  # from them in the last bit
+            self.step_sizes = torch.tensor([-lr / (1 - b1 ** t) for t in ts], dtype=dtype,
+                                           device=dev)
+            self.bias2_roots = torch.tensor([(1 - b2 ** t) ** 0.5 for t in ts], dtype=dtype,
+                                            device=dev)
+            self.t_device = torch.zeros(1, dtype=torch.long, device=dev)
         # The smallest normal number of the dtype, added to v before its square root: torch's
         # CPU square root takes a slow path on zeros (6x slower over a ReLU net's dead units,
         # whose v is exactly 0; measured in bench/run.py). It leaves every v above 2^-102
@@ -204,6 +222,22 @@ class Adam:
         torch._foreach_add_(denom, self.eps)
         torch._foreach_addcdiv_(self.params, self.m, denom, step_size)
 
+    def step_on_device(self, grads) -> None:
+        """step() with the step count on the device (``steps_on_device`` > 0), so that a CUDA
+        graph can replay it: the same operations, the bias corrections as one-element tensors.
+        On the CPU it gives step()'s bits (a test checks); on CUDA, float rounding apart."""
+        b1, b2 = self.betas
+        torch._foreach_lerp_(self.m, grads, 1 - b1)
+        torch._foreach_mul_(self.v, b2)
+        torch._foreach_addcmul_(self.v, grads, grads, 1 - b2)
+        step_size = self.step_sizes.index_select(0, self.t_device)
+        bias2_root = self.bias2_roots.index_select(0, self.t_device)
+        for p, m, v, d in zip(self.params, self.m, self.v, self.denom):
+            torch.add(v, self.tiny, out=d)
+            d.sqrt_().div_(bias2_root).add_(self.eps)
+            p.addcdiv_(m * step_size, d)  # p + (step_size · m) / d, as addcdiv's value
+        self.t_device += 1
+
 
 class SGD:
     """torch.optim.SGD's update with momentum (no dampening, no Nesterov), as its foreach
@@ -224,9 +258,9 @@ class SGD:
         torch._foreach_add_(self.params, grads, alpha=-self.lr)
 
 
-def _make_optimizer(params, hp: Hyper):
+def _make_optimizer(params, hp: Hyper, steps_on_device: int = 0):
     if hp.optimizer == "adam":
-        return Adam(params, lr=hp.learning_rate)
+        return Adam(params, lr=hp.learning_rate, steps_on_device=steps_on_device)
     if hp.optimizer == "sgd":
         return SGD(params, lr=hp.learning_rate, momentum=hp.momentum)
     raise ValueError(f"unknown optimizer {hp.optimizer!r}; use 'adam' or 'sgd'")
@@ -336,6 +370,41 @@ def _make_autograd_step(act, L: int, record: bool, grads: list[torch.Tensor]):
     return step
 
 
+# Epochs run eagerly before an epoch is captured into a CUDA graph (torch.cuda.graph's
+# documentation asks for warm-up iterations on a side stream; here they are real epochs).
+GRAPH_WARMUP = 3
+
+
+class _GraphedEpoch:
+    """Calls ``body`` (one epoch, which writes only into tensors that exist before it) eagerly
+    for the first GRAPH_WARMUP epochs, on a side stream, then captures it once into a CUDA
+    graph and replays that graph for every later epoch: one launch an epoch instead of about
+    fifteen per layer, which is what bounds the stacked model on a GPU. Numbers that change
+    between epochs (Adam's step count) live on the device. With ``capture=False`` (the CPU)
+    ``body`` runs eagerly every epoch: what the tests check on a machine without a GPU."""
+
+    def __init__(self, body, capture: bool):
+        self.body, self.capture, self.calls, self.graph = body, capture, 0, None
+
+    def __call__(self) -> None:
+        self.calls += 1
+        if not self.capture:
+            self.body()
+        elif self.graph is not None:
+            self.graph.replay()
+        elif self.calls <= GRAPH_WARMUP:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self.body()
+            torch.cuda.current_stream().wait_stream(side)
+        else:
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.body()
+            self.graph.replay()
+
+
 def train(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -348,6 +417,7 @@ def train(
     grad_mode: str = "manual",
     trace: Callable[[int, dict, dict], None] | None = None,
     unit_every: int = 0,
+    cuda_graph: bool | None = None,
 ) -> Result:
     """Train ``len(seeds)`` runs as one stacked model.
 
@@ -360,10 +430,18 @@ def train(
     (for the tests). ``unit_every`` > 0 records every hidden unit's state (:func:`unit_states`)
     at the start of epoch 1 (the initial weights), every ``unit_every`` epochs after it, and
     after the last update: which units die and which come back during training.
+    ``cuda_graph`` (default: on CUDA, unless ``trace`` is given) replays each epoch after the
+    first GRAPH_WARMUP from a CUDA graph (:class:`_GraphedEpoch`); ``True`` on the CPU runs the
+    same epoch body without capture.
     """
     if grad_mode not in GRAD_MODES:
         raise ValueError(f"unknown grad_mode {grad_mode!r}; use one of {GRAD_MODES}")
     dev = resolve_device(device)
+    if cuda_graph is None:
+        cuda_graph = dev.type == "cuda" and trace is None
+    if cuda_graph and trace is not None:
+        raise ValueError("trace reads every step on the host, which a CUDA graph's replay does "
+                         "not allow: pass cuda_graph=False with trace")
     if dev.type == "cuda":
         _deterministic_cuda()
     dtype = getattr(torch, hp.dtype)
@@ -379,13 +457,27 @@ def train(
     init = model.init_params(seeds, L, hp.width, hp.dtype, hp.init, hp.bias_init)
     flat_params, params = _flat(_pack(init, L, dev))
     flat_grads, grads = _flat([torch.zeros_like(p) for p in params])
-    opt = _make_optimizer([flat_params], hp)
+    E = hp.epochs
+    opt = _make_optimizer([flat_params], hp, steps_on_device=E if cuda_graph else 0)
     step = (_make_step if grad_mode == "manual" else _make_autograd_step)(act, L, record, grads)
 
-    E = hp.epochs
-    loss_h = torch.full((E, runs), float("nan"), dtype=dtype, device=dev)
-    wg_h = torch.full((E, L, runs), float("nan"), dtype=dtype, device=dev)
-    zg_h = torch.full((E, L, runs), float("nan"), dtype=dtype, device=dev)
+    # per epoch: the loss (row 0), ‖∂L/∂z_l‖ (rows 1..L) and ‖∂L/∂W_l‖ (rows L+1..2L)
+    history = torch.full((E, 1 + 2 * L, runs), float("nan"), dtype=dtype, device=dev)
+    loss_h, zg_h, wg_h = history[:, 0], history[:, 1:1 + L], history[:, 1 + L:]
+    if cuda_graph:
+        rows = 1 + 2 * L if record else 1
+        slot = torch.empty((rows, runs), dtype=dtype, device=dev)  # the graph's output
+        opt_step = opt.step_on_device if hp.optimizer == "adam" else opt.step
+
+        def body():
+            loss, _, z_norm, w_norm = step(*params, x, y)
+            slot[0] = loss
+            if record:
+                slot[1:1 + L] = z_norm
+                slot[1 + L:] = w_norm
+            opt_step([flat_grads])
+
+        run_epoch = _GraphedEpoch(body, capture=dev.type == "cuda")
 
     unit_epochs, states = [], []
 
@@ -399,12 +491,17 @@ def train(
         for epoch in range(E):
             if unit_every and epoch % unit_every == 0:
                 read_units(epoch + 1)
-            loss, grads, z_norm, w_norm = step(*params, x, y)
-            loss_h[epoch] = loss
-            if record:
-                zg_h[epoch] = z_norm
-                wg_h[epoch] = w_norm
-            opt.step([flat_grads])  # grads are views of flat_grads
+            if cuda_graph:
+                run_epoch()
+                history[epoch, :len(slot)] = slot
+                loss = slot[0]
+            else:
+                loss, grads, z_norm, w_norm = step(*params, x, y)
+                loss_h[epoch] = loss
+                if record:
+                    zg_h[epoch] = z_norm
+                    wg_h[epoch] = w_norm
+                opt.step([flat_grads])  # grads are views of flat_grads
             if trace is not None:
                 trace(epoch + 1, *({k: v.clone() for k, v in _unpack(t, L).items()}
                                    for t in (grads, params)))
