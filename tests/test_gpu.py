@@ -81,11 +81,14 @@ def test_a_graphed_epoch_is_captured_once_and_replayed():
     assert count.item() == train.GRAPH_WARMUP + 10
 
 
+@pytest.mark.parametrize("activation", ["relu", "gelu", "sigmoid"])
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_training_from_a_cuda_graph_equals_the_reference_in_float64(optimizer, monkeypatch):
-    """Training on CUDA captures its epochs into a graph by default; in float64 every epoch's
-    loss and gradient norms and the final parameters equal nn.Sequential + autograd +
-    torch.optim on the CPU."""
+def test_training_from_a_cuda_graph_equals_the_reference_in_float64(optimizer, activation,
+                                                                     monkeypatch):
+    """Training on CUDA captures its epochs into a graph by default (the hand-written
+    gradients; autograd's when asked): in float64 every epoch's loss and gradient norms and the
+    final parameters equal nn.Sequential + autograd + torch.optim on the CPU, with and without
+    recording, with unit states read between replays."""
     graphs = []
 
     class Counted(torch.cuda.CUDAGraph):
@@ -99,22 +102,33 @@ def test_training_from_a_cuda_graph_equals_the_reference_in_float64(optimizer, m
                      learning_rate=1e-2)
     x, y = _data()
     seeds = [0, 5]
-    res = train.train(x, y, seeds, "gelu", hp, device="cuda", log_every=0)
-    assert len(graphs) == 1
-    for r, seed in enumerate(seeds):
-        ref = reference(seed, x, y, "gelu", hp)
-        np.testing.assert_allclose(res.loss[:, r], [e["loss"] for e in ref], rtol=1e-9)
-        np.testing.assert_allclose(res.weight_grad[:, :, r], [e["wnorm"] for e in ref], rtol=1e-9)
-        np.testing.assert_allclose(res.preact_grad[:, :, r], [e["znorm"] for e in ref], rtol=1e-9)
-        for key in model.param_keys(hp.hidden_layers):
-            torch.testing.assert_close(res.final_params[key][r], ref[-1]["params"][key],
-                                       rtol=1e-9, atol=1e-12, msg=key)
+    refs = [reference(seed, x, y, activation, hp) for seed in seeds]
+    cpu_units = train.train(x, y, seeds, activation, hp, log_every=0, unit_every=4).unit_states
+    for mode in train.GRAD_MODES:
+        for record in (True, False):
+            before = len(graphs)
+            res = train.train(x, y, seeds, activation, hp, device="cuda", log_every=0,
+                              grad_mode=mode, record=record, unit_every=4,
+                              cuda_graph=None if mode == "manual" else True)
+            assert len(graphs) == before + 1, (mode, record)
+            assert np.array_equal(res.unit_states, cpu_units), (mode, record)
+            for r, ref in enumerate(refs):
+                np.testing.assert_allclose(res.loss[:, r], [e["loss"] for e in ref], rtol=1e-9)
+                if record:
+                    np.testing.assert_allclose(res.weight_grad[:, :, r], [e["wnorm"] for e in ref],
+                                               rtol=1e-9)
+                    np.testing.assert_allclose(res.preact_grad[:, :, r], [e["znorm"] for e in ref],
+                                               rtol=1e-9)
+                for key in model.param_keys(hp.hidden_layers):
+                    torch.testing.assert_close(res.final_params[key][r], ref[-1]["params"][key],
+                                               rtol=1e-9, atol=1e-12, msg=f"{mode} {key}")
 
 
-def test_float32_training_from_a_cuda_graph_equals_eager_to_float_tolerance():
-    """Small enough not to be chaotic: a 10-layer ReLU net amplifies the last-bit differences
-    between the two Adam steps on CUDA to 15 % of the loss within 30 epochs (float64 above
-    shows the graph computes the same numbers)."""
+def test_float32_training_from_a_cuda_graph_equals_op_by_op_to_float_tolerance():
+    """Small enough not to be chaotic. The graph's Adam step agrees with the op-by-op one to
+    float rounding, not to the bit: on an H200 the study's 10-layer ReLU net (5 seeds, 100
+    epochs) drifted apart from epoch 30 on, to 0.004 in the loss (float64 above shows the graph
+    computes the same numbers)."""
     hp = train.Hyper(hidden_layers=3, width=16, epochs=60)
     x, y = _data(100)
     kw = dict(device="cuda", log_every=0, unit_every=25)
@@ -122,6 +136,5 @@ def test_float32_training_from_a_cuda_graph_equals_eager_to_float_tolerance():
     graphed = train.train(x, y, [0, 1, 2], "relu", hp, cuda_graph=True, **kw)
     np.testing.assert_allclose(graphed.loss, eager.loss, rtol=1e-4)
     np.testing.assert_allclose(graphed.weight_grad, eager.weight_grad, rtol=1e-3, atol=1e-7)
-    assert np.array_equal(graphed.unit_epochs, eager.unit_epochs)
     for key, t in eager.final_params.items():
         torch.testing.assert_close(graphed.final_params[key], t, rtol=1e-4, atol=1e-5)

@@ -117,13 +117,19 @@ def test_a_second_run_and_resume_are_refused_while_a_run_is_active(tmp_path, slo
     wd = copy_workflow(tmp_path / "wf")
     first = _start(wd, slow_config)
     _wait_for_training(wd)
-    second = snakemake(wd, TARGET, configfiles=(slow_config,), check=False)
+    # the first run held still (SIGSTOP to its process group) while the others try, so that it
+    # cannot finish first on a loaded machine: it is still running, as far as they can tell
+    os.killpg(first.pid, signal.SIGSTOP)
+    try:
+        second = snakemake(wd, TARGET, configfiles=(slow_config,), check=False)
+        # `make resume` would remove the lock: its first step refuses, naming the running PID
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "workflow/scripts"))
+        guard = subprocess.run([sys.executable, "-m", "actflow.guard", "--no-running-snakemake",
+                                "."], cwd=wd, env=env, capture_output=True, text=True)
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
     assert second.returncode != 0
     assert re.search(r"cannot be locked|LockException", second.stdout + second.stderr)
-    # `make resume` would remove the lock: its first step refuses, naming the running PID
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "workflow/scripts"))
-    guard = subprocess.run([sys.executable, "-m", "actflow.guard", "--no-running-snakemake", "."],
-                           cwd=wd, env=env, capture_output=True, text=True)
     assert guard.returncode == 1
     assert f"PID {first.pid}" in guard.stdout and "not stale" in guard.stdout
     assert "PYTHONPATH=workflow/scripts $(BIN)/python -m actflow.guard --no-running-snakemake ." \

@@ -22,6 +22,7 @@ replaces about a hundred (docs/gpu.md gives the measured gain).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -225,7 +226,9 @@ class Adam:
     def step_on_device(self, grads) -> None:
         """step() with the step count on the device (``steps_on_device`` > 0), so that a CUDA
         graph can replay it: the same operations, the bias corrections as one-element tensors.
-        On the CPU it gives step()'s bits (a test checks); on CUDA, float rounding apart."""
+        On the CPU it gives step()'s bits (a test checks). On CUDA it agrees to float rounding,
+        not to the bit (tests/test_gpu.py: float64 within 1e-9 of torch.optim; in float32 the
+        chaotic 10-layer runs then drift apart as CPU and GPU runs do)."""
         b1, b2 = self.betas
         torch._foreach_lerp_(self.m, grads, 1 - b1)
         torch._foreach_mul_(self.v, b2)
@@ -371,20 +374,26 @@ def _make_autograd_step(act, L: int, record: bool, grads: list[torch.Tensor]):
 
 
 # Epochs run eagerly before an epoch is captured into a CUDA graph (torch.cuda.graph's
-# documentation asks for warm-up iterations on a side stream; here they are real epochs).
+# documentation asks for warm-up iterations on a side stream; here they are real epochs). At
+# least 1: SGD makes its momentum buffer in its first step, which a graph must not capture.
 GRAPH_WARMUP = 3
+assert GRAPH_WARMUP >= 1
 
 
 class _GraphedEpoch:
-    """Calls ``body`` (one epoch, which writes only into tensors that exist before it) eagerly
-    for the first GRAPH_WARMUP epochs, on a side stream, then captures it once into a CUDA
-    graph and replays that graph for every later epoch: one launch an epoch instead of about
-    fifteen per layer, which is what bounds the stacked model on a GPU. Numbers that change
-    between epochs (Adam's step count) live on the device. With ``capture=False`` (the CPU)
-    ``body`` runs eagerly every epoch: what the tests check on a machine without a GPU."""
+    """Calls ``body`` (one epoch) eagerly for the first GRAPH_WARMUP epochs, on a side stream,
+    then captures it once into a CUDA graph and replays that graph for every later epoch: one
+    launch instead of about a hundred kernels an epoch (torch.profiler, bench/gpu.py), which is
+    what bounds the stacked model on a GPU. After the warm-up, ``body`` must write only into
+    tensors that exist before it (SGD's momentum buffer is made in the first, eager, epoch),
+    and the numbers that change between epochs (Adam's step count) live on the device. With
+    ``capture=False`` (the CPU) ``body`` runs eagerly every epoch: what the tests check on a
+    machine without a GPU."""
 
-    def __init__(self, body, capture: bool):
+    def __init__(self, body, capture: bool, device=None):
         self.body, self.capture, self.calls, self.graph = body, capture, 0, None
+        # one side stream for every warm-up epoch, so that its cached memory is reused
+        self.side = torch.cuda.Stream(device=device) if capture else None
 
     def __call__(self) -> None:
         self.calls += 1
@@ -393,11 +402,10 @@ class _GraphedEpoch:
         elif self.graph is not None:
             self.graph.replay()
         elif self.calls <= GRAPH_WARMUP:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
+            self.side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.side):
                 self.body()
-            torch.cuda.current_stream().wait_stream(side)
+            torch.cuda.current_stream().wait_stream(self.side)
         else:
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph):
@@ -430,15 +438,15 @@ def train(
     (for the tests). ``unit_every`` > 0 records every hidden unit's state (:func:`unit_states`)
     at the start of epoch 1 (the initial weights), every ``unit_every`` epochs after it, and
     after the last update: which units die and which come back during training.
-    ``cuda_graph`` (default: on CUDA, unless ``trace`` is given) replays each epoch after the
-    first GRAPH_WARMUP from a CUDA graph (:class:`_GraphedEpoch`); ``True`` on the CPU runs the
-    same epoch body without capture.
+    ``cuda_graph`` (default: on CUDA with the hand-written gradients, unless ``trace`` is
+    given) replays each epoch after the first GRAPH_WARMUP from a CUDA graph
+    (:class:`_GraphedEpoch`); ``True`` on the CPU runs the same epoch body without capture.
     """
     if grad_mode not in GRAD_MODES:
         raise ValueError(f"unknown grad_mode {grad_mode!r}; use one of {GRAD_MODES}")
     dev = resolve_device(device)
     if cuda_graph is None:
-        cuda_graph = dev.type == "cuda" and trace is None
+        cuda_graph = dev.type == "cuda" and trace is None and grad_mode == "manual"
     if cuda_graph and trace is not None:
         raise ValueError("trace reads every step on the host, which a CUDA graph's replay does "
                          "not allow: pass cuda_graph=False with trace")
@@ -477,7 +485,7 @@ def train(
                 slot[1 + L:] = w_norm
             opt_step([flat_grads])
 
-        run_epoch = _GraphedEpoch(body, capture=dev.type == "cuda")
+        run_epoch = _GraphedEpoch(body, capture=dev.type == "cuda", device=dev)
 
     unit_epochs, states = [], []
 
@@ -487,7 +495,9 @@ def train(
 
     t0 = time.perf_counter()
     log.info("training %d runs of %s on %s: %s", runs, activation, dev, hp)
-    with torch.no_grad():
+    # the graph's streams are those of the device trained on (cuda:1 too), not the current one
+    on_device = torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext()
+    with torch.no_grad(), on_device:
         for epoch in range(E):
             if unit_every and epoch % unit_every == 0:
                 read_units(epoch + 1)
@@ -515,9 +525,9 @@ def train(
             states.append(unit_states(hs))
     seconds = time.perf_counter() - t0
     return Result(
-        loss=loss_h.cpu().numpy(),
-        weight_grad=wg_h.cpu().numpy() if record else np.ones((E, L, runs)),
-        preact_grad=zg_h.cpu().numpy() if record else np.ones((E, L, runs)),
+        loss=np.ascontiguousarray(loss_h.cpu().numpy()),
+        weight_grad=np.ascontiguousarray(wg_h.cpu().numpy()) if record else np.ones((E, L, runs)),
+        preact_grad=np.ascontiguousarray(zg_h.cpu().numpy()) if record else np.ones((E, L, runs)),
         final_loss=final_loss.cpu().numpy(),
         init_params=init,
         final_params=_unpack(params, L),
