@@ -39,7 +39,8 @@ def color(name: str):
 
 def style(context: str = "notebook") -> None:
     plt.style.use(["default", "seaborn-v0_8-whitegrid", f"seaborn-v0_8-{context}"])
-    plt.rcParams.update({"axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),"figure.constrained_layout.use": True, "savefig.bbox": "tight",
+    plt.rcParams.update({"axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
+                         "figure.constrained_layout.use": True, "savefig.bbox": "tight",
                          "legend.frameon": False, "pdf.fonttype": 42})
 
 
