@@ -143,7 +143,7 @@ def test_the_summary_counts_what_the_claims_table_says_and_renders_as_plain_rst(
                                                             != "", "claim"])
     md = (tiny_run / layout.SUMMARY).read_text()
     assert md == summary.markdown(f) and manifest["cpu"] in md
-    html = publish_parts((tiny_run / layout.FRONT_PAGE).read_text(), writer_name="html")["body"]
+    html = publish_parts((tiny_run / layout.FRONT_PAGE).read_text(), writer="html")["body"]
     assert "system-message" not in html and "What this run found." in html
     assert html.count("<table") == 1
     # the front page does not grow with the findings: Snakemake's report centres it, and a

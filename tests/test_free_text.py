@@ -43,7 +43,7 @@ def test_variant_questions_render_as_their_own_words_in_every_caption(tmp_path):
     variants, cfg = _variants(questions)
     listed = figreg.variant_list(variants, cfg["seeds"])
     caption = figreg.FIGURES[figreg.by_experiment("sensitivity")[0]].caption_for(cfg | {"variant_list": listed})
-    html = publish_parts(caption, writer_name="html")["body"]  # as snakemake.report does
+    html = publish_parts(caption, writer="html")["body"]  # as snakemake.report does
     assert SECRET not in html  # nothing included
     assert "<script" not in html and "<img" not in html and "href=" not in html
     assert "system-message" not in html and "problematic" not in html  # no markup read

@@ -6,12 +6,17 @@ give a plain ``nn.Sequential`` built after ``torch.manual_seed(seed)``, in float
 registered activation, under Adam and under SGD with momentum.
 """
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from actflow import activations, data, model, train
+from actflow import activations, data, jobs, model, train
+from conftest import ROOT
 
 RTOL, ATOL = 1e-9, 1e-13  # float64; a ×1.01 error on any single tensor is 10⁷ times this
 
@@ -279,3 +284,22 @@ def test_cuda_without_a_gpu_is_refused_with_the_fix():
     with pytest.raises(RuntimeError, match="no CUDA device.*device: auto or cpu"):
         train.resolve_device("cuda")
     assert train.resolve_device("auto").type == "cpu"
+
+
+@pytest.mark.skipif(jobs.cuda_driver_present(), reason="needs a machine without an NVIDIA driver")
+def test_a_cuda_job_without_a_driver_stops_before_torch_is_imported():
+    """device: cuda where no NVIDIA driver exists: the training job refuses with the same fix
+    as train.resolve_device, before the 1.2 s of importing torch (a fresh interpreter)."""
+    code = ("import sys\n"
+            "from actflow import jobs\n"
+            "spec = jobs.TrainSpec(data='none.parquet', keys={}, seeds=[0], hp={}, device='cuda')\n"
+            "try:\n"
+            "    jobs.train_job(spec, {})\n"
+            "except RuntimeError as err:\n"
+            "    print(err)\n"
+            "print('torch' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT / "workflow" / "scripts")))
+    message, imported = proc.stdout.strip().rsplit("\n", 1)
+    assert "sees no CUDA device" in message and "set device: auto or cpu" in message, proc
+    assert imported == "False"
