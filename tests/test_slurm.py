@@ -106,8 +106,8 @@ def test_slurm_tables_equal_local_run(slurm_run, tiny_run):
 
 def test_cuda_config_asks_slurm_for_a_gpu(slurm_run, slurm_scenario):
     """device: cuda makes every training job request one GPU; the job sees the GPU SLURM gave it
-    (the test node declares one as a gres device file; torch finds no CUDA behind it, so the job
-    stops with the error that names the fix and leaves no output). The job also gets the CPUs
+    (the test node declares one as a gres device file; there is no NVIDIA driver behind it, so
+    the job stops with the error that names the fix and leaves no output). The job also gets the CPUs
     of its `threads` (config train.threads), not a profile-wide default."""
     cuda = slurm_scenario.cuda  # tests/slurmrun.py: Scenario._cuda
     assert cuda["returncode"] != 0
