@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from actflow import activations, data, jobs, model, train
+from actflow import activations, data, devices, model, train
 from conftest import ROOT
 
 RTOL, ATOL = 1e-9, 1e-13  # float64; a ×1.01 error on any single tensor is 10⁷ times this
@@ -286,7 +286,7 @@ def test_cuda_without_a_gpu_is_refused_with_the_fix():
     assert train.resolve_device("auto").type == "cpu"
 
 
-@pytest.mark.skipif(jobs.cuda_driver_present(), reason="needs a machine without an NVIDIA driver")
+@pytest.mark.skipif(devices.driver_present(), reason="needs a machine without an NVIDIA driver")
 def test_a_cuda_job_without_a_driver_stops_before_torch_is_imported():
     """device: cuda where no NVIDIA driver exists: the training job refuses with the same fix
     as train.resolve_device, before the 1.2 s of importing torch (a fresh interpreter)."""

@@ -13,6 +13,7 @@ a fresh Python process, and imports are most of a small job's time):
 - ``budget``: the memory a job will need, estimated before it runs.
 - ``model`` (torch): the stacked MLP: initialisation schemes, forward pass, predictions.
 - ``train`` (torch): training with gradient-flow recording (the only place torch trains).
+- ``devices``: where CUDA is, asked without torch, and the one refusal of ``device: cuda``.
 - ``tables`` (pandas): tidy tables from training histories, run outcomes, summaries, winners.
 - ``neurons`` (torch): dead neurons, sparsity, activation statistics from weights.
 - ``stats`` (numpy/scipy): means and 95 % intervals over seeds.

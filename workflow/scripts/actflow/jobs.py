@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, fields
 
-from . import io, layout
+from . import devices, io, layout
 
 
 # ---------------------------------------------------------------- data
@@ -87,28 +87,13 @@ class TrainSpec:
         return cls(**{f.name: meta[f.name] for f in fields(cls) if f.name in meta})
 
 
-def cuda_driver_present() -> bool:
-    """Whether this machine has an NVIDIA driver (its control device, its /proc entry or its
-    libcuda), asked without importing torch: where there is none, torch sees no CUDA device."""
-    import ctypes.util
-    import os
-
-    return (os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
-            or ctypes.util.find_library("cuda") is not None)
-
-
 def train_job(spec: TrainSpec, out: dict, threads: int = 1):
     """Train ``spec`` (:class:`TrainSpec`) as one stacked model, on ``threads`` CPU threads; each
     run's data is its own where the data has a draw per seed (and per target)."""
-    if spec.device == "cuda" and not cuda_driver_present():
+    if spec.device == "cuda" and not devices.driver_present():
         # the refusal train.resolve_device gives, before torch's import (1.2 s of a job)
-        import os
-
-        raise RuntimeError(
-            "config asks for device: cuda but this machine sees no CUDA device: it has no "
-            "NVIDIA driver (no /dev/nvidiactl, no libcuda; CUDA_VISIBLE_DEVICES="
-            f"{os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')}); set device: auto or cpu, or "
-            "run on a GPU node with a CUDA build of torch")
+        raise RuntimeError(devices.refusal("this machine", ": it has no NVIDIA driver (no "
+                                           "/dev/nvidiactl, no /proc/driver/nvidia, no libcuda)"))
     import numpy as np
     import pandas as pd
 

@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import activations, model
+from . import activations, devices, model
 
 log = logging.getLogger("actflow.train")
 GRAD_MODES = ("manual", "autograd")
@@ -121,12 +121,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
-        raise RuntimeError(
-            f"config asks for device: cuda but torch {torch.__version__} sees no CUDA device "
-            f"(CUDA_VISIBLE_DEVICES={visible}); set device: auto or cpu, or run on a GPU node "
-            "with a CUDA build of torch"
-        )
+        raise RuntimeError(devices.refusal(f"torch {torch.__version__}"))
     return torch.device(device)
 
 
