@@ -182,6 +182,7 @@ class Adam:
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
         self.t = 0
+        self.t_device = None  # the step count on the device, for a CUDA graph (below)
         if steps_on_device:
             # For a CUDA graph, which replays the numbers it was captured with: the step count
             # lives on the device, and each step's two bias corrections are read from tables
@@ -204,6 +205,8 @@ class Adam:
         self.denom = [torch.empty_like(p) for p in params]
 
     def step(self, grads) -> None:
+        if self.t_device is not None:
+            return self._step_on_device(grads)
         b1, b2 = self.betas
         self.t += 1
         torch._foreach_lerp_(self.m, grads, 1 - b1)
@@ -218,7 +221,7 @@ class Adam:
         torch._foreach_add_(denom, self.eps)
         torch._foreach_addcdiv_(self.params, self.m, denom, step_size)
 
-    def step_on_device(self, grads) -> None:
+    def _step_on_device(self, grads) -> None:
         """step() with the step count on the device (``steps_on_device`` > 0), so that a CUDA
         graph can replay it: the same operations, the bias corrections as one-element tensors.
         On the CPU it gives step()'s bits (a test checks). On CUDA it agrees to float rounding,
@@ -470,7 +473,6 @@ def train(
     if cuda_graph:
         rows = 1 + 2 * L if record else 1
         slot = torch.empty((rows, runs), dtype=dtype, device=dev)  # the graph's output
-        opt_step = opt.step_on_device if hp.optimizer == "adam" else opt.step
 
         def body():
             loss, _, z_norm, w_norm = step(*params, x, y)
@@ -478,7 +480,7 @@ def train(
             if record:
                 slot[1:1 + L] = z_norm
                 slot[1 + L:] = w_norm
-            opt_step([flat_grads])
+            opt.step([flat_grads])
 
         run_epoch = _GraphedEpoch(body, capture=dev.type == "cuda", device=dev)
 
