@@ -94,12 +94,17 @@ def plain_loop(x, y, seed, depth, width, epochs, lr=1e-3):
     return torch.stack(losses).cpu(), torch.stack(norms).cpu()
 
 
+def sine_data():
+    """The benchmark's training set, (200, 1) inputs and targets: the noisy sine wave."""
+    d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
+    return d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None]
+
+
 def throughput(epochs: int) -> list[dict]:
     """Stacked training with every epoch launched op by op (``cuda_graph=False``, the code
     before CUDA graphs) and replayed from a CUDA graph (the default on CUDA), side by side,
     against the plain per-seed loop."""
-    d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
-    x, y = d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None]
+    x, y = sine_data()
     xt = torch.tensor(x, dtype=torch.float32, device="cuda")
     yt = torch.tensor(y, dtype=torch.float32, device="cuda")
     rows = []
@@ -134,8 +139,7 @@ def kernel_profile(seeds: int = 20, width: int = 64, epochs: int = 100) -> dict:
     and the share of the wall time the GPU spends in kernels (launch-bound when it is low)."""
     from torch.profiler import ProfilerActivity, profile
 
-    d = data.make_train_set("sin", 200, -np.pi, np.pi, 0.1, 2024)
-    x, y = d["x"].to_numpy()[:, None], d["y"].to_numpy()[:, None]
+    x, y = sine_data()
     hp = train.Hyper(width=width, epochs=epochs)
     out = {"seeds": seeds, "width": width, "epochs": epochs}
     for key, graph in (("eager", False), ("graph", True)):
