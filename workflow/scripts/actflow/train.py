@@ -205,13 +205,11 @@ class Adam:
         self.denom = [torch.empty_like(p) for p in params]
 
     def step(self, grads) -> None:
+        self._moments(grads)
         if self.t_device is not None:
-            return self._step_on_device(grads)
+            return self._finish_on_device()
         b1, b2 = self.betas
         self.t += 1
-        torch._foreach_lerp_(self.m, grads, 1 - b1)
-        torch._foreach_mul_(self.v, b2)
-        torch._foreach_addcmul_(self.v, grads, grads, 1 - b2)
         step_size = -self.lr / (1 - b1 ** self.t)
         denom = self.denom
         for d, v in zip(denom, self.v):  # into buffers kept between steps: no allocation
@@ -221,16 +219,20 @@ class Adam:
         torch._foreach_add_(denom, self.eps)
         torch._foreach_addcdiv_(self.params, self.m, denom, step_size)
 
-    def _step_on_device(self, grads) -> None:
-        """step() with the step count on the device (``steps_on_device`` > 0), so that a CUDA
-        graph can replay it: the same operations, the bias corrections as one-element tensors.
-        On the CPU it gives step()'s bits (a test checks). On CUDA it agrees to float rounding,
-        not to the bit (tests/test_gpu.py: float64 within 1e-9 of torch.optim; in float32 the
-        chaotic 10-layer runs then drift apart as CPU and GPU runs do)."""
+    def _moments(self, grads) -> None:
+        """The first and second moments updated with this step's gradients."""
         b1, b2 = self.betas
         torch._foreach_lerp_(self.m, grads, 1 - b1)
         torch._foreach_mul_(self.v, b2)
         torch._foreach_addcmul_(self.v, grads, grads, 1 - b2)
+
+    def _finish_on_device(self) -> None:
+        """The rest of step() with the step count on the device (``steps_on_device`` > 0), so
+        that a CUDA graph can replay it: the same operations, the bias corrections as
+        one-element tensors. On the CPU it gives step()'s bits (a test checks). On CUDA it
+        agrees to float rounding, not to the bit (tests/test_gpu.py: float64 within 1e-9 of
+        torch.optim; in float32 the chaotic 10-layer runs then drift apart as CPU and GPU runs
+        do)."""
         step_size = self.step_sizes.index_select(0, self.t_device)
         bias2_root = self.bias2_roots.index_select(0, self.t_device)
         for p, m, v, d in zip(self.params, self.m, self.v, self.denom):
