@@ -132,7 +132,6 @@ LONGEST_FILES = (
     "test_reliability.py",  # 59 s: interrupted runs resumed
     "test_workflow.py",  # 44 s: dry runs of changed configs, each output built on its own
     "test_audit.py",  # 30 s
-    "test_deploy.py",  # 27 s
     "test_report.py",  # 26 s wall: the report in a headless browser (its own processes)
     "test_train.py",  # 21 s
 )

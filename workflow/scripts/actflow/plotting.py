@@ -903,7 +903,11 @@ def fig12_sensitivity(sensitivity: pd.DataFrame, experiment: str):
     claims = list(dict.fromkeys(s["claim"]))
     units = {r.claim: r.unit for r in s.itertuples() if getattr(r, "unit", "")}
     cell = {(r.claim, r.variant): r for r in s.itertuples()}
-    fig, ax = plt.subplots(figsize=(4.2 + 1.25 * max(len(names), 1), 1.9 + 0.34 * len(claims)))
+    # the legend in 4 columns below the cells needs about 8 inches: with few settings it goes
+    # in 2 (else constrained layout, making room for it, squeezes the cells to nothing)
+    legend_columns = 4 if len(names) >= 4 else 2
+    fig, ax = plt.subplots(figsize=(4.2 + 1.25 * max(len(names), 2),
+                                    1.9 + 0.34 * len(claims) + 0.25 * (4 - legend_columns)))
     for i, claim in enumerate(claims):
         for j, variant in enumerate(names):
             r = cell.get((claim, variant))
@@ -940,8 +944,8 @@ def fig12_sensitivity(sensitivity: pd.DataFrame, experiment: str):
     ax.legend(handles, list(VERDICT_COLORS) + ["differs from the study's setting",
                                                "another reading of the words\nflips it "
                                                "(same runs)"],
-              loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=4, fontsize="small",
-              frameon=False)
+              loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=legend_columns,
+              fontsize="small", frameon=False)
     title = EXPERIMENT_TITLES.get(experiment, experiment)
     ax.set_title(f"{title}: the claims under the study's setting (framed) and each variant\n"
                  f"cell: verdict (colour) and measured mean over seeds; row: claim [unit]",
