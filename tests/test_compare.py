@@ -237,6 +237,7 @@ def _welch_by_hand(a, b) -> float:
     return float(2 * stdtr(dof, -abs(t)))
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # SciPy's on a side without spread
 def test_welch_and_holm_match_the_hand_written_test_and_the_definition():
     rng = np.random.default_rng(0)
     for n_a, n_b in [(5, 4), (2, 2), (20, 3), (10, 10)]:

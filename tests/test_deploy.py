@@ -71,3 +71,14 @@ def test_each_figure_is_saved_in_every_format_the_config_lists(cold_run):
         box = [float(v) for v in pdf.split(b"/MediaBox [", 1)[1].split(b"]", 1)[0].split()]
         h, w = imread(folder / f"{name}.png").shape[:2]
         assert abs((box[2] - box[0]) / (box[3] - box[1]) - w / h) < 0.05, name
+
+
+def test_every_figure_is_laid_out_without_a_warning(tiny_run, cold_run):
+    """Every figure job's log, in a run with variants (Fig. 12: 2 settings an experiment) and in
+    one without (1 setting): no warning from matplotlib, such as constrained layout giving up
+    on a figure too narrow for its legend."""
+    for run in (tiny_run, cold_run):
+        logs = sorted((run / "results/logs/figures").rglob("*.log"))
+        assert len(logs) > 10
+        warned = [str(p.relative_to(run)) for p in logs if "Warning" in p.read_text()]
+        assert warned == [], warned
