@@ -32,6 +32,40 @@ def test_backward_is_grad_times_derivative(name):
     torch.testing.assert_close(act.backward(g, z, act.fn(z)), want, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", sorted(n for n, a in activations.REGISTRY.items() if a.inplace))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_in_place_activation_and_backward_from_the_output_give_the_same_bits(name, dtype):
+    """Where an entry gives σ in place, training overwrites z with h = σ(z) and its backward
+    reads h where z was: both must give exactly the bits of σ(z) and of the backward from z,
+    on every kind of value a chaotic run meets (zeros of both signs, subnormals, huge values,
+    infinities, NaN)."""
+    act = activations.get(name)
+    tiny = torch.finfo(dtype).tiny
+    special = torch.tensor([0.0, -0.0, tiny / 4, -tiny / 4, tiny, -tiny, 1e-30, -1e-30, 1e30,
+                            -1e30, float("inf"), float("-inf"), float("nan")], dtype=dtype)
+    gen = torch.Generator().manual_seed(1)
+    z = torch.cat([special, torch.randn(5000, dtype=dtype, generator=gen) * 4])
+    g = torch.randn(z.shape, dtype=dtype, generator=gen)
+    h = act.fn(z)
+    overwritten = z.clone()
+    out = act.inplace(overwritten)
+    assert out.data_ptr() == overwritten.data_ptr()  # really in place: z is gone
+    assert torch.equal(out.view(-1).view(torch.uint8), h.view(-1).view(torch.uint8))
+    want = act.backward(g, z, h)
+    got = act.backward(g, out, out)
+    assert torch.equal(got.view(torch.uint8), want.view(torch.uint8))
+
+
+def test_only_entries_with_a_fused_backward_may_give_sigma_in_place():
+    """The generic backward computes σ′(z), which needs z: an entry that gives σ in place
+    without a fused kernel is refused when it is made."""
+    with pytest.raises(ValueError, match="in place.*fused backward"):
+        activations.Activation("odd", "Odd", "x", lambda t, F: t.relu, lambda t, F: t.sign,
+                               make_inplace=lambda t, F: t.relu_)
+    assert any(a.inplace for a in activations.REGISTRY.values())
+    assert any(a.inplace is None for a in activations.REGISTRY.values())
+
+
 def test_an_entry_without_a_fused_kernel_uses_the_generic_backward():
     plain = [a for a in activations.REGISTRY.values() if not a.has_fused_backward]
     assert plain, "the registry should exercise the generic fallback"

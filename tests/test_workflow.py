@@ -113,6 +113,20 @@ def test_weights_load_without_pickle(tiny_run):
     assert not (init["hidden1.weight"] == final["hidden1.weight"]).all()
 
 
+def test_every_result_has_the_mode_of_a_file_made_under_the_user_s_umask(tiny_run, tmp_path):
+    """Readable by whoever may read the user's other files (a collaborator on a shared
+    machine, another account that audits the run): no result is made owner-only. The weights
+    once were: safetensors' save_file makes its file 0600."""
+    probe = tmp_path / "probe"
+    probe.write_text("")  # the mode the same umask gives a new file (the run inherited it)
+    want = probe.stat().st_mode & 0o777
+    files = [p for p in (tiny_run / layout.RESULTS).rglob("*") if p.is_file()]
+    assert any(p.suffix == ".safetensors" for p in files) and len(files) > 100
+    odd = {str(p.relative_to(tiny_run)): oct(p.stat().st_mode & 0o777) for p in files
+           if p.stat().st_mode & 0o777 != want}
+    assert odd == {}, f"want {oct(want)}"
+
+
 def test_nothing_to_do_after_a_complete_run(tiny_run):
     assert planned_jobs(tiny_run) == {}
 

@@ -14,6 +14,12 @@ backward pass. Without a ``backward`` factory it is computed generically as
 ``grad * derivative(z)``; with one, it is the ATen kernel autograd itself uses for that
 function (one fused pass instead of building σ′(z) and multiplying: 5 to 12 times faster for
 200×64 activations on a CPU core). The tests check both forms against autograd.
+
+An entry may also give σ *in place* (``make_inplace``), where its fused backward gives the same
+bits from h = σ(z) in place of z: ReLU and Leaky ReLU read only the sign of z, which h shares;
+Sigmoid and tanh read only h. The training's forward pass then overwrites each z with h, one
+tensor fewer per layer to write and read back (bench/run.py measures it). The tests check that
+the in-place σ and the backward from h give the same bits as σ and the backward from z.
 """
 
 from __future__ import annotations
@@ -36,6 +42,15 @@ class Activation:
     make_fn: Factory  # (torch, F) -> σ
     make_derivative: Factory  # (torch, F) -> σ′, analytic (checked against autograd)
     make_backward: Factory | None = None  # (torch, F) -> (grad, z, h) -> grad · σ′(z), fused
+    # (torch, F) -> σ in place (z -> h, returned); only where backward(grad, h, h) is
+    # backward(grad, z, h) bit for bit
+    make_inplace: Factory | None = None
+
+    def __post_init__(self):
+        if self.make_inplace is not None and self.make_backward is None:
+            raise ValueError(f"activation {self.name!r}: σ in place needs a fused backward "
+                             "that reads h (the generic backward computes σ′ from z, which "
+                             "σ in place overwrites)")
 
     @staticmethod
     def _torch():
@@ -59,6 +74,11 @@ class Activation:
             return self.make_backward(*self._torch())
         derivative = self.derivative
         return lambda g, z, h: g * derivative(z)
+
+    @cached_property
+    def inplace(self) -> Callable | None:
+        """σ in place (overwrites z with h and returns it), or None where the entry gives none."""
+        return self.make_inplace(*self._torch()) if self.make_inplace is not None else None
 
     @property
     def has_fused_backward(self) -> bool:
@@ -101,17 +121,19 @@ REGISTRY: dict[str, Activation] = {
     a.name: a
     for a in [
         Activation("sigmoid", "Sigmoid", "1/(1+e^-x)", lambda t, F: t.sigmoid, _sigmoid_d,
-                   _aten("sigmoid_backward")),
+                   _aten("sigmoid_backward"), lambda t, F: t.sigmoid_),
         Activation("relu", "ReLU", "max(0, x)", lambda t, F: t.relu,
                    lambda t, F: lambda x: t.heaviside(x, x.new_zeros(())),
-                   _aten("threshold_backward", 0.0)),
+                   _aten("threshold_backward", 0.0), lambda t, F: t.relu_),
         Activation("leaky_relu", "Leaky ReLU", f"max({LEAKY_SLOPE}x, x)",
                    lambda t, F: lambda x: F.leaky_relu(x, LEAKY_SLOPE),
                    lambda t, F: lambda x: t.where(x > 0, t.ones_like(x), t.full_like(x, LEAKY_SLOPE)),
-                   _aten("leaky_relu_backward", LEAKY_SLOPE, False)),
+                   _aten("leaky_relu_backward", LEAKY_SLOPE, False),
+                   lambda t, F: lambda x: F.leaky_relu_(x, LEAKY_SLOPE)),
         Activation("gelu", "GELU", "x·Φ(x)", lambda t, F: F.gelu, _gelu_d, _aten("gelu_backward")),
         Activation("tanh", "tanh", "tanh(x)", lambda t, F: t.tanh,
-                   lambda t, F: lambda x: 1 - t.tanh(x) ** 2, _aten("tanh_backward")),
+                   lambda t, F: lambda x: 1 - t.tanh(x) ** 2, _aten("tanh_backward"),
+                   lambda t, F: t.tanh_),
         Activation("silu", "SiLU", "x·σ(x)", lambda t, F: F.silu, _silu_d, _aten("silu_backward")),
         Activation("elu", "ELU", "x if x>0 else e^x−1", lambda t, F: F.elu,
                    lambda t, F: lambda x: t.where(x > 0, t.ones_like(x), t.exp(x))),

@@ -183,12 +183,16 @@ def save_weights(path, init: dict, final: dict, meta: dict) -> None:
     """Initial and final stacked weights of one training job, with what they are in the
     metadata (one JSON entry: safetensors writes its metadata map in no fixed order, so several
     keys would make reruns differ byte-wise)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {f"init.{k}": v for k, v in init.items()}
     tensors |= {f"final.{k}": v for k, v in final.items()}
+    # the bytes save_file would write, into the file atomic_path made with the usual mode:
+    # save_file makes its own file, readable by its owner only (0600), which a collaborator
+    # or another account reading the run on a shared machine could not open
+    data = save(tensors, metadata={WEIGHTS_META_KEY: json.dumps(meta, sort_keys=True)})
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={WEIGHTS_META_KEY: json.dumps(meta, sort_keys=True)})
+        Path(tmp).write_bytes(data)
 
 
 def _mismatches(meta: dict, expect: dict, prefix: str = "") -> list[str]:

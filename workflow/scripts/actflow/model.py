@@ -86,13 +86,16 @@ def init_params(seeds, hidden_layers: int, width: int, dtype: str = "float32", i
     return {k: torch.stack(v).to(dt).contiguous() for k, v in per_run.items()}
 
 
-def forward(params: list[torch.Tensor], x: torch.Tensor, fn, hidden_layers: int):
+def forward(params: list[torch.Tensor], x: torch.Tensor, fn, hidden_layers: int, inplace=None):
     """x: (runs, n, in); params: [W_1, b_1, …, W_out, b_out]. Returns the output (runs, n, out),
-    the pre-activations z_l and the activations h_l = σ(z_l) of the hidden layers."""
+    the pre-activations z_l and the activations h_l = σ(z_l) of the hidden layers. With
+    ``inplace`` (σ in place, ``Activation.inplace``) each z_l is overwritten by h_l: the z_l
+    returned are then the h_l, for a backward pass that reads only h (the training's)."""
     h, zs, hs = x, [], []
     for i in range(hidden_layers):
-        zs.append(torch.baddbmm(params[2 * i + 1], h, params[2 * i]))
-        h = fn(zs[-1])
+        z = torch.baddbmm(params[2 * i + 1], h, params[2 * i])
+        h = fn(z) if inplace is None else inplace(z)
+        zs.append(z)
         hs.append(h)
     return torch.baddbmm(params[-1], h, params[-2]), zs, hs
 

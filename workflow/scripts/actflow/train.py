@@ -320,14 +320,14 @@ def _make_step(act, L: int, record: bool, grads: list[torch.Tensor]):
     pass is written out by hand: an MLP needs three batched products per layer, and each
     activation's backward is ``Activation.backward``. The gradients are written into
     ``grads`` (shaped like the packed parameters), returned."""
-    fn, back = act.fn, act.backward
+    fn, back, inplace = act.fn, act.backward, act.inplace  # inplace: z overwritten by h
     g_w = [grads[0]] + [grads[2][i] for i in range(L - 1)]  # each hidden layer's, as views
     g_b = [grads[1]] + [grads[3][i] for i in range(L - 1)]
 
     def step(*args):
         packed, x, y = list(args[:-2]), args[-2], args[-1]
         layers = _layers(packed, L)
-        out, zs, hs = model.forward(layers, x, fn, L)
+        out, zs, hs = model.forward(layers, x, fn, L, inplace)
         resid = out - y
         loss = resid.pow(2).mean(dim=(1, 2))
         g = resid * (2.0 / resid[0].numel())  # dL/d(output) of each run's own mean loss
