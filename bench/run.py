@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import plain_baseline  # noqa: E402
-from actflow import data, layout, train  # noqa: E402
+from actflow import activations, data, layout, train  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -215,6 +215,15 @@ def training(args) -> dict:
         args.repeats)
     out["recording"] = {"seconds_with": rec, "seconds_without": norec,
                         "overhead": rec / norec - 1}
+    # σ in place (Activation.inplace) against out of place, each activation that allows it
+    out["in_place"] = []
+    for name in [n for n in activations.ORDER if activations.get(n).inplace]:
+        on, off = paired(
+            lambda n=name: train.train(x, y, list(range(5)), n, hp, log_every=0),
+            lambda n=name: train.train(x, y, list(range(5)), n, hp, log_every=0, in_place=False),
+            args.repeats)
+        out["in_place"].append({"activation": name, "seeds": 5, "seconds_in_place": on,
+                                "seconds_out_of_place": off, "speedup": off / on})
     scaling = []
     for depth, width in [(2, 64), (5, 64), (10, 64), (20, 64), (10, 16), (10, 32), (10, 128)]:
         h = train.Hyper(hidden_layers=depth, width=width, epochs=max(50, args.epochs // 5))
@@ -503,8 +512,14 @@ def report_training(r) -> list[str]:
               "tensor by tensor against autograd on `nn.Sequential` in the tests)."]
     rec = t["recording"]
     lines += ["", f"Recording gradient norms: {rec['seconds_with']:.2f} s with, "
-              f"{rec['seconds_without']:.2f} s without: overhead {100 * rec['overhead']:.1f} %.", "",
-              "## Cost against depth and width (5 seeds)", "",
+              f"{rec['seconds_without']:.2f} s without: overhead {100 * rec['overhead']:.1f} %."]
+    if t.get("in_place"):
+        lines += ["", "σ computed in place over z (`Activation.inplace`, the same bits) against "
+                  "out of place (`train.train(..., in_place=False)`), 5 seeds, alternating:", "",
+                  "| activation | in place, s | out of place, s | speed-up |", "|---|---|---|---|"]
+        lines += [f"| {r['activation']} | {r['seconds_in_place']:.2f} | "
+                  f"{r['seconds_out_of_place']:.2f} | {r['speedup']:.2f}× |" for r in t["in_place"]]
+    lines += ["", "## Cost against depth and width (5 seeds)", "",
               "| hidden layers | width | epochs | seconds | GFLOP/s |", "|---|---|---|---|---|"]
     lines += [f"| {x['hidden_layers']} | {x['width']} | {x['epochs']} | {x['seconds']:.2f} | "
               f"{x['gflops']:.1f} |" for x in t["scaling"]]

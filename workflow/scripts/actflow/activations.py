@@ -121,10 +121,10 @@ REGISTRY: dict[str, Activation] = {
     a.name: a
     for a in [
         Activation("sigmoid", "Sigmoid", "1/(1+e^-x)", lambda t, F: t.sigmoid, _sigmoid_d,
-                   _aten("sigmoid_backward"), lambda t, F: t.sigmoid_),
+                   _aten("sigmoid_backward"), lambda t, F: lambda z: z.sigmoid_()),
         Activation("relu", "ReLU", "max(0, x)", lambda t, F: t.relu,
                    lambda t, F: lambda x: t.heaviside(x, x.new_zeros(())),
-                   _aten("threshold_backward", 0.0), lambda t, F: t.relu_),
+                   _aten("threshold_backward", 0.0), lambda t, F: F.relu_),
         Activation("leaky_relu", "Leaky ReLU", f"max({LEAKY_SLOPE}x, x)",
                    lambda t, F: lambda x: F.leaky_relu(x, LEAKY_SLOPE),
                    lambda t, F: lambda x: t.where(x > 0, t.ones_like(x), t.full_like(x, LEAKY_SLOPE)),
@@ -133,7 +133,7 @@ REGISTRY: dict[str, Activation] = {
         Activation("gelu", "GELU", "x·Φ(x)", lambda t, F: F.gelu, _gelu_d, _aten("gelu_backward")),
         Activation("tanh", "tanh", "tanh(x)", lambda t, F: t.tanh,
                    lambda t, F: lambda x: 1 - t.tanh(x) ** 2, _aten("tanh_backward"),
-                   lambda t, F: t.tanh_),
+                   lambda t, F: lambda z: z.tanh_()),
         Activation("silu", "SiLU", "x·σ(x)", lambda t, F: F.silu, _silu_d, _aten("silu_backward")),
         Activation("elu", "ELU", "x if x>0 else e^x−1", lambda t, F: F.elu,
                    lambda t, F: lambda x: t.where(x > 0, t.ones_like(x), t.exp(x))),

@@ -315,12 +315,14 @@ def _norms(grads: list[torch.Tensor], z_grads: list[torch.Tensor], L: int):
     return z_norm, torch.cat(w_norm)
 
 
-def _make_step(act, L: int, record: bool, grads: list[torch.Tensor]):
+def _make_step(act, L: int, record: bool, grads: list[torch.Tensor], in_place: bool = True):
     """One epoch's loss, gradients and gradient norms for the packed parameters. The backward
     pass is written out by hand: an MLP needs three batched products per layer, and each
     activation's backward is ``Activation.backward``. The gradients are written into
-    ``grads`` (shaped like the packed parameters), returned."""
-    fn, back, inplace = act.fn, act.backward, act.inplace  # inplace: z overwritten by h
+    ``grads`` (shaped like the packed parameters), returned. With ``in_place`` σ is computed
+    in place over z where the activation allows it (``Activation.inplace``): the same bits."""
+    fn, back = act.fn, act.backward
+    inplace = act.inplace if in_place else None  # z overwritten by h
     g_w = [grads[0]] + [grads[2][i] for i in range(L - 1)]  # each hidden layer's, as views
     g_b = [grads[1]] + [grads[3][i] for i in range(L - 1)]
 
@@ -426,6 +428,7 @@ def train(
     trace: Callable[[int, dict, dict], None] | None = None,
     unit_every: int = 0,
     cuda_graph: bool | None = None,
+    in_place: bool = True,
 ) -> Result:
     """Train ``len(seeds)`` runs as one stacked model.
 
@@ -441,6 +444,8 @@ def train(
     ``cuda_graph`` (default: on CUDA with the hand-written gradients, unless ``trace`` is
     given) replays each epoch after the first GRAPH_WARMUP from a CUDA graph
     (:class:`_GraphedEpoch`); ``True`` on the CPU runs the same epoch body without capture.
+    ``in_place=False`` computes σ out of place also where the activation allows it in place
+    (the same bits; for the benchmark's comparison).
     """
     if grad_mode not in GRAD_MODES:
         raise ValueError(f"unknown grad_mode {grad_mode!r}; use one of {GRAD_MODES}")
@@ -467,7 +472,8 @@ def train(
     flat_grads, grads = _flat([torch.zeros_like(p) for p in params])
     E = hp.epochs
     opt = _make_optimizer([flat_params], hp, steps_on_device=E if cuda_graph else 0)
-    step = (_make_step if grad_mode == "manual" else _make_autograd_step)(act, L, record, grads)
+    step = (_make_step(act, L, record, grads, in_place) if grad_mode == "manual"
+            else _make_autograd_step(act, L, record, grads))
 
     # per epoch: the loss (row 0), ‖∂L/∂z_l‖ (rows 1..L) and ‖∂L/∂W_l‖ (rows L+1..2L)
     history = torch.full((E, 1 + 2 * L, runs), float("nan"), dtype=dtype, device=dev)
@@ -543,7 +549,9 @@ def activation_cost(activation: str, shape, device: str = "cpu", repeats: int = 
     """Seconds per element of one forward and backward pass of the activation (σ(z), then
     grad · σ′(z) as training computes it) on a tensor of ``shape``, one figure per repeat, each
     the mean of ``calls`` calls after a warm-up: what the activation itself costs on this
-    machine, measured inside the training job."""
+    machine, measured inside the training job. σ is computed out of place for every
+    activation, also where training computes it in place (``Activation.inplace``): the same
+    work for each, so that the comparison is of the functions, not of a saved allocation."""
     dev = resolve_device(device)
     act = activations.get(activation)
     g = torch.Generator(device="cpu").manual_seed(0)
