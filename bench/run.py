@@ -441,6 +441,11 @@ def main():
         if res.get("machine", {}).get("cpu") != mach["cpu"]:
             res = {}  # another machine's numbers are not kept beside this one's
         res.pop("date_of_part", None)
+    if a.part in ("training", "workflow") and not res:
+        other = "workflow" if a.part == "training" else "training"
+        print(f"note: {out / (name + '.json')} holds no earlier results of this machine (it is "
+              f"not committed); {name}.md will have the {a.part} part only, the {other} part "
+              "marked as not measured", file=sys.stderr)
     res["machine"] = mach
     res.setdefault("dates", {})
     today = time.strftime("%Y-%m-%d")
@@ -469,6 +474,11 @@ def report(r) -> str:
         lines += report_training(r)
     if "workflow" in r:
         lines += report_workflow(r)
+    for part, title in (("training", "Training"), ("workflow", "Whole workflow")):
+        if part not in r:  # e.g. --part of one in a clone without the (uncommitted) JSON
+            lines += ["", f"## {title}", "", f"Not in this file: this machine's results JSON "
+                      f"held no {part} part when it was written. Run `bench/run.py --part "
+                      f"{part}` (or without --part) to measure it."]
     lines += ["", "## Targets", ""]
     lines += [f"- {k}: {'met' if v else 'NOT met'}" for k, v in r["targets"].items()]
     return "\n".join(lines) + "\n"

@@ -126,8 +126,8 @@ def test_a_one_percent_error_in_any_single_gradient_tensor_is_caught(monkeypatch
     make_step = train._make_step
     L = HPS["adam"].hidden_layers
 
-    def mutated(act, layers, record, grads):
-        step = make_step(act, layers, record, grads)
+    def mutated(act, layers, record, grads, *rest):
+        step = make_step(act, layers, record, grads, *rest)
 
         def wrong(*args):
             loss, grads, z, w = step(*args)
