@@ -196,6 +196,40 @@ def test_the_manifest_refuses_to_certify_a_file_that_does_not_read_back(tiny_cop
         os.chdir(ROOT)
 
 
+def test_the_manifest_decodes_only_files_that_are_not_their_job_s_bytes(tiny_copy, tmp_path,
+                                                                        monkeypatch):
+    """A file with the SHA-256 its job's log records is certified without being decoded again;
+    one rewritten since (here the same table, readable, in other bytes) is decoded and named."""
+    import pyarrow.parquet as pq
+
+    doc = json.loads((tiny_copy / layout.AUDIT["manifest"]).read_text())
+    rewritten = "results/metrics/loss.parquet"
+    pq.write_table(pq.read_table(tiny_copy / rewritten), tiny_copy / rewritten,
+                   compression="gzip")
+    decoded = []
+    real = audit.unreadable
+    monkeypatch.setattr(audit, "unreadable", lambda f: decoded.append(str(f)) or real(f))
+    os.chdir(tiny_copy)
+    try:
+        from actflow import guard
+
+        records = guard.recorded(".")
+        with pytest.raises(audit.UncertifiableError,
+                           match=f"{rewritten}: changed since its job wrote it"):
+            audit.manifest(list(doc["files"]), doc["config"], ROOT, tmp_path / "m.json",
+                           tmp_path / "c.yaml")
+        assert decoded == [f for f in doc["files"] if f not in records or f == rewritten]
+        assert len(decoded) < len(doc["files"]) / 10
+        decoded.clear()
+        kept = [f for f in doc["files"] if f != rewritten]
+        certified = audit.manifest(kept, doc["config"], ROOT, tmp_path / "m.json",
+                                   tmp_path / "c.yaml")
+        assert decoded == [f for f in kept if f not in records]
+        assert certified["files"] == {f: doc["files"][f] for f in kept}
+    finally:
+        os.chdir(ROOT)
+
+
 def test_weights_of_another_experiment_are_refused_naming_both_and_a_run_rebuilds_them(tiny_copy):
     """Weights of another job copied over a finished one: a reader that expects this job's
     refuses them, naming both; the next run finds the copy (its job's log records another

@@ -100,6 +100,35 @@ def test_every_figure_is_a_real_image(tiny_run):
     assert not list((tiny_run / "results/figures").glob("*.pdf"))
 
 
+
+@pytest.mark.parametrize("dpi", [40, 150])
+def test_a_figure_keeps_its_longest_labels_and_margin_at_any_resolution(tmp_path, dpi):
+    """plotting.save crops to the box its layout pass measures; text measured at matplotlib's
+    100 dpi is narrower than at 40 (the test config's resolution: glyphs are rounded to
+    pixels), and Figure 12's longest row labels lost about ten characters there. The saved
+    image must hold every label, measured at the resolution it is saved at, with its margin."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.image import imread
+
+    from actflow import plotting
+
+    plotting.style()
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.set_yticks(range(3), [f"claim_{i}_with_a_long_name [log10 of ratio, last / first layer]"
+                             for i in range(3)], fontsize="small")
+    ax.set_title("a title wider than the axes it stands over, as in Figure 12")
+    out = tmp_path / "figure.png"
+    plotting.save(fig, {"png": out}, dpi=dpi)
+    fig.set_dpi(dpi)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.findobj(matplotlib.text.Text)
+             if t.get_visible() and t.get_text()]
+    span = max(b.x1 for b in boxes) - min(b.x0 for b in boxes)
+    margin = 2 * plt.rcParams["savefig.pad_inches"] * dpi
+    assert imread(out).shape[1] >= span + margin - 2
+
 def test_training_log_shows_progress(tiny_run):
     text = (tiny_run / "results/logs/train/exp1/relu.log").read_text()
     assert "epoch 12/12" in text and "mean loss" in text and "elapsed" in text

@@ -61,12 +61,10 @@ def certified_files(root: Path):
             yield rel
 
 
-def edited(root=".", manifest_path=None) -> dict[str, str]:
-    """Certified results changed since the job that wrote them (edited by hand, truncated,
-    copied over): no longer the content that job's log records (io.record_outputs). A file
-    with the size and modification time the manifest certified is not hashed (a change that
-    kept them is :func:`tampered`'s). Path -> the log that records it."""
-    from .io import recorded_outputs, sha256
+def recorded(root=".") -> dict[str, tuple[str, str]]:
+    """What the jobs' logs record of the outputs they wrote (io.record_outputs): path ->
+    (its SHA-256 as the job wrote it, the log that records it)."""
+    from .io import recorded_outputs
 
     root = Path(root)
     logs = root / layout.RESULTS / "logs"
@@ -74,6 +72,18 @@ def edited(root=".", manifest_path=None) -> dict[str, str]:
     for log in sorted(logs.rglob("*.log")) if logs.is_dir() else ():
         for path, digest in recorded_outputs(log).items():
             records[path] = (digest, log.relative_to(root).as_posix())
+    return records
+
+
+def edited(root=".", manifest_path=None) -> dict[str, str]:
+    """Certified results changed since the job that wrote them (edited by hand, truncated,
+    copied over): no longer the content that job's log records (io.record_outputs). A file
+    with the size and modification time the manifest certified is not hashed (a change that
+    kept them is :func:`tampered`'s). Path -> the log that records it."""
+    from .io import sha256
+
+    root = Path(root)
+    records = recorded(root)
     try:
         certified = json.loads(Path(root / manifest_path).read_text())["files"] \
             if manifest_path else {}

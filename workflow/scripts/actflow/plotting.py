@@ -47,7 +47,11 @@ def style(context: str = "notebook") -> None:
 def save(fig, outputs: dict, dpi: int) -> None:
     """Each format in turn, laid out once: constrained layout and the tight bounding box are
     computed by one drawing pass without rendering, then every format is saved with that box
-    and the layout fixed (computing both again per format was a third of a figure job)."""
+    and the layout fixed (computing both again per format was a third of a figure job). The
+    pass runs at the resolution the PNG is saved at: text measured at another resolution is
+    not as wide (hinting rounds glyphs to pixels), and at a low ``dpi`` the box clipped the
+    longest labels."""
+    fig.set_dpi(dpi)
     fig.draw_without_rendering()
     box = fig.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
     fig.set_layout_engine("none")  # keep the positions the pass computed
