@@ -101,6 +101,37 @@ def test_every_figure_is_a_real_image(tiny_run):
 
 
 
+@pytest.mark.parametrize("name", ["fig4_gradient_ratio", "fig6_loss_curves",
+                                  "fig13a_variants_exp1", "fig13b_variants_exp2"])
+def test_curves_are_drawn_over_the_reference_lines_they_may_sit_on(tiny_run, monkeypatch, name):
+    """A run that learns nothing stays at var(y): its curve lies on the dashed var(y) line, and
+    drawn under it, it vanished (Fig. 13's SGD panels at small learning rates looked empty).
+    In every panel, each black dashed reference line (var(y), a ratio of 1) is drawn before
+    every curve; Fig. 6's noise floor stays above them, by design (it is where they end)."""
+    import matplotlib
+
+    from actflow import plotting
+
+    drawn = []
+    monkeypatch.setattr(plotting, "save", lambda fig, outputs, dpi: drawn.append(fig))
+    entry = figreg.FIGURES[name]
+    monkeypatch.chdir(tiny_run)
+    plotting.draw(name, dict(entry.tables), {}, settings={})
+    checked = 0
+    for ax in drawn[0].axes:
+        lines = [a for a in ax.get_children() if isinstance(a, matplotlib.lines.Line2D)]
+        order = sorted(ax.get_children(), key=lambda a: a.get_zorder())  # matplotlib's order
+        rank = {id(a): i for i, a in enumerate(order)}
+        refs = [a for a in lines if a.get_linestyle() == "--" and len(set(a.get_ydata())) == 1
+                and matplotlib.colors.to_hex(a.get_color()) == "#000000"]  # not the noise floor
+        curves = [a for a in lines if len(a.get_xdata()) > 2]
+        if refs and curves:
+            checked += 1
+            assert max(rank[id(r)] for r in refs) < min(rank[id(c)] for c in curves), ax.get_title()
+    assert checked
+    matplotlib.pyplot.close("all")
+
+
 @pytest.mark.parametrize("dpi", [40, 150])
 def test_a_figure_keeps_its_longest_labels_and_margin_at_any_resolution(tmp_path, dpi):
     """plotting.save crops to the box its layout pass measures; text measured at matplotlib's

@@ -31,6 +31,10 @@ log = logging.getLogger("actflow.plotting")
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000",
              "#999933")
 PALETTE = dict(zip(ORDER, OKABE_ITO))
+# The z-order of a reference line that curves may sit on (var(y), a ratio of 1): over the
+# curves' bands (1) and under the curves (2), so that a run that learns nothing, flat on
+# var(y), is seen as a curve there and not hidden under the dashes.
+UNDER_CURVES = 1.5
 
 
 def color(name: str):
@@ -247,7 +251,7 @@ def fig4_gradient_ratio(ratio: pd.DataFrame, runs: pd.DataFrame, study=()):
     names = ordered(ratio["activation"].unique())
     for name in names:
         _band(ax, ratio[ratio["activation"] == name].sort_values("epoch"), "epoch", name)
-    ax.axhline(1.0, color="k", ls="--", lw=1.2, label="ideal ratio 1.0")
+    ax.axhline(1.0, color="k", ls="--", lw=1.2, label="ideal ratio 1.0", zorder=UNDER_CURVES)
     # the claims' checks on this figure (config/claims.yaml), on log10 of the ratio within a
     # window of epochs: a bracket over the window spanning the region the mean must lie in
     epochs = int(ratio["epoch"].max())
@@ -317,7 +321,8 @@ def fig6_loss_curves(loss: pd.DataFrame, runs: pd.DataFrame, study=()):
     for name in ordered(loss["activation"].unique()):
         _band(ax, loss[loss["activation"] == name].sort_values("epoch"), "epoch", name)
     base = runs["baseline_mse"].iloc[0]
-    ax.axhline(base, color="k", ls="--", lw=1.2, label=f"constant predictor, var(y) = {base:.3f}")
+    ax.axhline(base, color="k", ls="--", lw=1.2, label=f"constant predictor, var(y) = {base:.3f}",
+               zorder=UNDER_CURVES)
     if "noise_mse" in runs:  # above the curves, so that it stays visible where they meet it
         noise = runs["noise_mse"].iloc[0]
         ax.axhline(noise, color="0.15", ls=(0, (1, 1.5)), lw=1.4, zorder=5,
@@ -688,7 +693,7 @@ def fig13_variants_sine(loss: pd.DataFrame, dead: pd.DataFrame, runs: pd.DataFra
         base = runs.loc[(runs["experiment"] == experiment) & (runs["variant"] == v),
                         "baseline_mse"]
         if len(base):
-            top.axhline(float(base.iloc[0]), color="k", ls="--", lw=1)
+            top.axhline(float(base.iloc[0]), color="k", ls="--", lw=1, zorder=UNDER_CURVES)
             bases.append(float(base.iloc[0]))
         top.set(yscale="log", xlabel="epoch", title=_setting_title(v, experiment, settings))
         dv = dead[(dead["experiment"] == experiment) & (dead["variant"] == v)
