@@ -137,7 +137,7 @@ def manifest(files, config: dict, basedir, out_json, out_config) -> dict:
                       "by hand or copied over")
     if bad:
         raise UncertifiableError(
-            "refusing to certify files that do not read back: "
+            "refusing to certify files that are not what their jobs wrote or do not read back: "
             + "; ".join(f"{f}: {why}" for f, why in sorted(bad.items()))
             + ". Delete them and run the workflow again (make repair).")
     devices = set()

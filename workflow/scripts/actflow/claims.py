@@ -937,7 +937,7 @@ def reading_summary(rows) -> dict:
         # a reading this run has nothing to measure for (no rows, no seed pair) is no evidence
         # either way: counted apart, not as a verdict
         kept = [(verdict, reading) for first, verdict, n, mean, reading in g
-                if not (n == 0 and mean != mean and not first and verdict != "not applicable")]
+                if not (n == 0 and math.isnan(mean) and not first and verdict != "not applicable")]
         empty = len(g) - len(kept)
         counts = Counter(verdict for verdict, _ in kept)
         out[key] = {
