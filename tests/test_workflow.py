@@ -388,3 +388,47 @@ def test_costlier_training_jobs_start_first(tmp_path):
         assert {p for (name, _), p in prio.items() if name == v.name} == {want}, v.name
     assert prio[("exp3", "relu")] > prio[("exp1", "relu")]  # 25 runs of 5 layers, 5 of 10
     assert all(j["priority"] == 0 for j in jobs if j["rule"] != "train")
+
+
+# A handler registered before the code under test runs after its own (atexit is last in, first
+# out): it sees the exit as the interpreter's teardown will.
+_SEES_THE_EXIT = ("import atexit, gc, sys\n"
+                  "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0, "
+                  "flush=True))\n")
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_job_exits_with_the_collector_s_objects_frozen_after_its_log_is_complete(tmp_path,
+                                                                                    fails):
+    import subprocess
+    import sys
+
+    log, out = tmp_path / "job.log", tmp_path / "out.txt"
+    code = (_SEES_THE_EXIT + f"sys.path.insert(0, {str(ROOT / 'workflow/scripts')!r})\n"
+            "from actflow import io\n"
+            f"io.setup_logging({str(log)!r}, outputs=[{str(out)!r}])\n"
+            "assert gc.get_freeze_count() == 0  # nothing frozen while the job works\n"
+            f"open({str(out)!r}, 'w').write('result')\n"
+            + ("raise RuntimeError('the job failed')\n" if fails else ""))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.splitlines()[-1] == "frozen at exit: True", proc.stdout + proc.stderr
+    assert proc.returncode == (1 if fails else 0), proc.stderr
+    text = log.read_text()
+    assert (f"{io.OUTPUT_LINE} {out} sha256=" in text) is not fails  # written before the freeze
+    assert text.rstrip().splitlines()[-1].split(": ", 1)[1].startswith(io.PACKAGES_LINE)
+
+
+@pytest.mark.slow
+def test_snakemake_s_process_exits_with_the_collector_s_objects_frozen(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import SNAKEMAKE, copy_workflow
+
+    wd = copy_workflow(tmp_path / "wf")
+    code = (_SEES_THE_EXIT + "import runpy\n"
+            f"sys.argv = ['snakemake', '--dry-run', '--configfile', {str(TINY)!r}]\n"
+            f"runpy.run_path({SNAKEMAKE!r}, run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=wd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[-1] == "frozen at exit: True", proc.stdout[-3000:]

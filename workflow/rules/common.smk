@@ -3,6 +3,8 @@
 # by the package (actflow.variants, .budget, .figures, .claims; tested in tests/test_plan.py),
 # and every file name, table name and figure comes from its registries (actflow.layout,
 # actflow.figures); nothing is spelt out here.
+import atexit
+import gc
 import os
 import shutil
 import sys
@@ -10,6 +12,12 @@ import time
 from pathlib import Path
 
 from snakemake.logging import logger
+
+# As Snakemake's process exits, the garbage collector's objects are frozen (gc.freeze), so
+# that the interpreter's teardown skips the collections that would walk every object Snakemake
+# and its plugins built (0.4 s of every invocation on a 2-core AMD EPYC: a no-op rerun, a dry
+# run, each SLURM job's step). Only the exit changes; jobs do the same (actflow.io.setup_logging).
+atexit.register(gc.freeze)
 
 SCRIPTS = os.path.join(WORKFLOW_DIR, "workflow", "scripts")
 sys.path.insert(0, SCRIPTS)
