@@ -211,6 +211,13 @@ def test_figure_only_change_reruns_only_figures(tiny_run, tmp_path):
     assert jobs["reading_figures"] >= 1  # the specification curves are figures too
 
 
+def test_changing_the_device_retrains_nothing(tiny_run, tmp_path):
+    # where a job trains is not what it trains (the runs record their device): a finished run
+    # asked for CUDA reruns no training job, so that a machine without one loses nothing
+    jobs = planned_jobs(tiny_run, configfiles=_override(tmp_path, "device: cuda"))
+    assert "train" not in jobs and set(jobs) <= TARGETS, jobs
+
+
 def _figures_reading(experiment):
     """The figures drawn from an experiment's tables, and those drawn from the claims under
     every variant (Figure 12) or from the union tables of its kind (Figure 13), which any

@@ -22,8 +22,10 @@ rule train:
         targets=variant_targets,
         seeds=variant_seeds,
         hp=train_hyper,
-        device=config["device"],
         log_every=config["train"]["log_every"],
         unit_every=config["train"]["unit_every"],
+    # The device (config["device"]) is not a param: where a job trains is not what it trains
+    # (the runs record their device), so changing it reruns no finished training, as the
+    # threads do not; --forcerun train retrains on the device now configured.
     script:
         "../scripts/train.py"
