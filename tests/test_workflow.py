@@ -132,6 +132,44 @@ def test_curves_are_drawn_over_the_reference_lines_they_may_sit_on(tiny_run, mon
     matplotlib.pyplot.close("all")
 
 
+@pytest.mark.parametrize("name", ["fig13a_variants_exp1", "fig13b_variants_exp2"])
+def test_each_variant_panel_names_its_runs_that_did_not_train(tiny_run, monkeypatch, name):
+    """Curves on var(y) lie on one another (every run of Fig. 13b's SGD panels collapsed, and
+    one line showed): each loss panel names, in the activation's colour, the runs that did not
+    end trained, as runs.parquet classifies them, and nothing for an activation whose runs all
+    trained."""
+    import matplotlib
+
+    from actflow import plotting
+
+    drawn = []
+    monkeypatch.setattr(plotting, "save", lambda fig, outputs, dpi: drawn.append(fig))
+    entry = figreg.FIGURES[name]
+    monkeypatch.chdir(tiny_run)
+    plotting.draw(name, dict(entry.tables), {}, settings={})
+    experiment = entry.options["experiment"]
+    runs = pd.read_parquet(tiny_run / entry.tables["runs"])
+    runs = runs[runs["experiment"] == experiment]
+    panels = [ax for ax in drawn[0].axes if ax.get_visible() and ax.get_yscale() == "log"]
+    names = plotting._settings_of(pd.read_parquet(tiny_run / entry.tables["loss"]), experiment, {})
+    assert len(panels) == len(names) == runs["variant"].nunique()
+    noted = 0
+    for ax, variant in zip(panels, names):
+        r, want = runs[runs["variant"] == variant], {}
+        for act, g in r.groupby("activation"):
+            counts = g["outcome"].value_counts()
+            parts = [f"{counts[o]} {o}" for o in layout.NOT_TRAINED if o in counts]
+            if parts:
+                want[f"{plotting.label(act)}: {', '.join(parts)}"] = matplotlib.colors.to_hex(
+                    plotting.color(act))
+        texts = {t.get_text(): matplotlib.colors.to_hex(t.get_color()) for t in ax.texts}  # annotations too
+        assert {k: texts.get(k) for k in want} == want, (variant, texts)
+        assert not [t for t in texts if ": " in t and t not in want], (variant, texts)
+        noted += len(want)
+    assert noted  # the tiny run has runs that did not train (exp1's, exp2_sgd's Sigmoid)
+    matplotlib.pyplot.close("all")
+
+
 @pytest.mark.parametrize("dpi", [40, 150])
 def test_a_figure_keeps_its_longest_labels_and_margin_at_any_resolution(tmp_path, dpi):
     """plotting.save crops to the box its layout pass measures; text measured at matplotlib's

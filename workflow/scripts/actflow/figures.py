@@ -96,7 +96,10 @@ _VARIANT_TABLES = {
 _VARIANT_CAPTIONS = {
     "sine": "Top: the training loss per epoch (log scale), geometric mean over seeds with a 95 % "
             "band, the constant predictor var(y) dashed, one scale for every panel (capped at "
-            "10⁴ × var(y): an exploding run's band leaves the panel); bottom: the share of "
+            "10⁴ × var(y): an exploding run's band leaves the panel), with the runs that did "
+            "not end trained named in their activation's colour (collapsed onto var(y), worse "
+            "than the constant predictor, exploded, non-finite: runs.parquet's outcome), since "
+            "curves on var(y) lie on one another; bottom: the share of "
             "hidden neurons "
             "dead after training (output exactly 0 for every input, mean over hidden layers), "
             "mean over seeds with its 95 % interval, diverged runs left out.",

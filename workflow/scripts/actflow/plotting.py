@@ -699,6 +699,14 @@ def fig13_variants_sine(loss: pd.DataFrame, dead: pd.DataFrame, runs: pd.DataFra
             top.axhline(float(base.iloc[0]), color="k", ls="--", lw=1, zorder=UNDER_CURVES)
             bases.append(float(base.iloc[0]))
         top.set(yscale="log", xlabel="epoch", title=_setting_title(v, experiment, settings))
+        # the runs that did not end trained, named in their activation's colour under the
+        # panel (not over its curves): curves that lie on one another (every run collapsed
+        # onto var(y)) show as one line
+        notes = _outcomes(runs[(runs["experiment"] == experiment) & (runs["variant"] == v)])
+        for k, a in enumerate(a for a in acts if a in notes):
+            top.annotate(f"{label(a)}: {notes[a]}", (0, 0), xycoords="axes fraction",
+                         xytext=(0, -36 - 8 * k), textcoords="offset points", color=color(a),
+                         fontsize="x-small", ha="left", va="top")
         dv = dead[(dead["experiment"] == experiment) & (dead["variant"] == v)
                   & (dead["stage"] == "trained") & (dead["definition"] == DEAD_DEFINITIONS[0])
                   & ~dead["diverged"].astype(bool)]
