@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import plain_baseline  # noqa: E402
-from actflow import activations, data, layout, train  # noqa: E402
+from actflow import activations, data, layout, model, train  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -250,14 +250,15 @@ def products_only(hp, plain_run, args, seeds: int = 5, n: int = 200) -> dict:
     bh = torch.randn(seeds, 1, w, generator=g)
     Wo, bo = torch.randn(seeds, w, 1, generator=g), torch.randn(seeds, 1, 1, generator=g)
 
-    def products():
+    grad_wo = torch.empty(seeds, w, 1)
+
+    def products():  # the first and the output layer's as training computes them
         for _ in range(hp.epochs):
-            torch.baddbmm(b1, x, W1)
+            model._affine(b1, x, W1)
             for i in range(L - 1):
                 torch.baddbmm(bh, hs[i], Wh[i])
-            out = torch.baddbmm(bo, hs[-1], Wo)
-            torch.bmm(hs[-1].transpose(1, 2), out)
-            delta = torch.bmm(out, Wo.transpose(1, 2))
+            out = model._affine(bo, hs[-1], Wo)
+            delta = train._output_products(out, hs[-1], Wo, grad_wo)
             for i in range(L - 1, 0, -1):
                 torch.bmm(hs[i - 1].transpose(1, 2), delta)
                 torch.bmm(delta, Wh[i - 1].transpose(1, 2))

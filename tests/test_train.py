@@ -142,6 +142,37 @@ def test_a_one_percent_error_in_any_single_gradient_tensor_is_caught(monkeypatch
             check_against_reference("relu", optimizer, modes=["manual"])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("units", [1, 3])
+def test_the_output_layer_s_products_equal_the_general_batched_products(units, dtype):
+    """The output layer's backward products, written for one output unit as gᵀh and a
+    broadcast product, against torch.bmm's hᵀg and g W_outᵀ (and the general form for several
+    units): the same numbers to rounding, on chaotic-scale values, with zeros where a ReLU's
+    activations are 0."""
+    gen = torch.Generator().manual_seed(7)
+    runs, n, width = 4, 200, 64
+    h = torch.relu(torch.randn(runs, n, width, generator=gen, dtype=dtype))
+    g = torch.randn(runs, n, units, generator=gen, dtype=dtype) * 1e-3
+    w_out = torch.randn(runs, width, units, generator=gen, dtype=dtype)
+    grad_w_out = torch.full((runs, width, units), float("nan"), dtype=dtype)
+    grad_h = train._output_products(g, h, w_out, grad_w_out)
+    torch.testing.assert_close(grad_w_out, torch.bmm(h.transpose(1, 2), g))
+    torch.testing.assert_close(grad_h, torch.bmm(g, w_out.transpose(1, 2)))
+    assert grad_h.shape == (runs, n, width)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_one_input_layer_s_affine_map_equals_the_batched_product(dtype):
+    """The first layer on the 1-D input, b + x·W as a broadcast product, against
+    torch.baddbmm (and a wider input still through torch.baddbmm)."""
+    gen = torch.Generator().manual_seed(8)
+    for fan_in in (1, 5):
+        x = torch.randn(3, 200, fan_in, generator=gen, dtype=dtype) * 3
+        w = torch.randn(3, fan_in, 64, generator=gen, dtype=dtype)
+        b = torch.randn(3, 1, 64, generator=gen, dtype=dtype)
+        torch.testing.assert_close(model._affine(b, x, w), torch.baddbmm(b, x, w))
+
+
 def test_a_single_hidden_layer_trains_like_the_reference():
     """No stacked hidden-to-hidden weights: the packing's edge case."""
     hp = train.Hyper(hidden_layers=1, width=8, epochs=6, dtype="float64")

@@ -315,52 +315,73 @@ def _norms(grads: list[torch.Tensor], z_grads: list[torch.Tensor], L: int):
     return z_norm, torch.cat(w_norm)
 
 
-def _make_step(act, L: int, record: bool, grads: list[torch.Tensor], in_place: bool = True):
-    """One epoch's loss, gradients and gradient norms for the packed parameters. The backward
-    pass is written out by hand: an MLP needs three batched products per layer, and each
-    activation's backward is ``Activation.backward``. The gradients are written into
-    ``grads`` (shaped like the packed parameters), returned. With ``in_place`` σ is computed
-    in place over z where the activation allows it (``Activation.inplace``): the same bits."""
+def _output_products(g, h, w_out, grad_w_out):
+    """The output layer's two backward products: ∂L/∂W_out = hᵀg, written into
+    ``grad_w_out``, and ∂L/∂h = g W_outᵀ, returned (g = ∂L/∂output, (runs, n, out)). With one
+    output unit (the study's) the first is a matrix-vector product and the second an outer
+    product, which ``torch.bmm`` runs 7 and 10 times slower than the same arithmetic written
+    as gᵀh (the transpose of the result, the same memory for one unit) and g · W_outᵀ (a
+    broadcast product); the tests check both forms against the general products."""
+    if g.shape[-1] != 1:
+        torch.bmm(h.transpose(1, 2), g, out=grad_w_out)
+        return torch.bmm(g, w_out.transpose(1, 2))
+    torch.bmm(g.transpose(1, 2), h, out=grad_w_out.view(g.shape[0], 1, -1))
+    return g * w_out.transpose(1, 2)
+
+
+def _make_step(act, L: int, record: bool, grads: list[torch.Tensor],
+               params: list[torch.Tensor], in_place: bool = True):
+    """One epoch's loss, gradients and gradient norms for the packed parameters ``params``
+    (updated in place by the optimizer between calls), as ``step(x, y)``. The backward pass is
+    written out by hand: an MLP needs three batched products per layer, and each activation's
+    backward is ``Activation.backward``. The gradients are written into ``grads`` (shaped like
+    the packed parameters), returned. With ``in_place`` σ is computed in place over z where the
+    activation allows it (``Activation.inplace``): the same bits. Each gradient norm is taken
+    as soon as its tensor is computed, while it is in the cache, and each activation is let go
+    after its last use, so that the next layer's tensors reuse its memory."""
     fn, back = act.fn, act.backward
     inplace = act.inplace if in_place else None  # z overwritten by h
+    layers = _layers(params, L)  # views, made once: the optimizer updates them in place
+    w_t = [None] + [layers[2 * i].transpose(1, 2) for i in range(1, L)]  # W_l^T, l = 2..L
     g_w = [grads[0]] + [grads[2][i] for i in range(L - 1)]  # each hidden layer's, as views
     g_b = [grads[1]] + [grads[3][i] for i in range(L - 1)]
 
-    def step(*args):
-        packed, x, y = list(args[:-2]), args[-2], args[-1]
-        layers = _layers(packed, L)
+    def step(x, y):
         out, zs, hs = model.forward(layers, x, fn, L, inplace)
         resid = out - y
         loss = resid.pow(2).mean(dim=(1, 2))
         g = resid * (2.0 / resid[0].numel())  # dL/d(output) of each run's own mean loss
-        torch.bmm(hs[-1].transpose(1, 2), g, out=grads[-2])
+        delta = back(_output_products(g, hs[-1], layers[-2], grads[-2]), zs[-1], hs[-1])
         torch.sum(g, dim=1, keepdim=True, out=grads[-1])
-        delta = back(torch.bmm(g, layers[-2].transpose(1, 2)), zs[-1], hs[-1])
-        deltas = [None] * L
+        z_norms, w_norms = [None] * L, [None] * L
         for i in range(L - 1, -1, -1):  # layer i+1, from the last hidden layer back
-            deltas[i] = delta
+            if record:
+                z_norms[i] = torch.linalg.vector_norm(delta, dim=(1, 2))
             torch.bmm((hs[i - 1] if i > 0 else x).transpose(1, 2), delta, out=g_w[i])
+            if record:
+                w_norms[i] = torch.linalg.vector_norm(g_w[i], dim=(1, 2))
             torch.sum(delta, dim=1, keepdim=True, out=g_b[i])
             if i > 0:
-                delta = back(torch.bmm(delta, layers[2 * i].transpose(1, 2)), zs[i - 1], hs[i - 1])
+                delta = back(torch.bmm(delta, w_t[i]), zs[i - 1], hs[i - 1])
+                hs[i - 1] = zs[i - 1] = None
         if not record:
             return loss, grads, None, None
-        return (loss, grads, *_norms(grads, deltas, L))
+        return (loss, grads, torch.stack(z_norms), torch.stack(w_norms))
 
     return step
 
 
-def _make_autograd_step(act, L: int, record: bool, grads: list[torch.Tensor]):
+def _make_autograd_step(act, L: int, record: bool, grads: list[torch.Tensor],
+                        params: list[torch.Tensor]):
     """The same step with ``torch.autograd`` computing the gradients of the same stacked model
     (for the benchmark's comparison and as a cross-check of the hand-written pass), copied into
     ``grads``."""
     fn = act.fn
     into = grads
 
-    def step(*args):
-        packed, x, y = list(args[:-2]), args[-2], args[-1]
+    def step(x, y):
         with torch.enable_grad():
-            leaves = [p.detach().requires_grad_(True) for p in packed]
+            leaves = [p.detach().requires_grad_(True) for p in params]
             out, zs, _ = model.forward(_layers(leaves, L), x, fn, L)
             loss = (out - y).pow(2).mean(dim=(1, 2))
             wrt = leaves + (zs if record else [])
@@ -472,8 +493,8 @@ def train(
     flat_grads, grads = _flat([torch.zeros_like(p) for p in params])
     E = hp.epochs
     opt = _make_optimizer([flat_params], hp, steps_on_device=E if cuda_graph else 0)
-    step = (_make_step(act, L, record, grads, in_place) if grad_mode == "manual"
-            else _make_autograd_step(act, L, record, grads))
+    step = (_make_step(act, L, record, grads, params, in_place) if grad_mode == "manual"
+            else _make_autograd_step(act, L, record, grads, params))
 
     # per epoch: the loss (row 0), ‖∂L/∂z_l‖ (rows 1..L) and ‖∂L/∂W_l‖ (rows L+1..2L)
     history = torch.full((E, 1 + 2 * L, runs), float("nan"), dtype=dtype, device=dev)
@@ -483,7 +504,7 @@ def train(
         slot = torch.empty((rows, runs), dtype=dtype, device=dev)  # the graph's output
 
         def body():
-            loss, _, z_norm, w_norm = step(*params, x, y)
+            loss, _, z_norm, w_norm = step(x, y)
             slot[0] = loss
             if record:
                 slot[1:1 + L] = z_norm
@@ -511,7 +532,7 @@ def train(
                 history[epoch, :len(slot)] = slot
                 loss = slot[0]
             else:
-                loss, grads, z_norm, w_norm = step(*params, x, y)
+                loss, grads, z_norm, w_norm = step(x, y)
                 loss_h[epoch] = loss
                 if record:
                     zg_h[epoch] = z_norm
