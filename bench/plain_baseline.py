@@ -8,6 +8,11 @@ variants' settings are read from the config (through the workflow's resolver, so
 train exactly the same runs); everything else is plain PyTorch.
 
     python bench/plain_baseline.py OUTDIR [--epochs N] [--seeds N] [--config FILE]
+                                   [--flush-denormals]
+
+``--flush-denormals`` runs it with subnormal floats flushed to zero
+(``torch.set_flush_denormal(True)``), as the workflow's training epochs run on the CPU: the
+benchmark reports the workflow against the plain script both ways.
 """
 
 import argparse
@@ -108,8 +113,11 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--config", default=str(ROOT / "config/config.yaml"))
     ap.add_argument("--study-only", action="store_true", help="no variants")
+    ap.add_argument("--flush-denormals", action="store_true",
+                    help="subnormal floats flushed to zero (torch.set_flush_denormal)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(a.flush_denormals)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -224,6 +224,7 @@ def training(args) -> dict:
             args.repeats)
         out["in_place"].append({"activation": name, "seeds": 5, "seconds_in_place": on,
                                 "seconds_out_of_place": off, "speedup": off / on})
+    out["subnormals"] = subnormals(x, y, xt, yt, args)
     scaling = []
     for depth, width in [(2, 64), (5, 64), (10, 64), (20, 64), (10, 16), (10, 32), (10, 128)]:
         h = train.Hyper(hidden_layers=depth, width=width, epochs=max(50, args.epochs // 5))
@@ -234,6 +235,32 @@ def training(args) -> dict:
     out["memory_reuse"] = memory_reuse(args)
     out["in_process"] = in_process(args)
     return out
+
+
+def subnormals(x, y, xt, yt, args, seeds: int = 5) -> dict:
+    """Subnormal floats flushed to zero (``train.denormals_flushed``, the training epochs'
+    default on the CPU) against kept, in Experiment 2's setting (10 Sigmoid layers, Adam at a
+    learning rate of 0.1), whose saturated layers make subnormal gradients and moments: the
+    stacked model, and the plain loop with ``torch.set_flush_denormal`` on and off."""
+    hp = train.Hyper(epochs=args.epochs, learning_rate=0.1)
+
+    def plain(flush):  # the same seeds, one after the other
+        with train.denormals_flushed(flush):
+            for seed in range(seeds):
+                plain_baseline.train_one(xt, yt, "sigmoid", seed, hp.hidden_layers, hp.width,
+                                         hp.epochs, hp.learning_rate)
+
+    kept, flushed = paired(
+        lambda: train.train(x, y, list(range(seeds)), "sigmoid", hp, log_every=0,
+                            flush_denormals=False),
+        lambda: train.train(x, y, list(range(seeds)), "sigmoid", hp, log_every=0),
+        args.repeats)
+    plain_kept, plain_flushed = paired(lambda: plain(False), lambda: plain(True),
+                                       min(args.repeats, 3))
+    return {"activation": "sigmoid", "hidden_layers": hp.hidden_layers,
+            "learning_rate": hp.learning_rate, "seeds": seeds, "seconds_kept": kept,
+            "seconds_flushed": flushed, "plain_seconds_per_run_kept": plain_kept / seeds,
+            "plain_seconds_per_run_flushed": plain_flushed / seeds}
 
 
 def products_only(hp, plain_run, args, seeds: int = 5, n: int = 200) -> dict:
@@ -373,6 +400,7 @@ def workflow(args) -> dict:
         plain_after, runs = plain_script()
         plains.append(plain_after)
         plain = min(plains)
+        plain_flushed, _ = plain_script("--flush-denormals")
         study = {}
         if args.study_only:
             study_wf = fresh("study")
@@ -384,7 +412,9 @@ def workflow(args) -> dict:
                 "plain_script_seconds_around_the_workflow": plains,
                 "runs_trained": runs, "workflow_seconds_per_run": full / runs,
                 "plain_seconds_per_run": plain / runs,
-                "ratio_workflow_over_plain": full / plain, **study,
+                "ratio_workflow_over_plain": full / plain,
+                "plain_script_flushed_seconds": plain_flushed,
+                "ratio_workflow_over_plain_flushed": full / plain_flushed, **study,
                 "jobs_with_benchmark_file": jobs, "jobs_by_kind": kinds,
                 "sum_of_job_seconds": job_seconds,
                 "sum_of_training_loop_seconds": train_seconds,
@@ -538,6 +568,19 @@ def report_training(r) -> list[str]:
                   "| activation | in place, s | out of place, s | speed-up |", "|---|---|---|---|"]
         lines += [f"| {r['activation']} | {r['seconds_in_place']:.2f} | "
                   f"{r['seconds_out_of_place']:.2f} | {r['speedup']:.2f}× |" for r in t["in_place"]]
+    sn = t.get("subnormals")
+    if sn:
+        lines += ["", "Subnormal floats flushed to zero (`train.denormals_flushed`, every training "
+                  "epoch's default on the CPU; the same bits, tested) against kept, in Experiment "
+                  f"2's setting ({sn['hidden_layers']} Sigmoid layers, Adam at "
+                  f"{sn['learning_rate']:g}), whose saturated layers make subnormal gradients and "
+                  "Adam moments, alternating:", "",
+                  "| training | subnormals kept, s | flushed, s | speed-up |", "|---|---|---|---|",
+                  f"| stacked, {sn['seeds']} seeds | {sn['seconds_kept']:.2f} | "
+                  f"{sn['seconds_flushed']:.2f} | {sn['seconds_kept'] / sn['seconds_flushed']:.2f}× |",
+                  f"| plain loop, the same seeds, per run (`torch.set_flush_denormal`) | "
+                  f"{sn['plain_seconds_per_run_kept']:.2f} | {sn['plain_seconds_per_run_flushed']:.2f} | "
+                  f"{sn['plain_seconds_per_run_kept'] / sn['plain_seconds_per_run_flushed']:.2f}× |"]
     lines += ["", "## Cost against depth and width (5 seeds)", "",
               "| hidden layers | width | epochs | seconds | GFLOP/s |", "|---|---|---|---|---|"]
     lines += [f"| {x['hidden_layers']} | {x['width']} | {x['epochs']} | {x['seconds']:.2f} | "
@@ -595,6 +638,11 @@ def report_workflow(r) -> list[str]:
               + " s, ".join(f"{v:.1f}" for v in w["plain_script_seconds_around_the_workflow"])
               + " s)",
               f"- cost per trained run, workflow / plain: {w['ratio_workflow_over_plain']:.3f}"]
+    if "plain_script_flushed_seconds" in w:
+        lines += [f"- the plain script with subnormals flushed to zero (`--flush-denormals`, one "
+                  "line of `torch.set_flush_denormal(True)`, as the workflow's training epochs "
+                  f"run): {w['plain_script_flushed_seconds']:.1f} s; cost per trained run, "
+                  f"workflow / that script: {w['ratio_workflow_over_plain_flushed']:.3f}"]
     if "study_only_runs" in w:
         lines += [f"- the study alone ({w['study_only_runs']} runs, no variants) from clean: "
                   f"{w['study_only_from_clean_seconds']:.1f} s (plain script "

@@ -15,6 +15,13 @@ The backward pass is written out by hand (``grad_mode="manual"``, three batched 
 layer and one activation-backward kernel); ``grad_mode="autograd"`` computes the same
 gradients with ``torch.autograd`` on the same stacked model (the benchmark compares the two).
 
+On the CPU each epoch's arithmetic runs with subnormal floats flushed to zero
+(:func:`denormals_flushed`): saturated Sigmoid layers make gradients and Adam moments far below
+float32's smallest normal number (1.2e-38), where x86 cores take a microcode path many times
+slower (the 10-layer Sigmoid runs of Experiment 2 trained 8x slower than ReLU's). Every loss,
+weight and unit state is the same to the bit (a test checks, on runs that make subnormals), and
+the gradient norms are taken with subnormals kept, as they always were.
+
 On CUDA, every epoch after the first GRAPH_WARMUP is replayed from a CUDA graph captured once
 (:class:`_GraphedEpoch`): the stacked model is launch-bound there, and one launch an epoch
 replaces about a hundred (docs/gpu.md gives the measured gain).
@@ -306,6 +313,23 @@ def _unpack(packed: list[torch.Tensor], L: int) -> dict[str, torch.Tensor]:
             for k, v in zip(model.param_keys(L), _layers(packed, L))}
 
 
+@contextlib.contextmanager
+def denormals_flushed(on: bool = True):
+    """Subnormal floating-point results flushed to zero, and subnormal inputs read as zero, on
+    this CPU thread inside the block (``torch.set_flush_denormal``); afterwards they are kept
+    again, torch's default. With ``on=False`` the block runs as it is. The flag is the calling
+    thread's: with more than one torch thread, the other threads keep subnormals (the same
+    results, the speed-up of this thread only)."""
+    if not on:
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
 def _norms(grads: list[torch.Tensor], z_grads: list[torch.Tensor], L: int):
     """‖∂L/∂z_l‖ (L, runs) and ‖∂L/∂W_l‖ (L, runs) per hidden layer."""
     z_norm = torch.stack([torch.linalg.vector_norm(d, dim=(1, 2)) for d in z_grads])
@@ -330,7 +354,7 @@ def _output_products(g, h, w_out, grad_w_out):
 
 
 def _make_step(act, L: int, record: bool, grads: list[torch.Tensor],
-               params: list[torch.Tensor], in_place: bool = True):
+               params: list[torch.Tensor], in_place: bool = True, flush_denormals: bool = False):
     """One epoch's loss, gradients and gradient norms for the packed parameters ``params``
     (updated in place by the optimizer between calls), as ``step(x, y)``. The backward pass is
     written out by hand: an MLP needs three batched products per layer, and each activation's
@@ -338,7 +362,10 @@ def _make_step(act, L: int, record: bool, grads: list[torch.Tensor],
     the packed parameters), returned. With ``in_place`` σ is computed in place over z where the
     activation allows it (``Activation.inplace``): the same bits. Each gradient norm is taken
     as soon as its tensor is computed, while it is in the cache, and each activation is let go
-    after its last use, so that the next layer's tensors reuse its memory."""
+    after its last use, so that the next layer's tensors reuse its memory. With
+    ``flush_denormals`` the step's arithmetic runs inside :func:`denormals_flushed`, except the
+    gradient norms: a float32 gradient of 1e-20 has a subnormal square, which the norm keeps
+    as it does without the flush."""
     fn, back = act.fn, act.backward
     inplace = act.inplace if in_place else None  # z overwritten by h
     layers = _layers(params, L)  # views, made once: the optimizer updates them in place
@@ -346,7 +373,19 @@ def _make_step(act, L: int, record: bool, grads: list[torch.Tensor],
     g_w = [grads[0]] + [grads[2][i] for i in range(L - 1)]  # each hidden layer's, as views
     g_b = [grads[1]] + [grads[3][i] for i in range(L - 1)]
 
+    def norm(t):  # ‖t‖ per run, subnormal squares kept inside the flushed step
+        if flush_denormals:
+            torch.set_flush_denormal(False)
+        n = torch.linalg.vector_norm(t, dim=(1, 2))
+        if flush_denormals:
+            torch.set_flush_denormal(True)
+        return n
+
     def step(x, y):
+        with denormals_flushed(flush_denormals):
+            return body(x, y)
+
+    def body(x, y):
         out, zs, hs = model.forward(layers, x, fn, L, inplace)
         resid = out - y
         loss = resid.pow(2).mean(dim=(1, 2))
@@ -356,10 +395,10 @@ def _make_step(act, L: int, record: bool, grads: list[torch.Tensor],
         z_norms, w_norms = [None] * L, [None] * L
         for i in range(L - 1, -1, -1):  # layer i+1, from the last hidden layer back
             if record:
-                z_norms[i] = torch.linalg.vector_norm(delta, dim=(1, 2))
+                z_norms[i] = norm(delta)
             torch.bmm((hs[i - 1] if i > 0 else x).transpose(1, 2), delta, out=g_w[i])
             if record:
-                w_norms[i] = torch.linalg.vector_norm(g_w[i], dim=(1, 2))
+                w_norms[i] = norm(g_w[i])
             torch.sum(delta, dim=1, keepdim=True, out=g_b[i])
             if i > 0:
                 delta = back(torch.bmm(delta, w_t[i]), zs[i - 1], hs[i - 1])
@@ -450,6 +489,7 @@ def train(
     unit_every: int = 0,
     cuda_graph: bool | None = None,
     in_place: bool = True,
+    flush_denormals: bool = True,
 ) -> Result:
     """Train ``len(seeds)`` runs as one stacked model.
 
@@ -466,7 +506,10 @@ def train(
     given) replays each epoch after the first GRAPH_WARMUP from a CUDA graph
     (:class:`_GraphedEpoch`); ``True`` on the CPU runs the same epoch body without capture.
     ``in_place=False`` computes σ out of place also where the activation allows it in place
-    (the same bits; for the benchmark's comparison).
+    (the same bits; for the benchmark's comparison). ``flush_denormals`` (on the CPU, with the
+    hand-written gradients) runs each epoch's step and update inside
+    :func:`denormals_flushed`: the same bits, without the slow path of subnormal arithmetic;
+    ``False`` for the benchmark's comparison.
     """
     if grad_mode not in GRAD_MODES:
         raise ValueError(f"unknown grad_mode {grad_mode!r}; use one of {GRAD_MODES}")
@@ -493,8 +536,13 @@ def train(
     flat_grads, grads = _flat([torch.zeros_like(p) for p in params])
     E = hp.epochs
     opt = _make_optimizer([flat_params], hp, steps_on_device=E if cuda_graph else 0)
-    step = (_make_step(act, L, record, grads, params, in_place) if grad_mode == "manual"
+    flush = flush_denormals and dev.type == "cpu" and grad_mode == "manual"
+    step = (_make_step(act, L, record, grads, params, in_place, flush) if grad_mode == "manual"
             else _make_autograd_step(act, L, record, grads, params))
+
+    def update():
+        with denormals_flushed(flush):
+            opt.step([flat_grads])  # grads are views of flat_grads
 
     # per epoch: the loss (row 0), ‖∂L/∂z_l‖ (rows 1..L) and ‖∂L/∂W_l‖ (rows L+1..2L)
     history = torch.full((E, 1 + 2 * L, runs), float("nan"), dtype=dtype, device=dev)
@@ -509,7 +557,7 @@ def train(
             if record:
                 slot[1:1 + L] = z_norm
                 slot[1 + L:] = w_norm
-            opt.step([flat_grads])
+            update()
 
         run_epoch = _GraphedEpoch(body, capture=dev.type == "cuda", device=dev)
 
@@ -537,7 +585,7 @@ def train(
                 if record:
                     zg_h[epoch] = z_norm
                     wg_h[epoch] = w_norm
-                opt.step([flat_grads])  # grads are views of flat_grads
+                update()
             if trace is not None:
                 trace(epoch + 1, *({k: v.clone() for k, v in _unpack(t, L).items()}
                                    for t in (grads, params)))
