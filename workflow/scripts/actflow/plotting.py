@@ -52,8 +52,8 @@ def save(fig, outputs: dict, dpi: int) -> None:
     """Each format in turn, laid out once: the figure's layout engine (constrained layout)
     places the axes and the tight bounding box is measured, then every format is saved with
     that box and the layout fixed (computing both again per format was a third of a figure
-    job). The engine runs by itself, not inside a whole drawing pass, which gave the same
-    bytes in 5 % more time. Both run at the resolution the PNG is saved at: text measured at
+    job). The engine runs by itself, not inside a whole drawing pass (which gave the same
+    bytes in 5 % more time). Both run at the resolution the PNG is saved at: text measured at
     another resolution is not as wide (hinting rounds glyphs to pixels), and at a low ``dpi``
     the box clipped the longest labels."""
     fig.set_dpi(dpi)
