@@ -392,6 +392,9 @@ def test_a_full_disk_leaves_no_partial_file_and_says_so_in_one_line(tmp_path, mo
     finally:
         sys.excepthook = sys.__excepthook__
         logging.getLogger().handlers[:] = handlers
+        import gc
+
+        gc.enable()  # a job's set-up turns the collector off (io.setup_logging); pytest's stays on
 
 
 def test_a_run_removes_the_temporary_files_a_killed_job_left(tiny_copy):

@@ -351,6 +351,36 @@ def test_flushing_subnormals_changes_no_bit_of_training_and_ends_with_the_flush(
     assert (torch.tensor([tiny]) / 4).item() > 0
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_training_leaves_no_cyclic_garbage(optimizer):
+    """A job works with the cyclic garbage collector off (io.setup_logging), so that what
+    training frees must be freed by reference counting alone: training (every activation, its
+    progress logged, unit states recorded, one run diverging) leaves nothing for the
+    collector. Were a training job to leave cycles behind per epoch, it would grow without
+    bound with the collector off; this finds the first such cycle."""
+    import gc
+
+    x, y = _data()
+    hp = train.Hyper(hidden_layers=3, width=8, epochs=30, optimizer=optimizer,
+                     learning_rate=0.01 if optimizer == "adam" else 50.0, momentum=0.9)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for name in activations.ORDER:
+            gc.collect()
+            res = train.train(x, y, [0, 1], name, hp, log_every=10, unit_every=5)
+            del res
+            assert gc.collect() == 0, name
+    finally:
+        if was:
+            gc.enable()
+    # the check finds a cycle where there is one
+    cycle: list = []
+    cycle.append(cycle)
+    del cycle
+    assert gc.collect() > 0
+
+
 def test_a_diverging_run_is_flagged_not_raised():
     x, y = _data()
     hp = train.Hyper(hidden_layers=3, width=8, epochs=40, optimizer="sgd", learning_rate=1e4)

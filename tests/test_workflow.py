@@ -409,7 +409,8 @@ def test_experiment3_change_reruns_nothing_of_experiments_1_and_2(tiny_run, tmp_
 def test_costlier_training_jobs_start_first(tmp_path):
     """The train rule's priority is its job's estimated work (actflow.budget.training_gflop):
     on the default config Experiment 3's jobs (25 stacked runs) go before Experiment 1's (5),
-    and every training job before the table and figure jobs ready beside it."""
+    every training job before the table jobs ready beside it, and those (the chain that ends a
+    run: tables, their union, the claims audit) before the figures."""
     from conftest import copy_workflow, planned_job_details
 
     from actflow import budget
@@ -428,11 +429,17 @@ def test_costlier_training_jobs_start_first(tmp_path):
     for v in resolved:  # each job's own work: its seeds (a variant may have its own), targets
         s = v.settings
         runs = len(v.seeds) * (len(s["targets"]) if v.kind == "capacity" else 1)
-        want = 1 + int(budget.training_gflop(runs, s["hidden_layers"], s["width"],
-                                             v.data["n_samples"], s["epochs"]))
+        want = budget.TABLE_PRIORITY + 1 + int(budget.training_gflop(
+            runs, s["hidden_layers"], s["width"], v.data["n_samples"], s["epochs"]))
         assert {p for (name, _), p in prio.items() if name == v.name} == {want}, v.name
     assert prio[("exp3", "relu")] > prio[("exp1", "relu")]  # 25 runs of 5 layers, 5 of 10
-    assert all(j["priority"] == 0 for j in jobs if j["rule"] != "train")
+    # then the tables and the claims audit, the chain that ends a run, then the figures
+    tables = {"activation_curves", "history_metrics", "weight_metrics", "capacity_metrics",
+              "union_sine", "union_capacity", "audit_claims"}
+    assert tables <= {j["rule"] for j in jobs}
+    assert all(j["priority"] == budget.TABLE_PRIORITY for j in jobs if j["rule"] in tables)
+    assert all(j["priority"] == 0 for j in jobs if j["rule"] not in tables | {"train"})
+    assert 0 < budget.TABLE_PRIORITY < min(prio.values())
 
 
 # A handler registered before the code under test runs after its own (atexit is last in, first
@@ -443,7 +450,7 @@ _SEES_THE_EXIT = ("import atexit, gc, sys\n"
 
 
 @pytest.mark.parametrize("fails", [False, True])
-def test_a_job_exits_with_the_collector_s_objects_frozen_after_its_log_is_complete(tmp_path,
+def test_a_job_works_with_the_cyclic_collector_off_and_exits_with_its_objects_frozen(tmp_path,
                                                                                     fails):
     import subprocess
     import sys
@@ -453,6 +460,7 @@ def test_a_job_exits_with_the_collector_s_objects_frozen_after_its_log_is_comple
             "from actflow import io\n"
             f"io.setup_logging({str(log)!r}, outputs=[{str(out)!r}])\n"
             "assert gc.get_freeze_count() == 0  # nothing frozen while the job works\n"
+            "assert not gc.isenabled()  # and the cyclic collector off (io.setup_logging)\n"
             f"open({str(out)!r}, 'w').write('result')\n"
             + ("raise RuntimeError('the job failed')\n" if fails else ""))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -45,6 +45,7 @@ rule audit_claims:
         layout.log("audit/claims"),
     benchmark:
         layout.benchmark("audit/claims")
+    priority: budget.TABLE_PRIORITY
     conda:
         "../envs/plot.yaml"
     threads: 1

@@ -205,13 +205,16 @@ def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hype
                                                                        data_sha256))
         st = status[status["activation"] == act].set_index("seed").loc[list(seeds)]
         diverged = st["diverged"].to_numpy(dtype=bool)
-        bins = neurons.histogram_edges([init, final], x, act, L, ok=~diverged, n_bins=n_bins)
+        outputs = [neurons.layer_outputs(s, x, act, L) for s in (init, final)]  # one pass each
+        bins = neurons.histogram_edges([init, final], x, act, L, ok=~diverged, n_bins=n_bins,
+                                       outputs=outputs)
         per_stage = {}
-        for stage, state, div in (("init", init, None), ("trained", final, diverged)):
+        for stage, state, div, outs in (("init", init, None, outputs[0]),
+                                        ("trained", final, diverged, outputs[1])):
             tables_ = neurons.weight_metrics(
                 state, x, act, L, grad_tol, keys | {"stage": stage, "activation": act},
                 seeds, diverged=div, bins=bins, show_layers=show_layers if stage == "trained" else (),
-                saturation_tol=saturation_tol)
+                saturation_tol=saturation_tol, outputs=outs)
             per_stage[stage] = tables_["neurons"]
             for name, frame in tables_.items():
                 if frame is not None:
@@ -226,6 +229,7 @@ def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hype
             states = io.read_parquet(units[act], list(layout.UNIT_STATE_COLUMNS))
             fate_of = st.reset_index()[["seed", "outcome", "diverged"]].assign(**ids)
             parts.setdefault("neuron_fates", []).append(neurons.neuron_fates(states, fate_of))
+        del outputs, outs
         logging.getLogger("actflow.neurons").info("%s %s: %d seeds, %d diverged", keys["variant"],
                                                   act, len(seeds), int(diverged.sum()))
     frames = {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}

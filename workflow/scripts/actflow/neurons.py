@@ -69,12 +69,13 @@ def effective_rank(a: torch.Tensor, rtol: float = RANK_RTOL) -> np.ndarray:
 
 
 def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, seeds,
-                   diverged=None, show_layers=(), bins=None, saturation_tol=0.01):
+                   diverged=None, show_layers=(), bins=None, saturation_tol=0.01, outputs=None):
     """Tables for one set of stacked weights: neurons, dead fractions, sparsity, histograms,
     hidden activations. ``keys`` holds the identifying columns (experiment, stage, ...),
-    ``seeds`` the seed of each run and ``diverged`` the runs flagged during training."""
+    ``seeds`` the seed of each run and ``diverged`` the runs flagged during training;
+    ``outputs``: the weights' :func:`layer_outputs` on ``x``, where the caller has them."""
     seeds = list(seeds)
-    outs = layer_outputs(state, x, activation, hidden_layers)
+    outs = layer_outputs(state, x, activation, hidden_layers) if outputs is None else outputs
     finite = torch.ones(len(seeds), dtype=torch.bool)
     if diverged is not None:
         finite &= ~torch.tensor(np.array(diverged, dtype=bool))
@@ -230,8 +231,10 @@ def weight_change(init: dict, final: dict, keys: dict, seeds, hidden_layers: int
     return df
 
 
-def histogram_edges(states, x, activation, hidden_layers, ok=None, n_bins=60, tail=1e-3):
-    """Bin edges shared by every seed, stage and layer of one activation, so counts pool.
+def histogram_edges(states, x, activation, hidden_layers, ok=None, n_bins=60, tail=1e-3,
+                    outputs=None):
+    """Bin edges shared by every seed, stage and layer of one activation, so counts pool
+    (``outputs``: each state's :func:`layer_outputs` on ``x``, where the caller has them).
 
     The edges span the 0.1 %–99.9 % quantiles of the pooled finite activations of the
     runs that did not diverge; values beyond fall into the end bins. Evenly spaced, unless
@@ -240,8 +243,10 @@ def histogram_edges(states, x, activation, hidden_layers, ok=None, n_bins=60, ta
     so that the bulk of the values is not squashed into the first bin.
     """
     pooled = []
-    for state in states:
-        for _, a, _ in layer_outputs(state, x, activation, hidden_layers):
+    if outputs is None:
+        outputs = [layer_outputs(state, x, activation, hidden_layers) for state in states]
+    for outs in outputs:
+        for _, a, _ in outs:
             a = a if ok is None else a[torch.tensor(np.array(ok, dtype=bool))]
             pooled.append(a[torch.isfinite(a)].double().flatten())
     v = torch.cat(pooled) if pooled else torch.empty(0, dtype=torch.float64)
@@ -249,13 +254,16 @@ def histogram_edges(states, x, activation, hidden_layers, ok=None, n_bins=60, ta
         return np.linspace(0.0, 1.0, n_bins + 1)
     if v.numel() > 2**24:  # a seeded sample of 2²⁴ values bounds the memory of larger configs
         v = v[torch.randperm(v.numel(), generator=torch.Generator().manual_seed(0))[: 2**24]]
-    return edges_for(v.numpy(), n_bins, tail)
+    return edges_for(v.numpy(), n_bins, tail, overwrite=True)  # v: a copy of its own
 
 
-def edges_for(values: np.ndarray, n_bins: int = 60, tail: float = 1e-3) -> np.ndarray:
-    """The bin edges of histogram_edges for a sample of finite values."""
+def edges_for(values: np.ndarray, n_bins: int = 60, tail: float = 1e-3,
+              overwrite: bool = False) -> np.ndarray:
+    """The bin edges of histogram_edges for a sample of finite values (``overwrite``: the
+    quantiles may reorder ``values`` in place instead of copying them first)."""
     # numpy's quantile selects (O(n)) where torch's sorts: the same values, 7x faster here
-    lo, q1, q3, hi = np.quantile(values, [tail, 0.25, 0.75, 1 - tail]).tolist()
+    lo, q1, q3, hi = np.quantile(values, [tail, 0.25, 0.75, 1 - tail],
+                                 overwrite_input=overwrite).tolist()
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
     scale = q3 - q1
