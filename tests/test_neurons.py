@@ -64,7 +64,7 @@ def test_diverged_runs_get_no_verdict():
 
 def test_histogram_edges_are_shared_and_cover_the_values():
     state = one_layer_net(-1.0)
-    edges = neurons.histogram_edges([state], X, "relu", 1, n_bins=8)
+    edges = neurons.histogram_edges([neurons.layer_outputs(state, X, "relu", 1)], n_bins=8)
     t = neurons.weight_metrics(state, X, "relu", 1, 1e-6, {"activation": "relu"}, [0], bins=edges,
                                show_layers=[1])
     h = t["activation_hist"]

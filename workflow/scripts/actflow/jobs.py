@@ -205,16 +205,16 @@ def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hype
                                                                        data_sha256))
         st = status[status["activation"] == act].set_index("seed").loc[list(seeds)]
         diverged = st["diverged"].to_numpy(dtype=bool)
-        outputs = [neurons.layer_outputs(s, x, act, L) for s in (init, final)]  # one pass each
-        bins = neurons.histogram_edges([init, final], x, act, L, ok=~diverged, n_bins=n_bins,
-                                       outputs=outputs)
+        # one forward pass per stage, for the shared histogram edges and the stage's tables
+        outputs = {"init": neurons.layer_outputs(init, x, act, L),
+                   "trained": neurons.layer_outputs(final, x, act, L)}
+        bins = neurons.histogram_edges(list(outputs.values()), ok=~diverged, n_bins=n_bins)
         per_stage = {}
-        for stage, state, div, outs in (("init", init, None, outputs[0]),
-                                        ("trained", final, diverged, outputs[1])):
+        for stage, state, div in (("init", init, None), ("trained", final, diverged)):
             tables_ = neurons.weight_metrics(
                 state, x, act, L, grad_tol, keys | {"stage": stage, "activation": act},
                 seeds, diverged=div, bins=bins, show_layers=show_layers if stage == "trained" else (),
-                saturation_tol=saturation_tol, outputs=outs)
+                saturation_tol=saturation_tol, outputs=outputs[stage])
             per_stage[stage] = tables_["neurons"]
             for name, frame in tables_.items():
                 if frame is not None:
@@ -229,7 +229,7 @@ def weight_metrics(keys: dict, weights: dict, runs, data, out: dict, seeds, hype
             states = io.read_parquet(units[act], list(layout.UNIT_STATE_COLUMNS))
             fate_of = st.reset_index()[["seed", "outcome", "diverged"]].assign(**ids)
             parts.setdefault("neuron_fates", []).append(neurons.neuron_fates(states, fate_of))
-        del outputs, outs
+        del outputs  # before the next activation's
         logging.getLogger("actflow.neurons").info("%s %s: %d seeds, %d diverged", keys["variant"],
                                                   act, len(seeds), int(diverged.sum()))
     frames = {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}

@@ -231,10 +231,9 @@ def weight_change(init: dict, final: dict, keys: dict, seeds, hidden_layers: int
     return df
 
 
-def histogram_edges(states, x, activation, hidden_layers, ok=None, n_bins=60, tail=1e-3,
-                    outputs=None):
-    """Bin edges shared by every seed, stage and layer of one activation, so counts pool
-    (``outputs``: each state's :func:`layer_outputs` on ``x``, where the caller has them).
+def histogram_edges(outputs, ok=None, n_bins=60, tail=1e-3):
+    """Bin edges shared by every seed, stage and layer of one activation, so counts pool;
+    ``outputs``: each stage's :func:`layer_outputs` (its weights on the training inputs).
 
     The edges span the 0.1 %–99.9 % quantiles of the pooled finite activations of the
     runs that did not diverge; values beyond fall into the end bins. Evenly spaced, unless
@@ -243,8 +242,6 @@ def histogram_edges(states, x, activation, hidden_layers, ok=None, n_bins=60, ta
     so that the bulk of the values is not squashed into the first bin.
     """
     pooled = []
-    if outputs is None:
-        outputs = [layer_outputs(state, x, activation, hidden_layers) for state in states]
     for outs in outputs:
         for _, a, _ in outs:
             a = a if ok is None else a[torch.tensor(np.array(ok, dtype=bool))]
