@@ -50,8 +50,11 @@ def test_a_training_job_gets_its_experiment_s_training_settings_and_costlier_one
     assert set(hyper(by["exp1"])) == set(training_keys())
     assert "n_samples" not in hyper(by["exp1"]) and "targets" not in hyper(by["exp3"])
     assert hyper(by["wide"])["width"] == 128
-    p = {n: budget.train_priority(v) for n, v in by.items()}
+    prio = budget.priorities(vs)
+    p = prio.training
+    assert set(p) == set(by)
     assert p["wide"] > p["exp1"] > p["short"] >= 1  # every training job above priority 0
+    assert prio.tables > prio.figures > max(p.values())  # and below every other job
 
 
 def test_captions_list_the_layers_for_reading_and_name_every_variant():

@@ -407,10 +407,10 @@ def test_experiment3_change_reruns_nothing_of_experiments_1_and_2(tiny_run, tmp_
 
 @pytest.mark.slow
 def test_costlier_training_jobs_start_first(tmp_path):
-    """The train rule's priority is its job's estimated work (actflow.budget.training_gflop):
-    on the default config Experiment 3's jobs (25 stacked runs) go before Experiment 1's (5),
-    every training job before the table jobs ready beside it, and those (the chain that ends a
-    run: tables, their union, the claims audit) before the figures."""
+    """The train rule's priority is its job's rank by estimated work
+    (actflow.budget.training_gflop): on the default config Experiment 3's jobs (25 stacked
+    runs) go before Experiment 1's (5). Every other job goes before any training job: the data,
+    the tables and the claims audit (the chain that ends a run) first, then the figures."""
     from conftest import copy_workflow, planned_job_details
 
     from actflow import budget
@@ -426,20 +426,27 @@ def test_costlier_training_jobs_start_first(tmp_path):
                    ROOT / "workflow/schemas/config.schema.yaml")
     resolved = variants.resolve(cfg, variants.expand_entries(cfg["variants"]))
     assert len(prio) == len(resolved) * len(cfg["activations"])
+    cost = {}
     for v in resolved:  # each job's own work: its seeds (a variant may have its own), targets
         s = v.settings
         runs = len(v.seeds) * (len(s["targets"]) if v.kind == "capacity" else 1)
-        want = budget.TABLE_PRIORITY + 1 + int(budget.training_gflop(
-            runs, s["hidden_layers"], s["width"], v.data["n_samples"], s["epochs"]))
-        assert {p for (name, _), p in prio.items() if name == v.name} == {want}, v.name
-    assert prio[("exp3", "relu")] > prio[("exp1", "relu")]  # 25 runs of 5 layers, 5 of 10
-    # then the tables and the claims audit, the chain that ends a run, then the figures
-    tables = {"activation_curves", "history_metrics", "weight_metrics", "capacity_metrics",
-              "union_sine", "union_capacity", "audit_claims"}
-    assert tables <= {j["rule"] for j in jobs}
-    assert all(j["priority"] == budget.TABLE_PRIORITY for j in jobs if j["rule"] in tables)
-    assert all(j["priority"] == 0 for j in jobs if j["rule"] not in tables | {"train"})
-    assert 0 < budget.TABLE_PRIORITY < min(prio.values())
+        cost[v.name] = budget.training_gflop(runs, s["hidden_layers"], s["width"],
+                                             v.data["n_samples"], s["epochs"])
+        assert len({p for (name, _), p in prio.items() if name == v.name}) == 1, v.name
+    by_variant = {name: p for (name, _), p in prio.items()}
+    for a in cost:  # the order of the priorities is the order of the costs
+        for b in cost:
+            assert (by_variant[a] > by_variant[b]) == (cost[a] > cost[b]), (a, b)
+    assert prio[("exp3", "relu")] > prio[("exp1", "relu")] >= 1  # 25 runs of 5 layers, 5 of 10
+    want = budget.priorities(resolved)
+    tables = {"data_sine", "data_targets_train", "data_targets_test", "activation_curves",
+              "history_metrics", "weight_metrics", "capacity_metrics", "union_sine",
+              "union_capacity", "audit_claims"}
+    figures = {"figure", "grid_figure", "reading_figures"}
+    assert tables | figures <= {j["rule"] for j in jobs}
+    assert all(j["priority"] == want.tables for j in jobs if j["rule"] in tables)
+    assert all(j["priority"] == want.figures for j in jobs if j["rule"] in figures)
+    assert want.tables > want.figures > max(prio.values())
 
 
 # A handler registered before the code under test runs after its own (atexit is last in, first

@@ -45,7 +45,7 @@ rule audit_claims:
         layout.log("audit/claims"),
     benchmark:
         layout.benchmark("audit/claims")
-    priority: budget.TABLE_PRIORITY
+    priority: PRIORITY.tables
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -89,6 +89,7 @@ for _part, _claims in enumerate(READ_CLAIM_PARTS):
             layout.log(f"figures/readings_{_part + 1}"),
         benchmark:
             layout.benchmark(f"figures/readings_{_part + 1}")
+        priority: PRIORITY.figures
         localrule: True
         conda:
             "../envs/plot.yaml"
@@ -123,6 +124,7 @@ rule grid_figure:
         layout.benchmark("figures/grid_{grid}")
     wildcard_constraints:
         grid="|".join(map(re.escape, GRIDS)) or "(?!)",
+    priority: PRIORITY.figures
     conda:
         "../envs/plot.yaml"
     threads: 1

@@ -57,6 +57,9 @@ SINE = [n for n, v in VARIANTS.items() if v.kind == "sine"]
 CAPACITY = [n for n, v in VARIANTS.items() if v.kind == "capacity"]
 STUDY = [n for n, v in VARIANTS.items() if v.is_study]
 OF_KIND = {"sine": SINE, "capacity": CAPACITY}
+# The jobs' scheduling priorities: data, tables and the audit, then figures, then training,
+# the costliest first (actflow.budget.priorities says why).
+PRIORITY = budget.priorities(VARIANTS.values())
 
 
 # Each rule's code inputs, remembered between invocations while the package is unchanged.
@@ -79,8 +82,9 @@ def train_hyper(wildcards):
 
 
 def train_priority(wildcards):
-    """Costlier training jobs first (actflow.budget.train_priority)."""
-    return budget.train_priority(VARIANTS[wildcards.variant])
+    """A training job's priority: below every other job's, costlier ones first
+    (actflow.budget.priorities)."""
+    return PRIORITY.training[wildcards.variant]
 
 
 def variant_seeds(wildcards):

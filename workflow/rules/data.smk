@@ -10,6 +10,7 @@ rule data_sine:
         layout.benchmark("data/{dataset}_sine")
     wildcard_constraints:
         dataset="|".join(map(re.escape, datasets("sine"))),
+    priority: PRIORITY.tables
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -33,6 +34,7 @@ rule data_targets_train:
         layout.benchmark("data/{dataset}_targets_train")
     wildcard_constraints:
         dataset="|".join(map(re.escape, datasets("capacity"))),
+    priority: PRIORITY.tables
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -56,6 +58,7 @@ rule data_targets_test:
         layout.benchmark("data/{dataset}_targets_test")
     wildcard_constraints:
         dataset="|".join(map(re.escape, datasets("capacity"))),
+    priority: PRIORITY.tables
     conda:
         "../envs/torch.yaml"
     threads: 1

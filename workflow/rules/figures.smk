@@ -21,6 +21,7 @@ rule figure:
         layout.benchmark("figures/{figure}")
     wildcard_constraints:
         figure="|".join(figreg.FIGURES),
+    priority: PRIORITY.figures
     conda:
         "../envs/plot.yaml"
     threads: 1

@@ -8,7 +8,7 @@ rule activation_curves:
         layout.log("metrics/activation_curves"),
     benchmark:
         layout.benchmark("metrics/activation_curves")
-    priority: budget.TABLE_PRIORITY
+    priority: PRIORITY.tables
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -36,7 +36,7 @@ rule history_metrics:
         layout.benchmark("metrics/{variant}_history")
     wildcard_constraints:
         variant="|".join(map(re.escape, SINE)),
-    priority: budget.TABLE_PRIORITY
+    priority: PRIORITY.tables
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -66,7 +66,7 @@ rule weight_metrics:
         layout.benchmark("metrics/{variant}_weights")
     wildcard_constraints:
         variant="|".join(map(re.escape, SINE)),
-    priority: budget.TABLE_PRIORITY
+    priority: PRIORITY.tables
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -98,7 +98,7 @@ rule capacity_metrics:
         layout.benchmark("metrics/{variant}_capacity")
     wildcard_constraints:
         variant="|".join(map(re.escape, CAPACITY)),
-    priority: budget.TABLE_PRIORITY
+    priority: PRIORITY.tables
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -133,7 +133,7 @@ for _kind in layout.KIND_JOBS:
             layout.log(f"metrics/union_{_kind}"),
         benchmark:
             layout.benchmark(f"metrics/union_{_kind}")
-        priority: budget.TABLE_PRIORITY
+        priority: PRIORITY.tables
         conda:
             "../envs/plot.yaml"
         threads: 1

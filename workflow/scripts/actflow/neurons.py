@@ -94,23 +94,25 @@ def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, se
             "nonpositive": (a <= 0).all(dim=1),
             "no_gradient": (d.abs() < grad_tol).all(dim=1),
         }
-        nf = pd.DataFrame({
+        out_std = a.double().std(dim=1, correction=0)  # (runs, width)
+        saturated = (d.abs() < saturation_tol).all(dim=1)
+        unknown = np.repeat(~ok, width)  # a diverged run's flags are missing (NA)
+
+        def flag(f):
+            return pd.arrays.BooleanArray(f.reshape(-1).numpy() & ~unknown, unknown.copy())
+
+        neurons.append(pd.DataFrame({
             "seed": np.repeat(seeds, width),
             "layer": layer,
             "neuron": np.tile(np.arange(1, width + 1), len(seeds)),
-            "diverged": np.repeat(~ok, width),
+            "diverged": unknown,
             "min_output": a.amin(dim=1).reshape(-1).double().numpy(),
             "max_output": a.amax(dim=1).reshape(-1).double().numpy(),
             "max_abs_derivative": d.abs().amax(dim=1).reshape(-1).double().numpy(),
-            "output_std": a.double().std(dim=1, correction=0).reshape(-1).numpy(),
-        })
-        saturated = (d.abs() < saturation_tol).all(dim=1)
-        nf["saturated"] = pd.array(saturated.reshape(-1).numpy(), dtype="boolean")
-        nf.loc[nf["diverged"], "saturated"] = pd.NA
-        for name, f in flags.items():
-            nf[f"dead_{name}"] = pd.array(f.reshape(-1).numpy(), dtype="boolean")
-            nf.loc[nf["diverged"], f"dead_{name}"] = pd.NA
-        neurons.append(nf)
+            "output_std": out_std.reshape(-1).numpy(),
+            "saturated": flag(saturated),
+            **{f"dead_{name}": flag(f) for name, f in flags.items()},
+        }))
         exact = (a == 0).double().mean(dim=(1, 2)).numpy()
         near = (a.abs() < NEAR_ZERO).double().mean(dim=(1, 2)).numpy()
         sat = saturated.double().mean(dim=1).numpy()
@@ -124,8 +126,7 @@ def weight_metrics(state, x, activation, hidden_layers, grad_tol, keys: dict, se
         reps.append(pd.DataFrame({
             "seed": seeds, "layer": layer, "diverged": ~ok,
             "effective_rank": np.where(ok, rank, np.nan),
-            "mean_output_std": np.where(ok, a.double().std(dim=1, correction=0).mean(dim=1)
-                                        .numpy(), np.nan),
+            "mean_output_std": np.where(ok, out_std.mean(dim=1).numpy(), np.nan),
         }))
         if bins is not None:  # one frame per layer, the runs' rows one after the other
             nb = len(bins) - 1
