@@ -69,13 +69,10 @@ class Priorities:
     tables, their unions and the claims audit (``tables``) first, then the figures
     (``figures``). Training jobs (``training``, by variant) come after them, the costliest
     first (their rank by :func:`training_gflop`, from 1), so that the short ones fill the cores
-    at the end. A cheap job then never waits behind the training jobs (a data set that some
-    variant's training needs was last run near the end), the chain that ends a run (the last
-    variant's tables, their union, the audit, the figures that read it) starts as soon as it
-    can, a figure appears as soon as its tables exist, and Snakemake's ready queue holds little
-    besides training jobs: each of its scheduling passes checks every input file of every
-    ready job, and with the metric and figure jobs waiting there its own process took 25 s of
-    CPU time over the default run, 19.5 s without (2-core Intel Xeon, 2026-12-05)."""
+    at the end. A cheap job then never waits behind the training jobs, the chain that ends a
+    run starts as soon as it can, and Snakemake's ready queue (whose every input file each of
+    its scheduling passes checks) holds little besides training jobs; docs/performance.md
+    gives the measurements."""
 
     training: dict  # variant name -> priority, 1 .. number of distinct costs
     figures: int

@@ -252,8 +252,8 @@ def setup_logging(path=None, mode="w", log_modules=True, outputs=()) -> None:
     matplotlib's imports build (each pass walks all of them again) cost 0.15–0.5 s of every
     job (bench/run.py measures the start both ways). Training makes no cyclic garbage at all
     (tests/test_train.py), and over the whole default run the jobs' peak memory in their
-    benchmark files moved by under ±90 MB either way with the collector off (median 0 %). Call this first in a job,
-    before the imports of its work."""
+    benchmark files moved by under ±90 MB either way with the collector off (median 0 %).
+    Call this first in a job, before the imports of its work."""
     import gc
     import logging
 
